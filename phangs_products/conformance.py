@@ -1,0 +1,388 @@
+"""Schema conformance of product files: header keywords, HDUs, arrays and table columns.
+
+Keyword values are checked with :mod:`jsonschema` (Draft 2020-12) against the per-HDU schema
+that :meth:`ProductSchema.hdu_jsonschema` derives from the product schema.  Structure (HDUs,
+array dtypes, column dtypes and units, sentinels) is compared with the schema's own keywords.
+Every problem is one :class:`~phangs_products.errors.Problem` with a stable rule id.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import astropy.units as u
+import jsonschema
+import numpy as np
+from astropy.io import fits
+
+from phangs_products.errors import Problem
+from phangs_products.spec import BandInfo, ColumnSpec, ProductSchema
+
+__all__ = [
+    "bands_from_meta",
+    "check_columns",
+    "check_hdul",
+    "check_keywords",
+    "is_fits_unit",
+    "same_unit",
+]
+
+#: Detector units of HST data.  FITS 4.0 has no electron unit, but HST files (and drizzlepac)
+#: use it; the schemas allow exactly these non-FITS units and nothing else.
+HST_CONVENTION_UNITS = frozenset({"electron", "electron/s", "electron/adu"})
+_BITPIX = {8: "uint8", 16: "int16", 32: "int32", 64: "int64", -32: "float32", -64: "float64"}
+
+
+@functools.cache
+def is_fits_unit(unit: str) -> bool:
+    """Whether ``unit`` is a FITS-standard unit string (or an HST detector unit)."""
+    if unit in HST_CONVENTION_UNITS:
+        return True
+    try:
+        u.Unit(unit, format="fits")
+    except ValueError:
+        return False
+    return True
+
+
+@functools.cache
+def same_unit(a: str, b: str) -> bool:
+    """Whether two unit strings denote the same unit."""
+    if a == b:
+        return True
+    try:
+        return u.Unit(a, parse_strict="raise") == u.Unit(b, parse_strict="raise")
+    except ValueError:
+        return False
+
+
+@functools.cache
+def _validator(schema: ProductSchema, hdu: str, bands: tuple[BandInfo, ...]):
+    return jsonschema.Draft202012Validator(schema.hdu_jsonschema(hdu, bands))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, fits.card.Undefined):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def bands_from_meta(meta: Mapping[str, Any]) -> tuple[BandInfo, ...]:
+    """Bands of a multi-band product from its ``FILTERnn`` / ``INSTRnn`` keywords."""
+    out = []
+    for i in range(1, 100):
+        filt = meta.get(f"FILTER{i:02d}")
+        if filt is None:
+            break
+        out.append(BandInfo(str(filt), str(meta.get(f"INSTR{i:02d}", "WFC3/UVIS"))))
+    return tuple(out)
+
+
+def check_keywords(
+    schema: ProductSchema,
+    hdu: str,
+    header: Mapping[str, Any],
+    *,
+    bands: tuple[BandInfo, ...] = (),
+    file: str = "",
+    where: str | None = None,
+) -> list[Problem]:
+    """Check the keywords of one HDU against the schema.
+
+    Parameters
+    ----------
+    schema : ProductSchema
+        Schema of the product.
+    hdu : str
+        EXTNAME whose keywords are checked (``PRIMARY`` for the primary HDU).
+    header : mapping
+        Header (or any keyword -> value mapping).
+    bands : tuple of BandInfo
+        Bands of a multi-band product, for per-band keywords.
+    file : str
+        File name used in the messages.
+    where : str, optional
+        Location prefix; ``HDU <hdu>`` by default.
+    """
+    specs = schema.keywords_for_hdu(hdu)
+    if not specs:
+        return []
+    names = {n for k in specs for n in k.expand(bands)}
+    instance = {key: _plain(header[key]) for key in names if key in header}
+    instance = {k: v for k, v in instance.items() if v is not None}
+    where = where or f"HDU {hdu}"
+    problems = []
+    for err in _validator(schema, hdu, bands).iter_errors(instance):
+        if err.validator == "required":
+            missing = err.message.split("'")[1]
+            spec = _spec_for(schema, hdu, missing, bands)
+            level = spec.mast if spec else "required"
+            problems.append(
+                Problem(
+                    rule="keyword.missing",
+                    message=f"missing {level} keyword {missing}",
+                    file=file,
+                    schema=schema.id,
+                    where=where,
+                )
+            )
+        else:
+            key = str(err.absolute_path[0]) if err.absolute_path else "?"
+            problems.append(
+                Problem(
+                    rule="keyword.value",
+                    message=f"got {err.instance!r}: {_short(err)}",
+                    file=file,
+                    schema=schema.id,
+                    where=f"{where} keyword {key}",
+                )
+            )
+    # recommended keywords: warnings only
+    for spec in specs:
+        if spec.mast == "recommended":
+            for key in spec.expand(bands):
+                if key not in instance:
+                    problems.append(
+                        Problem(
+                            rule="keyword.recommended",
+                            message=f"missing recommended keyword {key}",
+                            file=file,
+                            schema=schema.id,
+                            where=where,
+                            severity="warning",
+                        )
+                    )
+    return problems
+
+
+def _spec_for(schema: ProductSchema, hdu: str, key: str, bands: tuple[BandInfo, ...]):
+    for spec in schema.keywords_for_hdu(hdu):
+        if key in spec.expand(bands):
+            return spec
+    return None
+
+
+def _short(err: jsonschema.ValidationError) -> str:
+    if err.validator == "const":
+        return f"expected {err.validator_value!r}"
+    if err.validator == "enum":
+        return f"expected one of {err.validator_value!r}"
+    if err.validator == "pattern":
+        return f"does not match {err.validator_value!r}"
+    if err.validator == "type":
+        return f"expected a value of type {err.validator_value}"
+    return err.message
+
+
+def _column_kind(dtype: np.dtype) -> str:
+    if dtype.kind in "SUO":
+        return "string"
+    return np.dtype(dtype).name
+
+
+def check_columns(
+    schema: ProductSchema,
+    columns: Iterable[tuple[str, np.dtype, str | None]],
+    *,
+    bands: tuple[BandInfo, ...],
+    file: str = "",
+    where: str = "HDU 1",
+) -> list[Problem]:
+    """Compare actual ``(name, dtype, unit)`` columns with the schema's expanded column list."""
+    expected = {c.name: c for c in schema.expand_columns(bands)}
+    actual = {name: (dtype, unit) for name, dtype, unit in columns}
+    problems = []
+
+    def add(rule: str, col: str, message: str, severity: str = "error") -> None:
+        problems.append(
+            Problem(rule, message, file, schema.id, f"{where} column {col}", severity)
+        )
+
+    for name, spec in expected.items():
+        if name not in actual:
+            if spec.mast in ("required", "project"):
+                add("column.missing", name, "required column is missing")
+            continue
+        dtype, unit = actual[name]
+        kind = _column_kind(np.dtype(dtype))
+        want = "string" if spec.dtype == "string" else spec.numpy_dtype.name
+        if kind != want:
+            add("column.dtype", name, f"dtype {kind} (expected {want})")
+        if unit and not is_fits_unit(unit):
+            add("column.unit", name, f"unit {unit!r} is not a FITS unit (expected {spec.unit!r})")
+        elif spec.unit and not unit:
+            add("column.unit", name, f"no unit (expected {spec.unit!r})")
+        elif spec.unit and unit and not same_unit(unit, spec.unit):
+            add("column.unit", name, f"unit {unit!r} (expected {spec.unit!r})")
+    for name in actual:
+        if name not in expected:
+            add("column.unknown", name, "column is not in the schema", "warning")
+    return problems
+
+
+def check_column_values(
+    schema: ProductSchema,
+    table: Any,
+    *,
+    bands: tuple[BandInfo, ...],
+    file: str = "",
+    where: str = "HDU 1",
+) -> list[Problem]:
+    """Data checks of a table: NaN where a sentinel is declared, values outside the range."""
+    problems = []
+    for spec in schema.expand_columns(bands):
+        if spec.name not in table.colnames or spec.dtype == "string":
+            continue
+        values = np.asarray(table[spec.name])
+        if values.dtype.kind == "f":
+            if spec.sentinel is not None and np.isnan(values).any():
+                problems.append(
+                    Problem(
+                        "column.nan",
+                        f"{int(np.isnan(values).sum())} NaN value(s); use the sentinel "
+                        f"{spec.sentinel}",
+                        file,
+                        schema.id,
+                        f"{where} column {spec.name}",
+                    )
+                )
+        valid = values if spec.sentinel is None else values[values != spec.sentinel]
+        with np.errstate(invalid="ignore"):
+            low = spec.minimum is not None and (valid < spec.minimum).any()
+            high = spec.maximum is not None and (valid > spec.maximum).any()
+        if low or high:
+            problems.append(
+                Problem(
+                    "column.range",
+                    f"values outside [{spec.minimum}, {spec.maximum}]",
+                    file,
+                    schema.id,
+                    f"{where} column {spec.name}",
+                )
+            )
+    return problems
+
+
+def _hdu_key(hdu: fits.hdu.base._BaseHDU, index: int) -> str:
+    return "PRIMARY" if index == 0 else str(hdu.name or index)
+
+
+def check_hdul(
+    schema: ProductSchema,
+    hdul: fits.HDUList,
+    *,
+    file: str = "",
+    data: bool = False,
+) -> list[Problem]:
+    """Check an opened FITS product against its schema.
+
+    Parameters
+    ----------
+    schema : ProductSchema
+        Schema the file records (or should follow).
+    hdul : HDUList
+        The opened file (lazily loaded HDUs are fine).
+    file : str
+        File name for the messages.
+    data : bool
+        Also read the data: checksums, NaN vs sentinels, value ranges.
+    """
+    problems: list[Problem] = []
+    present: dict[tuple[str, int], fits.hdu.base._BaseHDU] = {}
+    for index, hdu in enumerate(hdul):
+        present[(_hdu_key(hdu, index), hdu.ver if index else 1)] = hdu
+    primary = hdul[0].header
+    bands = bands_from_meta(primary)
+    for hdu_spec in schema.product.get("hdus", []):
+        for ver in hdu_spec.get("extvers", [1]):
+            key = (hdu_spec["name"], ver)
+            if key not in present:
+                if ver > 1 and (hdu_spec["name"], 1) in present:
+                    continue  # single-chip files (subarrays, small simulated detectors)
+                problems.append(
+                    Problem(
+                        "hdu.missing",
+                        f"HDU {hdu_spec['name']},{ver} is missing",
+                        file,
+                        schema.id,
+                    )
+                )
+                continue
+            hdu = present[key]
+            where = f"HDU {hdu_spec['name']}" + (f",{ver}" if ver > 1 else "")
+            problems += check_keywords(
+                schema, hdu_spec["name"], hdu.header, bands=bands, file=file, where=where
+            )
+    for spec in schema.arrays.values():
+        for ver in spec.extvers:
+            hdu = present.get((spec.fits_hdu, ver))
+            if hdu is None:
+                continue
+            where = f"HDU {spec.fits_hdu}" + (f",{ver}" if ver > 1 else "")
+            bitpix = hdu.header.get("BITPIX")
+            got = _BITPIX.get(bitpix, str(bitpix))
+            if "BZERO" in hdu.header and bitpix == 16 and hdu.header["BZERO"] == 32768:
+                got = "uint16"
+            if got != spec.dtype:
+                problems.append(
+                    Problem("array.dtype", f"BITPIX {bitpix} ({got}), expected {spec.dtype}",
+                            file, schema.id, where)
+                )
+            if hdu.header.get("NAXIS") != spec.ndim:
+                problems.append(
+                    Problem("array.ndim", f"NAXIS {hdu.header.get('NAXIS')}, expected "
+                            f"{spec.ndim}", file, schema.id, where)
+                )
+    table_hdu = schema.table_hdu
+    if table_hdu is not None and (table_hdu, 1) in present:
+        thdu = present[(table_hdu, 1)]
+        index = hdul.index_of(table_hdu)
+        cols = [(c.name, c.dtype, c.unit) for c in thdu.columns]
+        problems += check_columns(schema, cols, bands=bands, file=file, where=f"HDU {index}")
+        if data:
+            from astropy.table import Table
+
+            table = Table(thdu.data, copy=False)
+            problems += check_column_values(
+                schema, table, bands=bands, file=file, where=f"HDU {index}"
+            )
+    if data:
+        problems += check_checksums(hdul, file=file, schema_id=schema.id)
+    return problems
+
+
+def check_checksums(hdul: fits.HDUList, *, file: str = "", schema_id: str = "") -> list[Problem]:
+    """Verify CHECKSUM and DATASUM of every HDU (missing ones are errors too)."""
+    problems = []
+    for index, hdu in enumerate(hdul):
+        where = f"HDU {index}"
+        if "CHECKSUM" not in hdu.header or "DATASUM" not in hdu.header:
+            problems.append(
+                Problem("fits.checksum", "CHECKSUM/DATASUM missing", file, schema_id, where)
+            )
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ok_data = hdu.verify_datasum() == 1
+            ok_sum = hdu.verify_checksum() == 1
+        if not (ok_data and ok_sum):
+            problems.append(
+                Problem(
+                    "fits.checksum",
+                    "CHECKSUM/DATASUM do not match the content (file changed or damaged)",
+                    file,
+                    schema_id,
+                    where,
+                )
+            )
+    return problems
+
+
+def expected_columns(schema: ProductSchema, bands: tuple[BandInfo, ...]) -> list[ColumnSpec]:
+    """Concrete columns of a catalog with these bands."""
+    return schema.expand_columns(bands)

@@ -1,0 +1,121 @@
+"""Collection-level facts of the PHANGS HLSP and the common keyword block of every product."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any
+
+from astropy.time import Time
+
+from phangs_products.bands import Galaxy
+from phangs_products.naming import catalog_target, image_target
+
+__all__ = ["COLLECTIONS", "Delivery", "common_meta"]
+
+#: Per collection: DOI (Lee et al. 2022 Sect. 5; MAST PHANGS-CAT page) and title.
+COLLECTIONS: dict[str, dict[str, str]] = {
+    "phangs-hst": {
+        "doi": "10.17909/t9-r08f-dq31",
+        "title": "PHANGS-HST: Physics at High Angular resolution in Nearby GalaxieS with HST",
+    },
+    "phangs-cat": {
+        "doi": "10.17909/jray-9798",
+        "title": "PHANGS-HST star cluster and stellar association catalogs",
+    },
+}
+LEAD = "Janice C. Lee"
+REFERENCE = "10.3847/1538-4365/ac1fe5"
+PROPOSAL_ID = 15654
+LICENSE = "CC BY 4.0"
+LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What every product of one galaxy's delivery shares.
+
+    Attributes
+    ----------
+    galaxy : Galaxy
+        The galaxy (Lee et al. 2022 Table 1).
+    field : str
+        Field (pointing) name used as the HLSP target, e.g. ``ngc628c``.
+    version : str
+        Delivery version (``v1``).
+    mjd_beg, mjd_end : float
+        Start of the first and end of the last input exposure.
+    simulated : bool
+        True for the simulated demo galaxy.
+    """
+
+    galaxy: Galaxy
+    field: str
+    version: str
+    mjd_beg: float
+    mjd_end: float
+    simulated: bool = False
+
+    def target_for(self, collection: str) -> str:
+        """HLSP target of the field in a collection (catalogs zero-pad NGC/IC numbers)."""
+        return catalog_target(self.field) if collection == "phangs-cat" else image_target(
+            self.field
+        )
+
+
+def _iso(mjd: float) -> str:
+    return Time(mjd, format="mjd", scale="utc").isot.split(".")[0]
+
+
+def common_meta(delivery: Delivery, collection: str, *, instrument: str = "WFC3",
+                xposure: float = 0.0) -> dict[str, Any]:
+    """The HLSP common, target and provenance keyword values of a product.
+
+    Parameters
+    ----------
+    delivery : Delivery
+        Galaxy, field, version and time span.
+    collection : str
+        ``phangs-hst`` (images) or ``phangs-cat`` (catalogs).
+    instrument : str
+        ``WFC3``, ``ACS`` or ``MULTI``.
+    xposure : float
+        Effective exposure time in s.
+    """
+    info = COLLECTIONS[collection]
+    meta: dict[str, Any] = {
+        "telescop": "HST",
+        "observat": "HST",
+        "instrume": instrument,
+        "hlspid": collection,
+        "hlspname": info["title"],
+        "hlsplead": LEAD,
+        "hlspver": delivery.version,
+        "hlsptarg": delivery.target_for(collection),
+        "doi": info["doi"],
+        "license": LICENSE,
+        "licenurl": LICENSE_URL,
+        "referenc": REFERENCE,
+        "proposid": PROPOSAL_ID,
+        "timesys": "UTC",
+        "date_beg": _iso(delivery.mjd_beg),
+        "date_end": _iso(delivery.mjd_end),
+        "mjd_beg": delivery.mjd_beg,
+        "mjd_end": delivery.mjd_end,
+        "mjd_mid": 0.5 * (delivery.mjd_beg + delivery.mjd_end),
+        "xposure": float(xposure),
+        "telapse": (delivery.mjd_end - delivery.mjd_beg) * 86400.0,
+        "targname": delivery.galaxy.name,
+        "ra_targ": delivery.galaxy.ra,
+        "dec_targ": delivery.galaxy.dec,
+        "dist_mpc": delivery.galaxy.distance_mpc,
+        "origin": "phangs-products",
+    }
+    if delivery.simulated:
+        meta["simulatd"] = True
+    return meta
+
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601 without fraction."""
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")

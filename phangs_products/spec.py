@@ -1,0 +1,288 @@
+"""Typed views of a product schema: keywords, columns, arrays and the product block.
+
+A schema file (YAML) is the single source of truth.  :mod:`phangs_products.registry` loads it,
+resolves the ``$ref`` fragments and hands out one :class:`ProductSchema` per schema version.
+Everything else (models, writers, the validator, the documentation) reads these objects.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ArraySpec",
+    "BandInfo",
+    "ColumnSpec",
+    "KeywordSpec",
+    "ProductSchema",
+    "split_schema_id",
+]
+
+_ID_RE = re.compile(r"^(?P<name>[a-z0-9-]+)-(?P<version>[0-9]+\.[0-9]+\.[0-9]+)$")
+
+#: numpy dtypes of the schema's dtype names.
+NUMPY_DTYPES: dict[str, np.dtype] = {
+    "bool": np.dtype(bool),
+    "uint8": np.dtype(np.uint8),
+    "int16": np.dtype(np.int16),
+    "int32": np.dtype(np.int32),
+    "int64": np.dtype(np.int64),
+    "float32": np.dtype(np.float32),
+    "float64": np.dtype(np.float64),
+}
+
+
+def split_schema_id(schema_id: str) -> tuple[str, str]:
+    """Split ``'name-X.Y.Z'`` into ``('name', 'X.Y.Z')``.
+
+    Raises
+    ------
+    ValueError
+        If the id does not have that form.
+    """
+    match = _ID_RE.match(schema_id)
+    if match is None:
+        raise ValueError(f"schema id {schema_id!r} is not of the form <name>-<X.Y.Z>")
+    return match["name"], match["version"]
+
+
+@dataclass(frozen=True)
+class BandInfo:
+    """One band of a multi-band product: filter plus instrument/detector."""
+
+    filter: str
+    instrument: str = "WFC3/UVIS"
+
+    @property
+    def label(self) -> str:
+        """PHANGS band label (NUV, U, B, V, I) from the shipped band table."""
+        from phangs_products.bands import band_label
+
+        return band_label(self.filter, self.instrument)
+
+
+def _expand(template: str, index: int, band: BandInfo) -> str:
+    return template.replace("{nn}", f"{index:02d}").replace("{FILTER}", band.filter)
+
+
+@dataclass(frozen=True)
+class KeywordSpec:
+    """A header keyword of a product.
+
+    Attributes
+    ----------
+    name : str
+        Python attribute name on ``model.meta``.
+    fits_keyword : str
+        FITS keyword (may hold ``{nn}`` when ``per_band``).
+    fits_hdu : str
+        EXTNAME of the HDU the keyword lives in (``PRIMARY`` for the primary HDU).
+    mast : str
+        MAST requirement level: required, recommended, suggested; ``project`` for keywords
+        this project requires; ``optional``.
+    rules : dict
+        The JSON Schema rules of the value (type, enum, pattern, ...).
+    """
+
+    name: str
+    fits_keyword: str
+    fits_hdu: str
+    title: str
+    description: str
+    mast: str
+    unit: str | None
+    per_band: bool
+    rules: dict[str, Any]
+
+    @property
+    def required(self) -> bool:
+        """Whether a file without this keyword is invalid."""
+        return self.mast in ("required", "project")
+
+    def expand(self, bands: Sequence[BandInfo]) -> list[str]:
+        """FITS keyword names for the given bands (one name when not per band)."""
+        if not self.per_band:
+            return [self.fits_keyword]
+        return [_expand(self.fits_keyword, i, b) for i, b in enumerate(bands, start=1)]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """A catalog column (a template with ``{FILTER}`` when ``per_band``)."""
+
+    name: str
+    title: str
+    description: str
+    dtype: str
+    mast: str
+    unit: str | None = None
+    sentinel: Any = None
+    per_band: bool = False
+    format: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    enum: tuple | None = None
+    historical: str | None = None
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        """Numpy dtype of the column (``object`` for strings)."""
+        return NUMPY_DTYPES.get(self.dtype, np.dtype(object))
+
+    def expand(self, bands: Sequence[BandInfo]) -> list[ColumnSpec]:
+        """Concrete columns for the bands (the column itself when not per band)."""
+        if not self.per_band:
+            return [self]
+        out = []
+        for i, band in enumerate(bands, start=1):
+            out.append(
+                ColumnSpec(
+                    name=_expand(self.name, i, band),
+                    title=f"{self.title} ({band.filter})",
+                    description=self.description,
+                    dtype=self.dtype,
+                    mast=self.mast,
+                    unit=self.unit,
+                    sentinel=self.sentinel,
+                    per_band=False,
+                    format=self.format,
+                    minimum=self.minimum,
+                    maximum=self.maximum,
+                    enum=self.enum,
+                    historical=self.historical,
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """An image array of a product (``data`` of a DRC; ``sci``/``err``/``dq`` of an FLC)."""
+
+    name: str
+    title: str
+    description: str
+    fits_hdu: str
+    dtype: str
+    ndim: int
+    unit: str | None = None
+    extvers: tuple[int, ...] = (1,)
+    mast: str = "required"
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        """Numpy dtype of the array."""
+        return NUMPY_DTYPES[self.dtype]
+
+
+@dataclass(frozen=True, eq=False)
+class ProductSchema:
+    """A loaded, resolved product schema.
+
+    Attributes
+    ----------
+    id : str
+        ``name-X.Y.Z``.
+    document : dict
+        The schema document as written in the YAML file.
+    keywords : tuple of KeywordSpec
+        Every header keyword, fragments included, in schema order.
+    columns : tuple of ColumnSpec
+        Catalog columns (templates for per-band columns).
+    arrays : dict
+        Image arrays by attribute name.
+    """
+
+    id: str
+    title: str
+    description: str
+    document: dict[str, Any]
+    keywords: tuple[KeywordSpec, ...]
+    columns: tuple[ColumnSpec, ...] = ()
+    arrays: dict[str, ArraySpec] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def name(self) -> str:
+        """Schema name without version."""
+        return split_schema_id(self.id)[0]
+
+    @property
+    def version(self) -> str:
+        """Schema version ``X.Y.Z``."""
+        return split_schema_id(self.id)[1]
+
+    @property
+    def product(self) -> dict[str, Any]:
+        """The ``product`` block: kind, collection, product type, extensions, HDUs."""
+        return self.document.get("product", {})
+
+    @property
+    def kind(self) -> str:
+        """Product kind: flc, image, catalog, mask, regions, readme or manifest."""
+        return self.product.get("kind", "")
+
+    @property
+    def hdu_names(self) -> tuple[str, ...]:
+        """EXTNAMEs of the HDUs the product must have, in file order."""
+        return tuple(h["name"] for h in self.product.get("hdus", []))
+
+    @property
+    def table_hdu(self) -> str | None:
+        """EXTNAME of the binary-table HDU, if the product is a FITS table."""
+        for h in self.product.get("hdus", []):
+            if h["type"] == "bintable":
+                return h["name"]
+        return None
+
+    @functools.cached_property
+    def keyword_by_name(self) -> dict[str, KeywordSpec]:
+        """Keywords by attribute name."""
+        return {k.name: k for k in self.keywords}
+
+    @functools.cached_property
+    def keyword_by_fits(self) -> dict[tuple[str, str], KeywordSpec]:
+        """Keywords by ``(HDU, FITS keyword)``; per-band templates are not included."""
+        return {(k.fits_hdu, k.fits_keyword): k for k in self.keywords if not k.per_band}
+
+    def keywords_for_hdu(self, hdu: str) -> list[KeywordSpec]:
+        """Keywords that live in HDU ``hdu``."""
+        return [k for k in self.keywords if k.fits_hdu == hdu]
+
+    def expand_columns(self, bands: Sequence[BandInfo]) -> list[ColumnSpec]:
+        """Concrete column list for the given bands, in schema order."""
+        out: list[ColumnSpec] = []
+        for col in self.columns:
+            out.extend(col.expand(bands))
+        return out
+
+    def column_templates(self) -> Iterable[ColumnSpec]:
+        """Columns as written in the schema (per-band templates unexpanded)."""
+        return iter(self.columns)
+
+    @functools.cache
+    def hdu_jsonschema(self, hdu: str, bands: tuple[BandInfo, ...] = ()) -> dict[str, Any]:
+        """JSON Schema (2020-12) for the keywords of one HDU, as an object keyed by FITS keyword.
+
+        Requiredness comes from the ``mast`` level (required and project keywords are
+        required), so it is written once, in the schema, next to the keyword.
+        """
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        for kw in self.keywords_for_hdu(hdu):
+            for fits_kw in kw.expand(bands):
+                props[fits_kw] = kw.rules
+                if kw.required:
+                    required.append(fits_kw)
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": props,
+            "required": required,
+        }
