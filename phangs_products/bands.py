@@ -81,7 +81,9 @@ class Band:
     @property
     def zp_ab(self) -> float:
         """AB zero point from PHOTFLAM/PHOTPLAM: -2.5 log PHOTFLAM - 5 log PHOTPLAM - 2.408."""
-        return -2.5 * math.log10(self.photflam_typical) - 5 * math.log10(self.photplam_typical) - 2.408
+        return (
+            -2.5 * math.log10(self.photflam_typical) - 5 * math.log10(self.photplam_typical) - 2.408
+        )
 
 
 def _float(value: object) -> float:

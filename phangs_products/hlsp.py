@@ -58,8 +58,8 @@ class Delivery:
 
     def target_for(self, collection: str) -> str:
         """HLSP target of the field in a collection (catalogs zero-pad NGC/IC numbers)."""
-        return catalog_target(self.field) if collection == "phangs-cat" else image_target(
-            self.field
+        return (
+            catalog_target(self.field) if collection == "phangs-cat" else image_target(self.field)
         )
 
 
@@ -67,8 +67,9 @@ def _iso(mjd: float) -> str:
     return Time(mjd, format="mjd", scale="utc").isot.split(".")[0]
 
 
-def common_meta(delivery: Delivery, collection: str, *, instrument: str = "WFC3",
-                xposure: float = 0.0) -> dict[str, Any]:
+def common_meta(
+    delivery: Delivery, collection: str, *, instrument: str = "WFC3", xposure: float = 0.0
+) -> dict[str, Any]:
     """The HLSP common, target and provenance keyword values of a product.
 
     Parameters

@@ -262,7 +262,9 @@ def check_name(name: str) -> list[Problem]:
         limit = FIELD_LIMITS[key]
         if len(value) > limit:
             rule = "name.product-type-length" if key == "product_type" else "name.field-length"
-            add(rule, f"{key.replace('_', '-')} {value!r} has {len(value)} characters (max {limit})")
+            add(
+                rule, f"{key.replace('_', '-')} {value!r} has {len(value)} characters (max {limit})"
+            )
     if fields.get("proj_id") and not PROJ_RE.match(fields["proj_id"]):
         add("name.chars", f"proj-id {fields['proj_id']!r} has characters MAST does not allow")
     elif fields.get("proj_id") not in PROJECTS:

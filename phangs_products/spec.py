@@ -266,7 +266,7 @@ class ProductSchema:
         """Columns as written in the schema (per-band templates unexpanded)."""
         return iter(self.columns)
 
-    @functools.cache
+    @functools.cache  # noqa: B019 (schemas live for the whole process)
     def hdu_jsonschema(self, hdu: str, bands: tuple[BandInfo, ...] = ()) -> dict[str, Any]:
         """JSON Schema (2020-12) for the keywords of one HDU, as an object keyed by FITS keyword.
 

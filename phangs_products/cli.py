@@ -1,0 +1,175 @@
+"""The ``phangs-products`` command line.
+
+Subcommands: ``schemas list|show``, ``info FILE``, ``simulate``, ``demo``, ``run CONFIG``,
+``validate DIR`` and ``docs DIR``.  Every subcommand has ``--help``; exit codes are 0 for
+success, 1 for a failed check or run, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from phangs_products import __version__
+from phangs_products.errors import PhangsProductsError
+
+__all__ = ["main"]
+
+log = logging.getLogger("phangs_products")
+
+#: Subcommands provided by other modules: name -> (module, help).  Each module offers
+#: ``add_arguments(parser)`` and ``run(args) -> int``.
+PLUGGED: dict[str, tuple[str, str]] = {
+    "simulate": ("phangs_products.pipeline.cli_simulate", "simulate a galaxy as HST FLC files"),
+    "run": ("phangs_products.pipeline.cli_run", "run the pipeline from a TOML configuration"),
+    "demo": ("phangs_products.pipeline.cli_run", "simulate the default galaxy, run everything"),
+    "validate": ("phangs_products.validation.cli", "validate a delivery against MAST rules"),
+    "docs": ("phangs_products.docs", "render the README and HTML pages of a delivery"),
+}
+
+
+def _cmd_schemas_list(args: argparse.Namespace) -> int:
+    from phangs_products.registry import get_schema, list_schemas
+
+    rows = []
+    for name, version, current in list_schemas():
+        if args.all or current:
+            kind = get_schema(name, version).kind if current else ""
+            rows.append((name, version, "current" if current else "", kind))
+    width = max(len(r[0]) for r in rows)
+    for name, version, flag, kind in rows:
+        print(f"{name:<{width}}  {version:<8} {kind:<9} {flag}")
+    return 0
+
+
+def _cmd_schemas_show(args: argparse.Namespace) -> int:
+    from phangs_products.registry import get_schema, load_document
+
+    schema = get_schema(args.name, args.version)
+    if args.raw:
+        print(Path(schema.path).read_text())
+        return 0
+    doc = load_document(schema.id)
+    print(f"{schema.id}: {schema.title}\n\n{doc['description'].strip()}\n")
+    product = schema.product
+    if product:
+        print(
+            f"kind {product['kind']}, collection {product['collection']}, "
+            f"product type {product['product_type']}, extensions {product['extensions']}"
+        )
+    if schema.keywords:
+        print("\nkeywords:")
+        for kw in schema.keywords:
+            unit = f" [{kw.unit}]" if kw.unit else ""
+            print(f"  {kw.fits_hdu:<8} {kw.fits_keyword:<9} {kw.mast:<11} {kw.title}{unit}")
+    if schema.columns:
+        print("\ncolumns:")
+        for col in schema.columns:
+            unit = f" [{col.unit}]" if col.unit else ""
+            sentinel = f" sentinel {col.sentinel}" if col.sentinel is not None else ""
+            print(f"  {col.name:<30} {col.dtype:<8} {col.mast:<11} {col.title}{unit}{sentinel}")
+    for arr in schema.arrays.values():
+        print(f"\narray {arr.name}: HDU {arr.fits_hdu}, {arr.dtype}, {arr.ndim}-D, {arr.unit}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import phangs_products
+
+    model = phangs_products.open(args.file)
+    schema = model.schema
+    print(f"{Path(args.file).name}\n  schema   {schema.id} ({schema.title})")
+    for name, value in model.meta.schema_items().items():
+        spec = schema.keyword_by_name[name]
+        print(f"  {spec.fits_keyword:<8} = {value!r}")
+    if hasattr(model, "table"):
+        table = model.table
+        print(f"  table    {len(table)} rows x {len(table.colnames)} columns")
+    elif schema.kind in ("image", "mask"):
+        print(f"  image    {model.data.shape} {model.data.dtype}")
+    problems = model.problems(data=True)
+    errors = [p for p in problems if p.severity == "error"]
+    print(f"  valid    {'yes' if not errors else f'no, {len(errors)} problem(s)'}")
+    for problem in errors[:20]:
+        print(f"    {problem}")
+    if args.json:
+        print(json.dumps(model.meta.schema_items(), default=str, indent=1))
+    return 0 if not errors else 1
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:
+    """The argument parser and the handler of each subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="phangs-products",
+        description="Schema-driven PHANGS-HST pipeline and MAST HLSP delivery generator.",
+    )
+    parser.add_argument("--version", action="version", version=f"phangs-products {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    handlers: dict[str, Callable[..., int]] = {}
+
+    schemas = sub.add_parser("schemas", help="list and show product schemas")
+    schemas_sub = schemas.add_subparsers(dest="schemas_command", metavar="ACTION")
+    p_list = schemas_sub.add_parser("list", help="list schemas (current versions)")
+    p_list.add_argument("--all", action="store_true", help="also older versions and fragments")
+    p_show = schemas_sub.add_parser("show", help="show one schema")
+    p_show.add_argument("name", help="schema name, e.g. cluster-catalog")
+    p_show.add_argument("--version", dest="version", default=None, help="X.Y.Z (default current)")
+    p_show.add_argument("--raw", action="store_true", help="print the YAML file")
+    handlers["schemas list"] = _cmd_schemas_list
+    handlers["schemas show"] = _cmd_schemas_show
+
+    p_info = sub.add_parser("info", help="schema-aware summary of a product file")
+    p_info.add_argument("file", help="product file (.fits, .parquet, .ecsv, .reg, .md, .asdf)")
+    p_info.add_argument("--json", action="store_true", help="also print the keywords as JSON")
+    handlers["info"] = _cmd_info
+
+    for name, (module_name, help_text) in PLUGGED.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            log.debug("subcommand %s unavailable: %s", name, exc)
+            continue
+        sp = sub.add_parser(name, help=help_text)
+        adder = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
+        adder(sp)
+        handlers[name] = getattr(module, f"run_{name}", None) or module.run
+    return parser, handlers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser, handlers = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    key = args.command
+    if key == "schemas":
+        if not args.schemas_command:
+            parser.parse_args(["schemas", "--help"])
+        key = f"schemas {args.schemas_command}"
+    if key is None or key not in handlers:
+        parser.print_help()
+        return 2
+    try:
+        return int(handlers[key](args) or 0)
+    except PhangsProductsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

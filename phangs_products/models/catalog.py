@@ -1,0 +1,246 @@
+"""Catalog products written as FITS binary tables, Parquet or ECSV."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from phangs_products import conformance
+from phangs_products.atomic import atomic_path, refuse_overwrite
+from phangs_products.errors import Problem, ProductError, ValidationError
+from phangs_products.models.base import FitsModel, _clean_header
+from phangs_products.spec import BandInfo, ProductSchema
+
+log = logging.getLogger(__name__)
+
+
+PARQUET_META_KEY = b"phangs_products"
+
+
+class CatalogModel(FitsModel):
+    """A catalog product: an astropy Table plus header keywords.
+
+    Written as FITS (binary table with TUNIT/TDISP/TNULL from the schema), Parquet (schema id,
+    units and descriptions in the Arrow metadata) or ECSV, chosen by the file extension.
+    """
+
+    kinds = ("catalog",)
+
+    def __init__(self, schema, headers=None, path=None):
+        super().__init__(schema, headers, path)
+        self._table: Table | None = None
+
+    @classmethod
+    def create(
+        cls,
+        schema: str | ProductSchema,
+        table: Table,
+        bands: Sequence[BandInfo],
+        meta: Mapping[str, Any] | None = None,
+    ) -> CatalogModel:
+        """A new catalog product.
+
+        Parameters
+        ----------
+        schema : str or ProductSchema
+            ``dolphot-catalog``, ``cluster-catalog`` or ``assoc-catalog``.
+        table : Table
+            Columns by schema name; missing optional columns are filled with the sentinel,
+            columns are cast to the schema dtype and ordered as the schema orders them.
+        bands : sequence of BandInfo
+            Bands of the per-band columns, in order.
+        meta : mapping, optional
+            Keyword values.
+        """
+        model = cls._new(schema, None)
+        assert isinstance(model, CatalogModel)
+        model.meta.set_bands(bands)
+        model._table = model.conform(table, tuple(bands))
+        if meta:
+            model.meta.update(meta)
+        return model
+
+    def conform(self, table: Table, bands: tuple[BandInfo, ...]) -> Table:
+        """Order, cast and unit a table as the schema says (extra columns are kept at the end)."""
+        n = len(table)
+        out = Table()
+        for spec in self.schema.expand_columns(bands):
+            if spec.name in table.colnames:
+                values = np.asarray(table[spec.name])
+                if spec.dtype == "string":
+                    values = values.astype(str)
+                else:
+                    values = values.astype(spec.numpy_dtype)
+            elif spec.sentinel is not None:
+                values = np.full(n, spec.sentinel, dtype=spec.numpy_dtype)
+            else:
+                continue  # a required column is missing: validation reports it
+            out[spec.name] = values
+            out[spec.name].unit = spec.unit
+            out[spec.name].description = spec.description
+        for name in table.colnames:
+            if name not in out.colnames:
+                out[name] = table[name]
+        return out
+
+    @property
+    def bands(self) -> tuple[BandInfo, ...]:
+        """Bands of the per-band columns."""
+        return self.meta.bands()
+
+    @property
+    def table(self) -> Table:
+        """The catalog table (loaded on first access)."""
+        if self._table is None:
+            self._table = self._read_table()
+        return self._table
+
+    @table.setter
+    def table(self, value: Table) -> None:
+        self._table = self.conform(value, self.bands)
+
+    def _read_table(self) -> Table:
+        assert self.path is not None
+        suffix = self.path.suffix.lower()
+        if suffix == ".fits":
+            hdu = self.hdulist()[self.schema.table_hdu]
+            table = Table(hdu.data)
+            for col in hdu.columns:
+                if col.unit:
+                    table[col.name].unit = col.unit
+            return table
+        if suffix == ".parquet":
+            return _read_parquet_table(self.path)
+        return Table.read(self.path, format="ascii.ecsv")
+
+    def _table_hdu(self) -> fits.BinTableHDU:
+        specs = {c.name: c for c in self.schema.expand_columns(self.bands)}
+        cols = []
+        for name in self.table.colnames:
+            values = np.asarray(self.table[name])
+            spec = specs.get(name)
+            kwargs: dict[str, Any] = {}
+            if spec is not None:
+                kwargs["unit"] = spec.unit
+                if spec.format:
+                    kwargs["disp"] = spec.format
+                if spec.sentinel is not None and spec.dtype.startswith("int"):
+                    kwargs["null"] = int(spec.sentinel)
+            if values.dtype.kind in "UO":
+                values = values.astype(str)
+                width = max(1, max((len(v) for v in values), default=1))
+                col = fits.Column(name=name, format=f"{width}A", array=values, **kwargs)
+            elif values.dtype.kind == "b":
+                col = fits.Column(name=name, format="L", array=values, **kwargs)
+            else:
+                fmt = fits.column._convert_record2fits(values.dtype.str)
+                col = fits.Column(name=name, format=fmt, array=values, **kwargs)
+            cols.append(col)
+        header = _clean_header(self.meta.header(self.schema.table_hdu or "CATALOG"))
+        header["NSOURCES"] = (len(self.table), "number of sources")
+        header.setdefault("RADESYS", "ICRS")
+        return fits.BinTableHDU.from_columns(cols, header=header, name=self.schema.table_hdu)
+
+    def to_hdulist(self) -> fits.HDUList:
+        """Primary header plus the catalog binary table."""
+        return fits.HDUList(
+            [fits.PrimaryHDU(header=_clean_header(self.meta.header())), self._table_hdu()]
+        )
+
+    def problems(self, data: bool = True) -> list[Problem]:
+        """Schema problems, including data checks (NaN vs sentinels, ranges) when ``data``."""
+        out = super().problems(data)
+        if data:
+            out += conformance.check_column_values(
+                self.schema, self.table, bands=self.bands, file=self.file_name
+            )
+        return out
+
+    def save(
+        self, path: str | Path, overwrite: bool = False, provenance: dict | None = None
+    ) -> Path:
+        """Write as FITS, Parquet or ECSV according to the extension; validate first."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".fits":
+            nan_problems = conformance.check_column_values(
+                self.schema, self.table, bands=self.bands, file=path.name
+            )
+            if any(p.severity == "error" for p in nan_problems):
+                raise ValidationError([p for p in nan_problems if p.severity == "error"])
+            return super().save(path, overwrite, provenance)
+        if suffix not in (".parquet", ".ecsv"):
+            raise ProductError(f"{path.name}: catalogs are written as .fits, .parquet or .ecsv")
+        refuse_overwrite(path, overwrite)
+        self.stamp()
+        self.validate(data=True)
+        meta = self._flat_meta()
+        if suffix == ".parquet":
+            self._write_parquet(path, meta, overwrite)
+        else:
+            table = self.table.copy(copy_data=False)
+            table.meta = dict(meta)
+            with atomic_path(path, overwrite) as tmp:
+                table.write(tmp, format="ascii.ecsv")
+        return path
+
+    def _flat_meta(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for hdr in self.meta.headers.values():
+            for card in _clean_header(hdr).cards:
+                if card.keyword and card.keyword not in ("COMMENT", "HISTORY", ""):
+                    value = card.value
+                    if not isinstance(value, fits.card.Undefined):
+                        out[card.keyword] = value
+        return out
+
+    def _write_parquet(self, path: Path, meta: dict[str, Any], overwrite: bool) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        specs = {c.name: c for c in self.schema.expand_columns(self.bands)}
+        fields, arrays = [], []
+        for name in self.table.colnames:
+            values = np.asarray(self.table[name])
+            if values.dtype.kind in "UO":
+                values = values.astype(str)
+            arr = pa.array(values)
+            spec = specs.get(name)
+            fmeta = {}
+            if spec is not None:
+                fmeta = {b"description": spec.description.encode()}
+                if spec.unit:
+                    fmeta[b"unit"] = spec.unit.encode()
+            fields.append(pa.field(name, arr.type, metadata=fmeta))
+            arrays.append(arr)
+        doc = {"schema": self.schema.id, "meta": meta}
+        schema = pa.schema(fields, metadata={PARQUET_META_KEY: json.dumps(doc).encode()})
+        table = pa.Table.from_arrays(arrays, schema=schema)
+        with atomic_path(path, overwrite) as tmp:
+            pq.write_table(table, tmp)
+
+
+def _read_parquet_table(path: Path) -> Table:
+    """Read a Parquet catalog with the units and descriptions kept in its field metadata."""
+    import pyarrow.parquet as pq
+
+    arrow = pq.read_table(path)
+    table = Table()
+    for fld, column in zip(arrow.schema, arrow.columns, strict=True):
+        values = column.to_numpy(zero_copy_only=False)
+        if values.dtype == object:
+            values = values.astype(str)
+        table[fld.name] = values
+        md = fld.metadata or {}
+        if b"unit" in md:
+            table[fld.name].unit = md[b"unit"].decode()
+        if b"description" in md:
+            table[fld.name].description = md[b"description"].decode()
+    return table

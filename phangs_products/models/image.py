@@ -1,0 +1,194 @@
+"""Image products: DRC science/ERR/EXP maps, association masks, FLC exposures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from phangs_products.models.base import FitsModel, _clean_header
+from phangs_products.spec import ProductSchema
+
+log = logging.getLogger(__name__)
+
+
+class ImageModel(FitsModel):
+    """A single-array image product: DRC science, ERR and EXP maps, association masks.
+
+    Attributes
+    ----------
+    data : ndarray
+        The image (loaded on first access, memory-mapped).
+    wcs : astropy.wcs.WCS
+        Celestial WCS of the image.
+    """
+
+    kinds = ("image", "mask")
+
+    def __init__(self, schema, headers=None, path=None):
+        super().__init__(schema, headers, path)
+        self._data: np.ndarray | None = None
+
+    @classmethod
+    def create(
+        cls,
+        schema: str | ProductSchema,
+        data: np.ndarray,
+        wcs: WCS | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> ImageModel:
+        """A new image product.
+
+        Parameters
+        ----------
+        schema : str or ProductSchema
+            ``drc-sci``, ``drc-err``, ``drc-exp`` or ``assoc-mask`` (optionally with version).
+        data : ndarray
+            The image; cast to the schema's dtype.
+        wcs : WCS, optional
+            Celestial WCS, written as CD-matrix keywords.
+        meta : mapping, optional
+            Keyword values by attribute name or FITS keyword.
+        """
+        model = cls._new(schema, None)
+        assert isinstance(model, ImageModel)
+        spec = model.schema.arrays["data"]
+        model._data = np.asarray(data, dtype=spec.numpy_dtype)
+        if wcs is not None:
+            model.set_wcs(wcs)
+        if meta:
+            model.meta.update(meta)
+        return model
+
+    @property
+    def data(self) -> np.ndarray:
+        """The image array."""
+        if self._data is None:
+            spec = self.schema.arrays["data"]
+            self._data = self.hdulist()[spec.fits_hdu].data
+        return self._data
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._data = np.asarray(value, dtype=self.schema.arrays["data"].numpy_dtype)
+
+    @property
+    def wcs(self) -> WCS:
+        """Celestial WCS of the image."""
+        return WCS(self.meta.header(self.schema.arrays["data"].fits_hdu))
+
+    def set_wcs(self, wcs: WCS) -> None:
+        """Write a celestial WCS (CD matrix, ICRS, no EQUINOX) into the image header."""
+        hdr = self.meta.header(self.schema.arrays["data"].fits_hdu)
+        write_wcs(hdr, wcs)
+
+    def to_hdulist(self) -> fits.HDUList:
+        """HDU list with the image in the primary HDU."""
+        return fits.HDUList([fits.PrimaryHDU(self.data, _clean_header(self.meta.header()))])
+
+
+def write_wcs(header: fits.Header, wcs: WCS) -> None:
+    """Write a celestial WCS into ``header`` as a CD matrix in ICRS, without EQUINOX."""
+    wcs_hdr = wcs.to_header(relax=False)
+    for key in (
+        "PC1_1",
+        "PC1_2",
+        "PC2_1",
+        "PC2_2",
+        "CDELT1",
+        "CDELT2",
+        "EQUINOX",
+        "MJDREF",
+        "DATEREF",
+        "LONPOLE",
+        "LATPOLE",
+        "MJD-OBS",
+        "DATE-OBS",
+    ):
+        wcs_hdr.remove(key, ignore_missing=True)
+    cd = wcs.pixel_scale_matrix
+    header["WCSAXES"] = (2, "number of WCS axes")
+    for key in ("CTYPE1", "CTYPE2", "CRPIX1", "CRPIX2", "CRVAL1", "CRVAL2", "CUNIT1", "CUNIT2"):
+        header[key] = wcs_hdr[key]
+    header["CD1_1"], header["CD1_2"] = float(cd[0, 0]), float(cd[0, 1])
+    header["CD2_1"], header["CD2_2"] = float(cd[1, 0]), float(cd[1, 1])
+    header["RADESYS"] = ("ICRS", "celestial reference frame")
+    for key in ("PC1_1", "PC1_2", "PC2_1", "PC2_2", "CDELT1", "CDELT2", "EQUINOX"):
+        header.remove(key, ignore_missing=True)
+
+
+class FlcModel(FitsModel):
+    """An FLC exposure: primary header plus SCI/ERR/DQ per chip and any distortion HDUs.
+
+    The HDUs are kept as read (extra HDUs such as ``WCSDVARR``/``D2IMARR`` too) so that the
+    full distortion model survives; non-standard ``HDRLET`` extensions are dropped on save
+    because they are not FITS-standard.
+    """
+
+    kinds = ("flc",)
+
+    def __init__(self, schema, headers=None, path=None):
+        super().__init__(schema, headers, path)
+        self._hdus: fits.HDUList | None = None
+
+    @classmethod
+    def from_hdulist(cls, hdul: fits.HDUList, meta: Mapping[str, Any] | None = None) -> FlcModel:
+        """Wrap an in-memory FLC HDU list (from the simulator or a real file)."""
+        model = cls._new("flc", None)
+        assert isinstance(model, FlcModel)
+        model._hdus = hdul
+        model._sync_headers()
+        if meta:
+            model.meta.update(meta)
+        return model
+
+    def _sync_headers(self) -> None:
+        hdus = self.hdus
+        headers = {"PRIMARY": hdus[0].header}
+        for hdu in hdus[1:]:
+            if hdu.ver == 1 and hdu.name not in headers:
+                headers[hdu.name] = hdu.header
+        object.__setattr__(self.meta, "_headers", headers)
+
+    @property
+    def hdus(self) -> fits.HDUList:
+        """All HDUs of the exposure (the headers are the ones ``meta`` holds)."""
+        if self._hdus is None:
+            self._hdus = self.hdulist()
+            for index, hdu in enumerate(self._hdus):
+                key = "PRIMARY" if index == 0 else hdu.name
+                if hdu.ver == 1 and key in self.meta.headers:
+                    hdu.header = self.meta.headers[key]
+        return self._hdus
+
+    @property
+    def chips(self) -> list[int]:
+        """EXTVERs of the SCI extensions."""
+        return [h.ver for h in self.hdus if h.name == "SCI"]
+
+    @property
+    def data(self) -> np.ndarray:
+        """SCI array of the first chip."""
+        return self.sci(self.chips[0])
+
+    def sci(self, chip: int) -> np.ndarray:
+        """SCI array of one chip."""
+        return self.hdus["SCI", chip].data
+
+    @property
+    def wcs(self) -> WCS:
+        """WCS of the first chip (with its distortion)."""
+        return self.chip_wcs(self.chips[0])
+
+    def chip_wcs(self, chip: int) -> WCS:
+        """WCS of one chip, including SIP and lookup-table distortion when present."""
+        return WCS(self.hdus["SCI", chip].header, self.hdus)
+
+    def to_hdulist(self) -> fits.HDUList:
+        """HDU list to write: everything but non-standard HDRLET extensions."""
+        keep = [h for h in self.hdus if h.name not in ("HDRLET", "ASDF")]
+        return fits.HDUList(keep)
