@@ -1,0 +1,452 @@
+"""Documentation of a delivery: the README product and the static HTML site.
+
+Everything shown comes from the schemas, the delivery manifests and the products themselves:
+column and keyword tables are generated from the schemas, file lists from the manifests, preview
+images from the DRC images, catalogs and masks.  CLI: ``phangs-products docs DIR``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from phangs_products.atomic import atomic_write_bytes, atomic_write_text
+from phangs_products.bands import Galaxy, galaxy
+from phangs_products.hlsp import COLLECTIONS, LEAD
+from phangs_products.models import ManifestModel, software_version
+from phangs_products.models import open as open_product
+from phangs_products.naming import catalog_target, image_target
+from phangs_products.provenance import software_versions
+from phangs_products.registry import get_schema, list_schemas, product_schemas
+
+__all__ = ["FileEntry", "build_site", "render_readme"]
+
+log = logging.getLogger(__name__)
+HTML_DIR = "html"
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("phangs_products", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        lstrip_blocks=False,
+    )
+
+
+def _md_env() -> jinja2.Environment:
+    env = _env()
+    env.autoescape = False
+    return env
+
+
+def human_size(n: int) -> str:
+    """Bytes as a short human-readable string."""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a delivery, as the README and the galaxy page list it."""
+
+    name: str
+    product: str
+    title: str
+    detail: str
+    size: int
+
+    @property
+    def size_h(self) -> str:
+        """Human-readable size."""
+        return human_size(self.size)
+
+
+def file_entries(files: Iterable[dict[str, Any]]) -> list[FileEntry]:
+    """README/HTML file rows from manifest-style records (name, product, size, axes)."""
+    out = []
+    for rec in files:
+        schema = get_schema(rec["product"])
+        parts = [
+            str(rec[k]) for k in ("filter", "subset", "selection") if rec.get(k) not in (None, "")
+        ]
+        if rec.get("scale"):
+            parts.append(f"{rec['scale']} pc")
+        out.append(
+            FileEntry(rec["name"], schema.name, schema.title, " ".join(parts), int(rec["size"]))
+        )
+    return sorted(out, key=lambda e: (e.product, e.name))
+
+
+def _catalog_sections() -> list[dict[str, Any]]:
+    out = []
+    for schema in product_schemas():
+        if schema.kind != "catalog":
+            continue
+        out.append(
+            {
+                "title": schema.title,
+                "schema_id": schema.id,
+                "description": " ".join(schema.description.split()),
+                "columns": list(schema.column_templates()),
+            }
+        )
+    return out
+
+
+def _name_map() -> list[tuple[str, str]]:
+    rows = []
+    for schema in product_schemas():
+        hist = schema.product.get("historical_product_type")
+        if hist:
+            rows.append((schema.product["product_type"], hist))
+    return rows
+
+
+def render_readme(
+    *,
+    galaxy_: Galaxy,
+    field: str,
+    version: str,
+    files: Sequence[dict[str, Any]],
+    steps: Sequence[dict[str, str]],
+    run_id: str = "",
+    simulated: bool = False,
+    scales: Sequence[int] = (8, 16, 32, 64),
+    selections: Sequence[str] = ("nuv", "v"),
+    exports: bool = True,
+) -> str:
+    """Render the delivery README (markdown) of one field.
+
+    Parameters
+    ----------
+    galaxy_ : Galaxy
+        The galaxy.
+    field : str
+        Field name (image-collection target).
+    version : str
+        Delivery version.
+    files : sequence of dict
+        Manifest-style records of the products (name, product, size, filter/scale/...).
+    steps : sequence of dict
+        ``{'title', 'text'}`` per pipeline step, built from the stage configurations.
+    """
+    template = _md_env().get_template("readme.md.j2")
+    return template.render(
+        collection_title="PHANGS-HST",
+        galaxy=galaxy_,
+        field=field,
+        version=version,
+        simulated=simulated,
+        scales=list(scales),
+        selections=list(selections),
+        lead=LEAD,
+        software=software_versions(),
+        date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d"),
+        run_id=run_id or "n/a",
+        dois={k: v["doi"] for k, v in COLLECTIONS.items()},
+        files=file_entries(files),
+        exports=exports,
+        sentinel_note="-9999 in the cluster and association catalogs (as in the PHANGS-CAT "
+        "release) and 99.999 for DOLPHOT magnitudes; images use 0 where there is no data",
+        catalogs=_catalog_sections(),
+        steps=steps,
+        image_target=image_target(field),
+        catalog_target=catalog_target(field),
+        name_map=_name_map(),
+    )
+
+
+# ------------------------------------------------------------------------------------ HTML site
+def _field_dirs(root: Path) -> list[tuple[Path, ManifestModel]]:
+    out = []
+    for manifest_path in sorted(root.glob("*/hlsp_*_manifest.asdf")):
+        model = open_product(manifest_path)
+        assert isinstance(model, ManifestModel)
+        out.append((manifest_path.parent, model))
+    return out
+
+
+def _write_page(path: Path, template: str, **context: Any) -> None:
+    html = (
+        _env()
+        .get_template(template)
+        .render(
+            date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            version=software_version(),
+            **context,
+        )
+    )
+    atomic_write_text(path, html, overwrite=True)
+
+
+def build_site(
+    root: str | Path, problems: Sequence[dict[str, Any]] | None = None, summary: str = ""
+) -> Path:
+    """Write the HTML site of a delivery into ``<root>/html``; return the index path.
+
+    Parameters
+    ----------
+    root : path-like
+        Delivery root (one folder per field, each with its manifest).
+    problems : sequence of dict, optional
+        Validator problems (severity, rule, file, where, message) for the validation page.
+    summary : str
+        One-line validator summary.
+    """
+    root = Path(root)
+    site = root / HTML_DIR
+    (site / "products").mkdir(parents=True, exist_ok=True)
+    (site / "galaxies").mkdir(parents=True, exist_ok=True)
+    css = Path(str(_template_dir() / "style.css")).read_bytes()
+    atomic_write_bytes(site / "style.css", css, overwrite=True)
+    problems = list(problems or [])
+    n_errors = sum(1 for p in problems if p.get("severity") == "error")
+    summary = summary or (
+        "no problems" if not problems else f"{n_errors} error(s), {len(problems)} problem(s)"
+    )
+    galaxies = []
+    for field_dir, manifest in _field_dirs(root):
+        tree = manifest.tree
+        gal = _galaxy_of(field_dir, tree)
+        readme = next(iter(sorted(field_dir.glob("hlsp_*_readme.md"))), None)
+        entry = {
+            "field": tree["target"],
+            "name": gal.name,
+            "ra": gal.ra,
+            "dec": gal.dec,
+            "distance": gal.distance_mpc,
+            "bands": [b["filter"] for b in tree["bands"]],
+            "nfiles": len(tree["files"]),
+            "readme": f"../{field_dir.name}/{readme.name}" if readme else "",  # from html/
+            "simulated": _is_simulated(field_dir, tree),
+        }
+        galaxies.append(entry)
+        previews = make_previews(field_dir, tree, site / "galaxies" / tree["target"])
+        _write_page(
+            site / "galaxies" / f"{tree['target']}.html",
+            "galaxy.html.j2",
+            title=f"{gal.name} ({tree['target']})",
+            root="../",
+            g=entry,
+            previews=[
+                {"src": f"{tree['target']}/{p.name}", "caption": caption} for p, caption in previews
+            ],
+            files=file_entries(tree["files"]),
+        )
+    _write_page(
+        site / "index.html",
+        "index.html.j2",
+        title="PHANGS-HST delivery",
+        root="",
+        galaxies=galaxies,
+        report_ok=n_errors == 0,
+        report_summary=summary,
+    )
+    products = []
+    for schema in product_schemas():
+        product = schema.product
+        products.append(
+            {
+                "name": schema.name,
+                "title": schema.title,
+                "id": schema.id,
+                "kind": schema.kind,
+                "product_type": product.get("product_type", ""),
+                "historical": product.get("historical_product_type"),
+            }
+        )
+        _write_page(
+            site / "products" / f"{schema.name}.html",
+            "product.html.j2",
+            title=schema.title,
+            root="../",
+            schema={"id": schema.id, "description": " ".join(schema.description.split())},
+            product=product,
+            keywords=list(schema.keywords),
+            columns=list(schema.column_templates()),
+            arrays=list(schema.arrays.values()),
+        )
+    _write_page(
+        site / "products.html", "products.html.j2", title="Products", root="", products=products
+    )
+    _write_page(
+        site / "validation.html",
+        "validation.html.j2",
+        title="Validation report",
+        root="",
+        ok=n_errors == 0,
+        summary=summary,
+        problems=problems,
+    )
+    _write_page(
+        site / "versions.html",
+        "versions.html.j2",
+        title="Versions",
+        root="",
+        software=software_versions(),
+        schemas=list_schemas(),
+    )
+    log.info("HTML site written to %s", site)
+    return site / "index.html"
+
+
+def _template_dir() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("phangs_products.templates")))
+
+
+def _galaxy_of(field_dir: Path, tree: dict[str, Any]) -> Galaxy:
+    for rec in tree["files"]:
+        if rec["product"] == "drc-sci":
+            meta = open_product(field_dir / rec["name"]).meta
+            return galaxy(str(meta.get("TARGNAME", tree["target"])))
+    return galaxy(tree["target"].rstrip("abcdefghijklmnopqrstuvwxyz") or tree["target"])
+
+
+def _is_simulated(field_dir: Path, tree: dict[str, Any]) -> bool:
+    for rec in tree["files"]:
+        if rec["name"].endswith(".fits"):
+            return bool(open_product(field_dir / rec["name"]).meta.get("SIMULATD", False))
+    return False
+
+
+# ------------------------------------------------------------------------------------ previews
+def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[tuple[Path, str]]:
+    """Preview PNGs of a field: RGB composite, clusters by class, association outlines.
+
+    Returns ``(path, caption)`` pairs.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from astropy.visualization import make_lupton_rgb
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    drcs = {
+        rec["filter"]: field_dir / rec["name"]
+        for rec in tree["files"]
+        if rec["product"] == "drc-sci" and rec.get("filter")
+    }
+    if not drcs:
+        return []
+    order = [f for f in ("F814W", "F555W", "F438W", "F336W", "F275W") if f in drcs]
+    red, green = order[0], order[min(1, len(order) - 1)]
+    blue = order[min(2, len(order) - 1)]
+    images = {
+        f: np.nan_to_num(np.asarray(open_product(drcs[f]).data, float)) for f in {red, green, blue}
+    }
+    scale = np.percentile(images[green], 99.5) or 1.0
+    rgb = make_lupton_rgb(
+        images[red] / scale, images[green] / scale, images[blue] / scale, stretch=0.5, Q=8
+    )
+    previews = []
+
+    def save(fig: Any, name: str, caption: str) -> None:
+        path = out_dir / name
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        previews.append((path, caption))
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.imshow(rgb, origin="lower")
+    ax.set_title(f"{tree['target']}: {red}/{green}/{blue}")
+    ax.set_axis_off()
+    save(fig, "rgb.png", f"RGB composite ({red}, {green}, {blue})")
+
+    cand = [
+        rec
+        for rec in tree["files"]
+        if rec["product"] == "cluster-catalog"
+        and rec.get("subset") == "cand"
+        and rec["name"].endswith(".fits")
+    ]
+    if cand:
+        table = open_product(field_dir / cand[0]["name"]).table
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.imshow(rgb, origin="lower")
+        classes = np.asarray(table["PHANGS_CLUSTER_CLASS_HUMAN"])
+        for klass, color in ((1, "#4da3ff"), (2, "#59d37a"), (3, "#ffb347"), (4, "#ff5c5c")):
+            sel = classes == klass if klass < 4 else classes >= 4
+            ax.scatter(
+                table["PHANGS_X"][sel],
+                table["PHANGS_Y"][sel],
+                s=18,
+                facecolors="none",
+                edgecolors=color,
+                linewidths=0.8,
+                label=f"class {klass}" + ("+" if klass == 4 else ""),
+            )
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
+        ax.set_axis_off()
+        ax.set_title("cluster candidates by human class")
+        save(fig, "clusters.png", "Cluster candidates by class (human classification)")
+
+    masks = sorted(
+        (rec for rec in tree["files"] if rec["product"] == "assoc-mask"),
+        key=lambda r: (r.get("selection", ""), int(r.get("scale", 0))),
+    )
+    for selection in sorted({m.get("selection") for m in masks}):
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.imshow(rgb, origin="lower")
+        colors = {8: "#ff5c5c", 16: "#ffb347", 32: "#59d37a", 64: "#4da3ff"}
+        for rec in masks:
+            if rec.get("selection") != selection:
+                continue
+            labels = np.asarray(open_product(field_dir / rec["name"]).data)
+            if labels.max() > 0:
+                ax.contour(
+                    labels > 0,
+                    levels=[0.5],
+                    colors=colors.get(int(rec["scale"]), "w"),
+                    linewidths=0.7,
+                )
+            ax.plot([], [], color=colors.get(int(rec["scale"]), "w"), label=f"{rec['scale']} pc")
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
+        ax.set_axis_off()
+        ax.set_title(f"{str(selection).upper()}-selected associations")
+        save(
+            fig,
+            f"assoc-{selection}.png",
+            f"{str(selection).upper()}-selected stellar associations at each scale",
+        )
+    return previews
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def add_arguments(parser: Any) -> None:
+    """Arguments of ``phangs-products docs``."""
+    parser.add_argument("delivery", help="delivery root folder (one folder per field)")
+    parser.add_argument(
+        "--no-validate", action="store_true", help="do not run the validator for the report page"
+    )
+
+
+def run(args: Any) -> int:
+    """``phangs-products docs DIR``: write the HTML site; print where the index is."""
+    root = Path(args.delivery)
+    problems: list[dict[str, Any]] = []
+    summary = ""
+    if not args.no_validate:
+        from phangs_products.validation import validate_delivery
+
+        report = validate_delivery(root)
+        problems = [p.to_dict() if hasattr(p, "to_dict") else dict(p) for p in report.problems]
+        summary = report.summary() if hasattr(report, "summary") else ""
+    index = build_site(root, problems, summary)
+    print(f"HTML index: {index}")
+    return 0

@@ -1,0 +1,154 @@
+"""``phangs-products run`` and ``phangs-products demo``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .config import RunConfig, load_config
+from .runner import StageError, StageResult
+
+__all__ = ["add_demo_arguments", "add_run_arguments", "run_demo", "run_run"]
+
+log = logging.getLogger(__name__)
+
+
+class StageReporter:
+    """Console lines per stage (a spinner while one runs) and a summary table at the end."""
+
+    def __init__(self, console: Console, field: str):
+        self.console = console
+        self.field = field
+        self.results: list[StageResult] = []
+        self.status = None
+
+    def __call__(self, result: StageResult) -> None:
+        if result.status == "running":
+            self.status = self.console.status(f"[bold]{self.field}[/]: {result.name} ...")
+            self.status.start()
+            return
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+        self.results.append(result)
+        style = {"done": "green", "skipped": "cyan", "failed": "red"}[result.status]
+        files = sum(len(v) for v in result.outputs.values())
+        self.console.print(
+            f"  [{style}]{result.status:>7}[/] {result.name:<13} {result.seconds:7.1f} s"
+            + (f"  {files} file(s)" if files else "")
+            + (f"  [red]{result.error}[/]" if result.error else "")
+        )
+
+    def summary(self) -> Table:
+        """Summary table of the run."""
+        table = Table(title=f"{self.field}: stages")
+        for col in ("stage", "status", "seconds", "outputs"):
+            table.add_column(col)
+        for r in self.results:
+            table.add_row(
+                r.name, r.status, f"{r.seconds:.1f}", str(sum(len(v) for v in r.outputs.values()))
+            )
+        return table
+
+
+def _run_one(config: RunConfig, console: Console) -> bool:
+    from .pipeline import run_galaxy
+
+    reporter = StageReporter(console, config.field)
+    console.print(f"[bold]{config.field}[/] ({config.galaxy.name}) -> {config.output}")
+    t0 = time.perf_counter()
+    try:
+        run_galaxy(config, report=reporter)
+    except StageError as exc:
+        console.print(reporter.summary())
+        console.print(f"[red]error:[/] {exc}")
+        return False
+    console.print(reporter.summary())
+    console.print(f"finished in {time.perf_counter() - t0:.1f} s")
+    return True
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``phangs-products run``."""
+    parser.add_argument("config", nargs="+", help="TOML run configuration(s), one per field")
+    parser.add_argument(
+        "--scheduler",
+        default="local",
+        help="with several configs: 'local' (Dask LocalCluster), 'sync', or a "
+        "scheduler address tcp://host:port",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
+
+
+def run_run(args: argparse.Namespace) -> int:
+    """Run the pipeline for each configuration."""
+    console = Console()
+    configs = [load_config(p) for p in args.config]
+    if len(configs) == 1:
+        return 0 if _run_one(configs[0], console) else 1
+    from .scaleout import run_many
+
+    def show(outcome):
+        state = "[green]ok[/]" if outcome.ok else f"[red]failed[/] {outcome.error}"
+        console.print(f"  {outcome.field}: {state}")
+
+    outcomes = run_many(configs, scheduler=args.scheduler, n_workers=args.workers, progress=show)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``phangs-products demo``."""
+    parser.add_argument("--out", default="demo-output", help="output folder (default %(default)s)")
+    parser.add_argument(
+        "--size",
+        default="small",
+        choices=("small", "medium", "full"),
+        help="simulated detector size (default %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="simulation seed")
+
+
+def write_demo_config(out: Path, sim, field: str) -> Path:
+    """Write the TOML configuration of the demo run."""
+    text = (
+        "# phangs-products demo: the simulated NGC 628 field\n"
+        "[run]\n"
+        'target = "ngc628"\n'
+        f'field = "{field}"\n'
+        f'input = "{Path(sim.flc_dir).resolve()}"\n'
+        f'reference_catalog = "{Path(sim.reference_catalog).resolve()}"\n'
+        'output = "delivery"\n'
+        'version = "v1"\n'
+        "simulated = true\n"
+    )
+    path = out / "demo.toml"
+    path.write_text(text)
+    return path
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Simulate the default galaxy, run every stage, validate, write the docs."""
+    from .simulate import SimConfig, simulate
+
+    console = Console()
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    sim_config = SimConfig(size=args.size, seed=args.seed)
+    with console.status("simulating NGC 628 as WFC3/UVIS FLC exposures ..."):
+        sim = simulate(sim_config, out / "input", overwrite=False)
+    console.print(f"simulated input: {out / 'input'}")
+    config = load_config(write_demo_config(out, sim, sim_config.field))
+    ok = _run_one(config, console)
+    field_dir = config.output / config.field
+    readme = next(iter(sorted(field_dir.glob("hlsp_*_readme.md"))), None)
+    index = config.output / "html" / "index.html"
+    if readme:
+        console.print(f"README:     {readme}")
+    if index.exists():
+        console.print(f"HTML index: {index}")
+    return 0 if ok else 1

@@ -1,0 +1,333 @@
+"""The orchestrator: runs a galaxy's stages as a graph, skips unchanged ones, resumes killed runs.
+
+Each stage is a function ``stage(ctx) -> outputs`` that writes its products (atomically) into its
+own scratch folder ``<work>/<stage>/`` and returns them by product name.  The runner owns the
+rest:
+
+* a stage's *key* is the SHA-256 of its name, its configuration and the content hashes of its
+  inputs (the outputs of the stages it depends on, or the input files for the first stage);
+* the run manifest (``<work>/run-manifest.asdf``, schema run-manifest) records, per stage, the
+  key, the status and the hashes of its outputs; a stage whose key and outputs are unchanged is
+  skipped;
+* a stage that did not finish (killed, failed) is redone from an empty folder, so nothing
+  half-written survives; products reach the delivery only in the ``publish`` stage, file by file
+  with atomic renames;
+* each stage logs to ``<work>/logs/<stage>.log``; the console shows one line per stage and a
+  summary table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phangs_products.errors import PhangsProductsError
+from phangs_products.models import ManifestModel
+from phangs_products.models import open as open_product
+from phangs_products.provenance import file_digest, new_run_id, software_versions
+
+from .config import RunConfig
+
+__all__ = ["Stage", "StageContext", "StageResult", "run_stages"]
+
+log = logging.getLogger(__name__)
+MANIFEST_NAME = "run-manifest.asdf"
+#: Loggers whose records go to the stage log file (third-party tools are chatty).
+CAPTURED_LOGGERS = ("phangs_products", "drizzlepac", "stsci", "stwcs", "tweakwcs", "astropy")
+
+Outputs = dict[str, list[Path]]
+
+
+class StageError(PhangsProductsError):
+    """A stage failed; earlier stages' products are kept and the run can be resumed."""
+
+
+@dataclass
+class StageContext:
+    """What a stage function receives.
+
+    Attributes
+    ----------
+    run : RunConfig
+        The run configuration.
+    name : str
+        Stage name.
+    folder : Path
+        Empty scratch folder for this stage's outputs.
+    inputs : dict
+        Outputs of the stages this one depends on, by stage then product name.
+    config : Any
+        The stage's frozen configuration.
+    run_id : str
+        Identifier of the run (recorded in product provenance).
+    """
+
+    run: RunConfig
+    name: str
+    folder: Path
+    inputs: dict[str, Outputs]
+    config: Any
+    run_id: str
+
+    def provenance(self, inputs: Iterable[Path] = ()) -> dict[str, Any]:
+        """Provenance tree for a product made by this stage."""
+        from phangs_products.provenance import make_provenance
+
+        return make_provenance(
+            "",
+            run_id=self.run_id,
+            stage=self.name,
+            config=_plain(self.config),
+            inputs=list(inputs),
+        )
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A node of the stage graph."""
+
+    name: str
+    func: Callable[[StageContext], Outputs]
+    depends: tuple[str, ...] = ()
+    config: Any = None
+    #: Input files outside the work folder that the stage reads (hashed into its key).
+    external_inputs: Callable[[RunConfig], list[Path]] | None = None
+
+
+@dataclass
+class StageResult:
+    """Outcome of one stage in this run."""
+
+    name: str
+    status: str  # running | done | skipped | failed
+    seconds: float
+    outputs: Outputs = field(default_factory=dict)
+    error: str = ""
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _digest_outputs(outputs: Outputs) -> dict[str, dict[str, str]]:
+    return {
+        product: {p.name: file_digest(p) for p in sorted(paths)}
+        for product, paths in sorted(outputs.items())
+    }
+
+
+def _relative(path: Path, work: Path) -> str:
+    """Path relative to the work folder, or absolute for products outside it (the delivery)."""
+    try:
+        return path.resolve().relative_to(work.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def stage_key(stage: Stage, run: RunConfig, inputs: dict[str, Outputs]) -> str:
+    """SHA-256 of a stage's name, configuration and input content."""
+    digest = hashlib.sha256()
+    digest.update(stage.name.encode())
+    digest.update(json.dumps(_plain(stage.config), sort_keys=True).encode())
+    run_fields = {k: v for k, v in run.to_dict().items() if k not in ("stages", "overwrite")}
+    digest.update(json.dumps(_plain(run_fields), sort_keys=True, default=str).encode())
+    for name in sorted(inputs):
+        digest.update(json.dumps(_digest_outputs(inputs[name]), sort_keys=True).encode())
+    if stage.external_inputs is not None:
+        for path in sorted(stage.external_inputs(run)):
+            digest.update(path.name.encode())
+            digest.update(file_digest(path).encode())
+    return digest.hexdigest()
+
+
+class RunManifest:
+    """The ASDF run manifest: stage keys, status and output hashes (schema run-manifest)."""
+
+    def __init__(self, path: Path, run: RunConfig, run_id: str):
+        self.path = path
+        if path.exists():
+            model = open_product(path, strict=True)
+            assert isinstance(model, ManifestModel)
+            self.tree = dict(model.tree)
+            self.tree["run_id"] = run_id
+        else:
+            self.tree = {"run_id": run_id, "target": run.field, "stages": {}}
+        self.tree["software"] = software_versions()
+
+    def stage(self, name: str) -> dict[str, Any]:
+        """The record of one stage (empty when never run)."""
+        return self.tree["stages"].get(name, {})
+
+    def record(self, name: str, **values: Any) -> None:
+        """Update a stage record and write the manifest atomically."""
+        entry = dict(self.tree["stages"].get(name, {}))
+        entry.update(values)
+        self.tree["stages"][name] = entry
+        model = ManifestModel.create("run-manifest", self.tree)
+        model.save(self.path, overwrite=True)
+
+    def outputs(self, name: str, work: Path) -> Outputs | None:
+        """Outputs of a finished stage if every file is still there unchanged, else None."""
+        entry = self.stage(name)
+        recorded = entry.get("outputs")
+        if entry.get("status") != "done" or recorded is None:
+            return None
+        out: Outputs = {}
+        for product, files in recorded.items():
+            paths = []
+            for rel, digest in files.items():
+                path = work / rel
+                if not path.exists() or file_digest(path) != digest:
+                    return None
+                paths.append(path)
+            out[product] = paths
+        return out
+
+
+class _StageLog:
+    """Send the captured loggers to the stage's log file while the stage runs."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handler = logging.FileHandler(path, mode="a")
+        self.handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        self.handler.setLevel(logging.DEBUG)
+        self.saved: list[tuple[logging.Logger, int, bool]] = []
+
+    def __enter__(self) -> _StageLog:
+        for name in CAPTURED_LOGGERS:
+            logger = logging.getLogger(name)
+            self.saved.append((logger, logger.level, logger.propagate))
+            logger.addHandler(self.handler)
+            if logger.level == logging.NOTSET or logger.level > logging.INFO:
+                logger.setLevel(logging.INFO)
+            if name != "phangs_products":
+                logger.propagate = False  # third-party chatter: file only
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for logger, level, propagate in self.saved:
+            logger.removeHandler(self.handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+        self.handler.close()
+
+
+def run_stages(
+    run: RunConfig,
+    stages: list[Stage],
+    *,
+    run_id: str | None = None,
+    report: Callable[[StageResult], None] | None = None,
+) -> list[StageResult]:
+    """Run the stage graph of one galaxy field.
+
+    Parameters
+    ----------
+    run : RunConfig
+        The run configuration (``run.work`` holds the resumable state).
+    stages : list of Stage
+        Stages in an order compatible with their dependencies.
+    run_id : str, optional
+        Run identifier (new one by default).
+    report : callable, optional
+        Called with each :class:`StageResult` as soon as the stage ends.
+
+    Returns
+    -------
+    list of StageResult
+
+    Raises
+    ------
+    StageError
+        When a stage fails; the manifest records the failure and earlier outputs stay.
+    """
+    run_id = run_id or new_run_id()
+    run.work.mkdir(parents=True, exist_ok=True)
+    manifest = RunManifest(run.work / MANIFEST_NAME, run, run_id)
+    done: dict[str, Outputs] = {}
+    results: list[StageResult] = []
+    for stage in stages:
+        missing = [d for d in stage.depends if d not in done]
+        if missing:
+            raise StageError(f"stage {stage.name}: depends on {missing}, which did not run")
+        inputs = {d: done[d] for d in stage.depends}
+        key = stage_key(stage, run, inputs)
+        folder = run.work / stage.name
+        previous = manifest.stage(stage.name)
+        if previous.get("key") == key:
+            outputs = manifest.outputs(stage.name, run.work)
+            if outputs is not None:
+                done[stage.name] = outputs
+                result = StageResult(stage.name, "skipped", 0.0, outputs)
+                results.append(result)
+                log.info("stage %s unchanged: skipped", stage.name)
+                if report:
+                    report(result)
+                continue
+        if folder.exists():
+            shutil.rmtree(folder)  # leftovers of an unfinished or outdated attempt
+        folder.mkdir(parents=True)
+        started = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        manifest.record(stage.name, status="running", key=key, started=started, outputs={})
+        ctx = StageContext(run, stage.name, folder, inputs, stage.config, run_id)
+        if report:
+            report(StageResult(stage.name, "running", 0.0))
+        t0 = time.perf_counter()
+        try:
+            with _StageLog(run.work / "logs" / f"{stage.name}.log"):
+                log.info("stage %s started (run %s)", stage.name, run_id)
+                outputs = stage.func(ctx)
+                log.info("stage %s finished", stage.name)
+        except Exception as exc:
+            seconds = time.perf_counter() - t0
+            message = f"{type(exc).__name__}: {exc}"
+            manifest.record(stage.name, status="failed", seconds=seconds, error=message[:2000])
+            result = StageResult(stage.name, "failed", seconds, error=message)
+            results.append(result)
+            if report:
+                report(result)
+            log.debug("stage %s failed", stage.name, exc_info=True)
+            raise StageError(
+                f"stage {stage.name} failed: {message} (log: {run.work / 'logs'}/"
+                f"{stage.name}.log; earlier stages are kept, rerun to resume)"
+            ) from exc
+        seconds = time.perf_counter() - t0
+        recorded = {
+            product: {_relative(p, run.work): file_digest(p) for p in paths}
+            for product, paths in outputs.items()
+        }
+        manifest.record(
+            stage.name,
+            status="done",
+            seconds=seconds,
+            finished=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            outputs=recorded,
+        )
+        done[stage.name] = outputs
+        result = StageResult(stage.name, "done", seconds, outputs)
+        results.append(result)
+        if report:
+            report(result)
+    return results

@@ -1,0 +1,148 @@
+"""The orchestrator: stage graph, skipping unchanged stages, resuming after a failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import phangs_products as pp
+from phangs_products.pipeline.config import ConfigError, RunConfig, load_config, stage_config
+from phangs_products.pipeline.runner import Stage, StageError, run_stages
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    factor: int = 2
+
+
+CALLS: list[str] = []
+
+
+def first(ctx):
+    CALLS.append("first")
+    values = [int(x) for x in (ctx.run.input / "numbers.txt").read_text().split()]
+    out = ctx.folder / "doubled.txt"
+    out.write_text(" ".join(str(v * ctx.config.factor) for v in values))
+    return {"doubled": [out]}
+
+
+def second(ctx):
+    CALLS.append("second")
+    (src,) = ctx.inputs["first"]["doubled"]
+    if (ctx.run.input / "fail").exists():
+        (ctx.folder / "partial.txt").write_text("half")
+        raise RuntimeError("simulated crash")
+    out = ctx.folder / "sum.txt"
+    out.write_text(str(sum(int(x) for x in src.read_text().split())))
+    return {"sum": [out]}
+
+
+def make_run(tmp_path: Path) -> RunConfig:
+    inp = tmp_path / "in"
+    inp.mkdir(exist_ok=True)
+    (inp / "numbers.txt").write_text("1 2 3")
+    ref = tmp_path / "ref.txt"
+    ref.write_text("# ra dec\n")
+    return RunConfig(
+        target="ngc628",
+        field="ngc628c",
+        input=inp,
+        reference_catalog=ref,
+        output=tmp_path / "out",
+        work=tmp_path / "work",
+    )
+
+
+def stages(factor: int = 2) -> list[Stage]:
+    return [
+        Stage(
+            "first",
+            first,
+            config=ToyConfig(factor),
+            external_inputs=lambda run: [run.input / "numbers.txt"],
+        ),
+        Stage("second", second, depends=("first",), config=ToyConfig()),
+    ]
+
+
+def test_runs_then_skips_unchanged_stages(tmp_path):
+    run = make_run(tmp_path)
+    CALLS.clear()
+    results = run_stages(run, stages())
+    assert [r.status for r in results] == ["done", "done"]
+    assert (run.work / "second" / "sum.txt").read_text() == "12"
+    CALLS.clear()
+    results = run_stages(run, stages())
+    assert [r.status for r in results] == ["skipped", "skipped"] and CALLS == []
+    manifest = pp.open(run.work / "run-manifest.asdf", strict=True)
+    assert manifest.tree["stages"]["first"]["status"] == "done"
+
+
+def test_config_or_input_change_reruns_downstream(tmp_path):
+    run = make_run(tmp_path)
+    run_stages(run, stages())
+    CALLS.clear()
+    run_stages(run, stages(factor=3))
+    assert CALLS == ["first", "second"]
+    assert (run.work / "second" / "sum.txt").read_text() == "18"
+    (run.input / "numbers.txt").write_text("1 2 3 4")
+    CALLS.clear()
+    run_stages(run, stages(factor=3))
+    assert CALLS == ["first", "second"]
+
+
+def test_failed_stage_keeps_earlier_products_and_resumes(tmp_path):
+    run = make_run(tmp_path)
+    (run.input / "fail").write_text("")
+    CALLS.clear()
+    with pytest.raises(StageError, match="stage second failed: RuntimeError: simulated crash"):
+        run_stages(run, stages())
+    manifest = pp.open(run.work / "run-manifest.asdf", strict=True)
+    assert manifest.tree["stages"]["second"]["status"] == "failed"
+    assert (run.work / "first" / "doubled.txt").exists()
+    (run.input / "fail").unlink()
+    CALLS.clear()
+    results = run_stages(run, stages())
+    assert [r.status for r in results] == ["skipped", "done"] and CALLS == ["second"]
+    assert not (run.work / "second" / "partial.txt").exists()  # half-written output cleared
+
+
+def test_stage_log_file_is_written(tmp_path):
+    run = make_run(tmp_path)
+    run_stages(run, stages())
+    assert "stage first finished" in (run.work / "logs" / "first.log").read_text()
+
+
+def test_toml_config_errors_are_one_line(tmp_path):
+    bad = tmp_path / "run.toml"
+    bad.write_text('[run]\ntarget = "ngc628"\ninput = "x"\n')
+    with pytest.raises(
+        ConfigError,
+        match=r"run.toml: run-config-1.0.0: run: "
+        r"'reference_catalog' is a required property",
+    ):
+        load_config(bad)
+    bad.write_text(
+        '[run]\ntarget = "ngc9999"\ninput = "."\nreference_catalog = "run.toml"\noutput = "o"\n'
+    )
+    with pytest.raises(ConfigError, match="run.target: galaxy 'ngc9999' is not in the PHANGS"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match=r"stages.toy: unknown option\(s\) \['fctor'\]"):
+        stage_config(ToyConfig, {"fctor": 3}, "toy")
+
+
+def test_toml_config_loads(tmp_path):
+    (tmp_path / "flc").mkdir()
+    (tmp_path / "ref.txt").write_text("#\n")
+    path = tmp_path / "run.toml"
+    path.write_text(
+        '[run]\ntarget = "NGC 628"\nfield = "ngc628c"\ninput = "flc"\n'
+        'reference_catalog = "ref.txt"\noutput = "delivery"\nbands = ["F555W"]\n'
+        "[stages.photometry]\nfwhm_px = 2.5\n"
+    )
+    config = load_config(path)
+    assert config.target == "ngc628" and config.bands == ("F555W",)
+    assert config.work == (tmp_path / "delivery" / ".work" / "ngc628c").resolve()
+    assert config.stages["photometry"] == {"fwhm_px": 2.5}
