@@ -137,6 +137,7 @@ class BandImages:
     exposures: list[Exposure]
     sky_rate: float
     header: fits.Header = field(default_factory=fits.Header)
+    input_scale: float = 0.0396
 
 
 @contextlib.contextmanager
@@ -379,7 +380,8 @@ def drizzle_band(
             f"{filt}: AstroDrizzle wrote no output (see astrodrizzle_{filt.lower()}.log)"
         )
     header = fits.getheader(sci)
-    return BandImages(filt, sci, wht, list(exposures), sky, header)
+    scale = float(fits.getval(exposures[0].path, "IDCSCALE", ("SCI", 1), default=0.0396))
+    return BandImages(filt, sci, wht, list(exposures), sky, header, scale)
 
 
 def error_map(

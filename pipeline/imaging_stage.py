@@ -169,10 +169,12 @@ def _drc_products(
     meta = _drc_meta(delivery, images, config)
     inputs = [e.path for e in images.exposures]
     names = {}
+    # the EXP weight scales with the output/input pixel area; the product holds seconds
+    area = (config.pixscale / images.input_scale) ** 2
     for kind, data, bunit in (
         ("drc-sci", sci, "ELECTRONS/S"),
         ("drc-err", err, "ELECTRONS/S"),
-        ("drc-exp", wht, "s"),
+        ("drc-exp", wht / area, "s"),
     ):
         model = ImageModel.create(kind, data, wcs, {**meta, "bunit": bunit})
         name = build_name(
