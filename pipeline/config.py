@@ -173,7 +173,14 @@ def stage_config(cls: type, overrides: dict[str, Any] | None, stage: str) -> Any
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ConfigError(f"stages.{stage}: unknown option(s) {unknown} (known: {sorted(names)})")
+    defaults = cls()
     for f in dataclasses.fields(cls):
-        if f.name in overrides and isinstance(overrides[f.name], list):
-            overrides[f.name] = tuple(overrides[f.name])
+        if f.name not in overrides:
+            continue
+        value = overrides[f.name]
+        current = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            overrides[f.name] = stage_config(type(current), value, f"{stage}.{f.name}")
+        elif isinstance(value, list):
+            overrides[f.name] = tuple(value)
     return cls(**overrides)

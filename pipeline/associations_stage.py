@@ -1,0 +1,155 @@
+"""The associations stage: masks, catalogs and DS9 outlines per scale and selection."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from regions import PointSkyRegion, PolygonSkyRegion, Regions
+
+from phangs_products.hlsp import common_meta
+from phangs_products.models import CatalogModel, ImageModel, RegionsModel
+from phangs_products.models import open as open_product
+from phangs_products.naming import build_name
+from phangs_products.registry import get_schema
+from phangs_products.spec import BandInfo
+
+from .associations import AssociationConfig, find_associations, outline_polygons
+from .photometry_stage import delivery_from, dolphot_fits, load_drcs
+from .runner import Outputs, StageContext
+from .sed import SEDConfig
+
+__all__ = ["AssociationStageConfig", "associations_stage", "region_file"]
+
+log = logging.getLogger(__name__)
+SCALE_COLORS = {8: "red", 16: "orange", 32: "green", 64: "cyan"}
+
+
+@dataclass(frozen=True)
+class AssociationStageConfig:
+    """Associations and their SED fits."""
+
+    associations: AssociationConfig = field(default_factory=AssociationConfig)
+    sed: SEDConfig = field(default_factory=SEDConfig)
+    polygon_tolerance: float = 0.5
+
+
+def region_file(
+    labels: np.ndarray, peaks: np.ndarray, wcs, color: str, tolerance: float
+) -> Regions:
+    """Association outlines (polygons) and peaks (points) in ICRS."""
+    regs = []
+    for label, xy in outline_polygons(labels, tolerance):
+        if len(xy) < 3:
+            continue
+        ra, dec = wcs.pixel_to_world_values(xy[:, 0], xy[:, 1])
+        regs.append(
+            PolygonSkyRegion(
+                SkyCoord(ra, dec, unit="deg"), meta={"text": str(label)}, visual={"color": color}
+            )
+        )
+    for yx in peaks:
+        ra, dec = wcs.pixel_to_world_values(yx[1], yx[0])
+        regs.append(
+            PointSkyRegion(
+                SkyCoord(ra * u.deg, dec * u.deg), visual={"color": color, "symbol": "x"}
+            )
+        )
+    return Regions(regs)
+
+
+def associations_stage(ctx: StageContext) -> Outputs:
+    """Find associations at every scale and selection and write their products."""
+    config: AssociationStageConfig = ctx.config
+    images, errors = load_drcs(ctx.inputs["imaging"])
+    dolphot = open_product(dolphot_fits(ctx.inputs["photometry"])).table
+    clusters = None
+    cand = [
+        p
+        for p in ctx.inputs.get("clusters", {}).get("cluster-catalog", [])
+        if p.name.endswith("cl-cand.fits")
+    ]
+    if cand:
+        clusters = open_product(cand[0]).table
+    results = find_associations(
+        dolphot,
+        images,
+        errors,
+        ctx.run.galaxy.distance_mpc,
+        config.associations,
+        clusters,
+        config.sed,
+    )
+    ref = images["F555W"] if "F555W" in images else next(iter(images.values()))
+    delivery = delivery_from(ref, ctx)
+    bands = [BandInfo(f) for f in images]
+    base_meta = common_meta(
+        delivery, "phangs-cat", instrument="WFC3", xposure=float(ref.meta.xposure)
+    )
+    outputs: Outputs = {"assoc-mask": [], "assoc-catalog": [], "ds9-regions": []}
+    inputs = [dolphot_fits(ctx.inputs["photometry"])]
+
+    def name(schema: str, ext: str | None = None, **variants: str) -> Path:
+        return ctx.folder / build_name(
+            get_schema(schema),
+            target=ctx.run.field,
+            version=ctx.run.version,
+            extension=ext,
+            **variants,
+        )
+
+    for res in results:
+        sel, scale = res.selection, str(res.scale)
+        meta = {**base_meta, "ascscale": res.scale, "ascsel": sel.upper()}
+        mask = ImageModel.create(
+            "assoc-mask",
+            res.labels,
+            ref.wcs,
+            {**meta, "nassoc": int(res.labels.max()), "filter": "MULTI"},
+        )
+        path = name("assoc-mask", selection=sel, scale=scale)
+        mask.save(path, overwrite=True, provenance=ctx.provenance(inputs))
+        outputs["assoc-mask"].append(path)
+        cat = CatalogModel.create("assoc-catalog", res.table, bands, meta)
+        for ext in ("fits", "parquet"):
+            path = name("assoc-catalog", ext, selection=sel, scale=scale)
+            if ext == "fits":
+                cat.save(path, overwrite=True, provenance=ctx.provenance(inputs))
+            else:
+                cat.save(path, overwrite=True)
+            outputs["assoc-catalog"].append(path)
+        regs = region_file(
+            res.labels,
+            res.peaks,
+            ref.wcs,
+            SCALE_COLORS.get(res.scale, "white"),
+            config.polygon_tolerance,
+        )
+        reg_name = name("ds9-regions", base=f"asc-{sel}-{scale}pc")
+        reg_model = RegionsModel.create(
+            regs,
+            meta={
+                "hlsptarg": delivery.target_for("phangs-cat"),
+                "hlspver": ctx.run.version,
+                "source": outputs["assoc-catalog"][-2].name,
+            },
+        )
+        reg_model.save(reg_name, overwrite=True)
+        outputs["ds9-regions"].append(reg_name)
+    return outputs
+
+
+def truth_recovery(results_table: Table, truth_assoc: Table, fwhm_pc: float, pc_px: float) -> float:
+    """Fraction of true associations with a catalog centre within one kernel FWHM."""
+    if len(results_table) == 0 or len(truth_assoc) == 0:
+        return 0.0
+    found = SkyCoord(results_table["ASC_RA"], results_table["ASC_DEC"], unit="deg")
+    true = SkyCoord(truth_assoc["ra"], truth_assoc["dec"], unit="deg")
+    _, sep, _ = true.match_to_catalog_sky(found)
+    limit = fwhm_pc / pc_px * 0.04
+    return float(np.mean(sep.arcsec <= limit))

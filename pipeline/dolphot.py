@@ -1,0 +1,327 @@
+"""DOLPHOT catalogs: ingest real DOLPHOT output, or make the same catalog with photutils PSF fits.
+
+DOLPHOT writes a whitespace table (``.phot``) and a ``.columns`` file naming each column as
+``N. <description>[, <filter or image>]``: 11 global columns, then 13 per filter (only for filters
+with more than one image), then per-image columns.  :func:`read_dolphot` maps any number of
+filters onto the dolphot-catalog schema; 99.999 (DOLPHOT's "no measurement") is kept.
+
+Without DOLPHOT, :func:`psf_catalog` fits a Moffat PSF (shape measured on bright isolated stars)
+at the F555W positions in every DRC with photutils ``PSFPhotometry`` and fills the same columns:
+SHARP is the fit's central-pixel residual fraction (negative for extended sources, as DOLPHOT's
+sharpness), ROUND the DAOStarFinder roundness, CROWD the brightening in mag by the fitted
+neighbours inside the fit box, OBJTYPE 1 bright star, 2 faint (S/N < 5), 3 elongated
+(|ROUND| > 0.5), 4 too sharp (SHARP > 0.3), 5 extended (SHARP < -0.3).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from phangs_products.errors import PhangsProductsError
+from phangs_products.models import ImageModel
+from phangs_products.spec import BandInfo
+
+__all__ = ["DolphotError", "PSFPhotConfig", "dolphot_available", "psf_catalog", "read_dolphot"]
+
+log = logging.getLogger(__name__)
+NOT_MEASURED = 99.999
+GLOBAL = {
+    "Object X position": "X",
+    "Object Y position": "Y",
+    "Chi for fit": "CHI",
+    "Signal-to-noise": "SNR",
+    "Object sharpness": "SHARP",
+    "Object roundness": "ROUND",
+    "Crowding": "CROWD",
+    "Object type": "OBJTYPE",
+}
+PER_FILTER = {
+    "Total sky level": "SKY",
+    "Normalized count rate": "RATE",
+    "Normalized count rate uncertainty": "RATEERR",
+    "Instrumental VEGAMAG magnitude": "VEGA",
+    "Magnitude uncertainty": "ERR",
+    "Signal-to-noise": "SNR",
+    "Sharpness": "SHARP",
+    "Roundness": "ROUND",
+    "Crowding": "CROWD",
+    "Photometry quality flag": "FLAG",
+}
+_LINE_RE = re.compile(r"^\s*(\d+)\.\s+(.*?)\s*$")
+_FILTER_RE = re.compile(r"^(?:(WFC3|ACS)_)?(F\d{3}[WMNX])$")
+
+
+class DolphotError(PhangsProductsError):
+    """DOLPHOT output cannot be read."""
+
+
+def dolphot_available() -> bool:
+    """Whether the ``dolphot`` program is on PATH."""
+    return shutil.which("dolphot") is not None
+
+
+def parse_columns(path: Path) -> tuple[dict[int, tuple[str, str | None]], list[BandInfo]]:
+    """Column number -> (schema column template, filter or None), and the filters in order.
+
+    Raises
+    ------
+    DolphotError
+        If a line does not follow the ``N. description[, name]`` form.
+    """
+    columns: dict[int, tuple[str, str | None]] = {}
+    filters: list[BandInfo] = []
+    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _LINE_RE.match(line)
+        if match is None:
+            raise DolphotError(f"{path.name}: line {line_no} is not 'N. description': {line!r}")
+        number = int(match[1])
+        desc, _, name = match[2].partition(", ")
+        if not name:
+            key = next((v for k, v in GLOBAL.items() if desc.startswith(k)), None)
+            if key is not None and number <= 11:
+                columns[number] = (key, None)
+            continue
+        fmatch = _FILTER_RE.match(name.strip())
+        if fmatch is None:
+            continue  # per-image columns ("<image> (<FILTER>, <exptime> sec)")
+        key = PER_FILTER.get(desc)
+        if key is None:
+            continue
+        instrument = "ACS/WFC" if fmatch[1] == "ACS" else "WFC3/UVIS"
+        band = BandInfo(fmatch[2], instrument)
+        if band not in filters:
+            filters.append(band)
+        columns[number] = (f"{{FILTER}}_{key}", band.filter)
+    if not filters:
+        raise DolphotError(f"{path.name}: no per-filter columns found")
+    return columns, filters
+
+
+def read_dolphot(phot_path: str | Path, columns_path: str | Path, wcs=None) -> Table:
+    """Read DOLPHOT ``.phot`` output into a table with dolphot-catalog column names.
+
+    Parameters
+    ----------
+    phot_path, columns_path : path-like
+        The ``.phot`` table and its ``.columns`` description.
+    wcs : astropy.wcs.WCS, optional
+        WCS of the reference image, for RA/Dec.  DOLPHOT puts the lower-left corner of the
+        first pixel at (0, 0), so its centre is (0.5, 0.5); X and Y become 0-based centres.
+
+    Raises
+    ------
+    DolphotError
+        One line naming the file when the widths disagree or a line is malformed.
+    """
+    phot_path, columns_path = Path(phot_path), Path(columns_path)
+    columns, filters = parse_columns(columns_path)
+    try:
+        raw = np.loadtxt(phot_path, ndmin=2)
+    except ValueError as exc:
+        raise DolphotError(f"{phot_path.name}: not a numeric table ({exc})") from None
+    ncol = max(columns) if columns else 0
+    described = sum(1 for line in columns_path.read_text().splitlines() if line.strip())
+    if raw.shape[1] != described:
+        raise DolphotError(
+            f"{phot_path.name}: {raw.shape[1]} columns but {columns_path.name} describes "
+            f"{described} (the .columns file does not belong to this .phot file)"
+        )
+    if ncol > raw.shape[1]:
+        raise DolphotError(f"{phot_path.name}: fewer columns than {columns_path.name} names")
+    table = Table()
+    table["ID"] = np.arange(1, raw.shape[0] + 1, dtype=np.int64)
+    for number, (template, filt) in sorted(columns.items()):
+        name = template.replace("{FILTER}", filt) if filt else template
+        table[name] = raw[:, number - 1]
+    table["X"] = table["X"] - 0.5
+    table["Y"] = table["Y"] - 0.5
+    if wcs is not None:
+        ra, dec = wcs.pixel_to_world_values(table["X"], table["Y"])
+        table["RA"], table["DEC"] = ra, dec
+    table.meta["bands"] = filters
+    log.info(
+        "read %d DOLPHOT sources in %d filters from %s", len(table), len(filters), phot_path.name
+    )
+    return table
+
+
+@dataclass(frozen=True)
+class PSFPhotConfig:
+    """PSF-photometry settings.
+
+    Attributes
+    ----------
+    beta : float
+        Starting Moffat slope (width and slope are measured on each DRC).
+    fit_shape : int
+        Fit box size in px.
+    n_shape_stars : int
+        Bright isolated stars used to measure the PSF width per band.
+    """
+
+    beta: float = 2.15
+    fit_shape: int = 7
+    n_shape_stars: int = 25
+
+
+def _measure_shape(
+    data: np.ndarray, x: np.ndarray, y: np.ndarray, config: PSFPhotConfig
+) -> tuple[float, float]:
+    """Median Moffat width (px) and slope of bright compact sources in one image."""
+    from astropy.modeling import fitting, models
+
+    half = config.fit_shape
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    alphas = []
+    fitter = fitting.LevMarLSQFitter()
+    for xc, yc in zip(x, y, strict=True):
+        ix, iy = int(round(xc)), int(round(yc))
+        stamp = data[iy - half : iy + half + 1, ix - half : ix + half + 1]
+        if stamp.shape != xx.shape or not np.isfinite(stamp).all():
+            continue
+        m0 = models.Moffat2D(
+            amplitude=stamp.max(), x_0=xc - ix, y_0=yc - iy, gamma=1.5, alpha=config.beta
+        ) + models.Const2D(np.median(stamp))
+        fit = fitter(m0, xx, yy, stamp)
+        if 0.3 < abs(fit.gamma_0.value) < 6 and 1.0 < fit.alpha_0.value < 8:
+            alphas.append((abs(fit.gamma_0.value), fit.alpha_0.value))
+    if len(alphas) < 3:
+        return 1.7, config.beta
+    width, slope = np.median(np.array(alphas), axis=0)
+    return float(width), float(slope)
+
+
+def psf_catalog(
+    sources: Table,
+    images: Mapping[str, ImageModel],
+    errors: Mapping[str, ImageModel],
+    reference_filter: str,
+    config: PSFPhotConfig | None = None,
+) -> tuple[Table, list[BandInfo]]:
+    """PSF photometry at fixed positions in every band, in dolphot-catalog columns.
+
+    Parameters
+    ----------
+    sources : Table
+        ``x``, ``y`` (0-based, reference grid), ``sharpness``, ``roundness`` from detection.
+    images, errors : mapping
+        DRC science and ERR models per filter, on one grid.
+    reference_filter : str
+        Band whose S/N and shape fill the global columns.
+    """
+    from photutils.background import LocalBackground, MMMBackground
+    from photutils.psf import MoffatPSF, PSFPhotometry
+
+    config = config or PSFPhotConfig()
+    x, y = np.asarray(sources["x"], float), np.asarray(sources["y"], float)
+    table = Table()
+    table["ID"] = np.arange(1, len(x) + 1, dtype=np.int64)
+    ref = images[reference_filter]
+    ra, dec = ref.wcs.pixel_to_world_values(x, y)
+    table["RA"], table["DEC"], table["X"], table["Y"] = ra, dec, x, y
+    # PSF width from the brightest compact sources (sharpness above the 60th percentile)
+    sharp = np.asarray(sources["sharpness"], float)
+    compact = np.flatnonzero(sharp >= np.percentile(sharp, 60))
+    bright = compact[np.argsort(-np.asarray(sources["peak"], float)[compact])]
+    bands = []
+    for filt, model in images.items():
+        inst = "ACS/WFC" if model.meta.instrume == "ACS" else "WFC3/UVIS"
+        bands.append(BandInfo(filt, inst))
+        data = np.nan_to_num(np.asarray(model.data, float))
+        err = np.asarray(errors[filt].data, float)
+        err = np.where(np.isfinite(err) & (err > 0), err, np.nanmax(err) * 1e3 + 1.0)
+        alpha, beta = _measure_shape(
+            data, x[bright[: config.n_shape_stars]], y[bright[: config.n_shape_stars]], config
+        )
+        psf = MoffatPSF(alpha=alpha, beta=beta)
+        psf.x_0.fixed = True
+        psf.y_0.fixed = True
+        phot = PSFPhotometry(
+            psf,
+            (config.fit_shape, config.fit_shape),
+            aperture_radius=3,
+            local_bkg_estimator=LocalBackground(7, 9, bkg_estimator=MMMBackground()),
+        )
+        init = Table({"x": x, "y": y})
+        result = phot(data, error=err, init_params=init)
+        flux = np.asarray(result["flux_fit"], float)
+        flux_err = np.asarray(result["flux_err"], float)
+        sky = np.asarray(result["local_bkg"], float)
+        cfit = np.asarray(result["cfit"], float)
+        qfit = np.asarray(result["qfit"], float)
+        flags = np.asarray(result["flags"], int)
+        own = flux * _moffat_fraction(3.0, alpha, beta)
+        model_image = phot.make_model_image(data.shape, psf_shape=(21, 21))
+        from photutils.aperture import CircularAperture, aperture_photometry
+
+        total = np.asarray(
+            aperture_photometry(model_image, CircularAperture(np.c_[x, y], 3.0))["aperture_sum"],
+            float,
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            crowd = np.where(own > 0, 2.5 * np.log10(np.maximum(total, own) / own), 0.0)
+            zp = float(model.meta.zp_vega)
+            vega = np.where(flux > 0, -2.5 * np.log10(flux) + zp, NOT_MEASURED)
+            mag_err = np.where(flux > 0, 2.5 / np.log(10) * flux_err / flux, NOT_MEASURED)
+            snr = np.where(flux_err > 0, flux / flux_err, 0.0)
+        table[f"{filt}_RATE"] = np.where(np.isfinite(flux), flux, NOT_MEASURED)
+        table[f"{filt}_RATEERR"] = np.where(np.isfinite(flux_err), flux_err, NOT_MEASURED)
+        table[f"{filt}_SKY"] = np.where(np.isfinite(sky), sky, NOT_MEASURED)
+        table[f"{filt}_VEGA"] = np.where(np.isfinite(vega), vega, NOT_MEASURED)
+        table[f"{filt}_ERR"] = np.where(np.isfinite(mag_err), mag_err, NOT_MEASURED)
+        table[f"{filt}_SNR"] = np.where(np.isfinite(snr), snr, 0.0)
+        table[f"{filt}_SHARP"] = np.where(np.isfinite(cfit), cfit, NOT_MEASURED)
+        table[f"{filt}_ROUND"] = np.asarray(sources["roundness"], float)
+        table[f"{filt}_CROWD"] = np.where(np.isfinite(crowd), crowd, NOT_MEASURED)
+        table[f"{filt}_FLAG"] = np.where(flags == 0, 0, np.where(flags & 2, 1, 2)).astype(np.int16)
+        table[f"{filt}_CHI"] = qfit
+        log.info(
+            "PSF photometry %s: %d sources, Moffat width %.2f px, slope %.2f",
+            filt,
+            len(x),
+            alpha,
+            beta,
+        )
+    r = reference_filter
+    table["CHI"] = np.asarray(table[f"{r}_CHI"], float)
+    table["SNR"] = table[f"{r}_SNR"]
+    table["SHARP"] = table[f"{r}_SHARP"]
+    table["ROUND"] = table[f"{r}_ROUND"]
+    table["CROWD"] = table[f"{r}_CROWD"]
+    table["OBJTYPE"] = object_type(
+        np.asarray(table["SNR"]), np.asarray(table["SHARP"]), np.asarray(table["ROUND"])
+    )
+    for filt in images:
+        table.remove_column(f"{filt}_CHI")
+    return table, bands
+
+
+def _moffat_fraction(radius: float, alpha: float, beta: float) -> float:
+    return 1.0 - (1.0 + (radius / alpha) ** 2) ** (1.0 - beta)
+
+
+def object_type(snr: np.ndarray, sharp: np.ndarray, roundness: np.ndarray) -> np.ndarray:
+    """DOLPHOT-like object type from S/N, sharpness and roundness (module doc)."""
+    kind = np.ones(snr.shape, np.int16)
+    kind[snr < 5] = 2
+    kind[np.abs(roundness) > 0.5] = 3
+    kind[sharp > 0.3] = 4
+    kind[sharp < -0.3] = 5
+    return kind
+
+
+def band_order(bands: Sequence[BandInfo]) -> list[BandInfo]:
+    """Bands sorted by wavelength (the survey's NUV-U-B-V-I order)."""
+    from phangs_products.bands import band as facts
+
+    return sorted(bands, key=lambda b: facts(b.filter, b.instrument).pivot)
