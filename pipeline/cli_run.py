@@ -7,6 +7,8 @@ import logging
 import time
 from pathlib import Path
 
+import astropy.units as u
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -113,8 +115,35 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="simulation seed")
 
 
+def write_human_classes(truth_path: Path, out: Path) -> Path:
+    """The demo's stand-in for visual classification, derived from the simulation truth.
+
+    Clusters are class 1; association members with at least three other members within
+    0.2" are class 3 (a compact group); other stars are class 4.  Written as ECSV with RA/Dec
+    so the cluster stage cross-matches it like a user's table.
+    """
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+
+    truth = Table.read(truth_path)
+    coords = SkyCoord(truth["ra"], truth["dec"], unit="deg")
+    classes = np.where(truth["kind"] == "cluster", 1, 4)
+    members = truth["kind"] == "assoc_star"
+    if members.any():
+        m = coords[members]
+        idx1, _, _, _ = m.search_around_sky(m, 0.2 * u.arcsec)
+        counts = np.bincount(idx1, minlength=len(m)) - 1
+        classes[np.flatnonzero(members)[counts >= 3]] = 3
+    table = Table({"RA": truth["ra"], "DEC": truth["dec"], "class": classes})
+    table.meta["comment"] = "demo stand-in for visual classes, from the simulation truth"
+    path = out / "human_classes.ecsv"
+    table.write(path, format="ascii.ecsv", overwrite=True)
+    return path
+
+
 def write_demo_config(out: Path, sim, field: str) -> Path:
     """Write the TOML configuration of the demo run."""
+    human = write_human_classes(Path(sim.truth), out)
     text = (
         "# phangs-products demo: the simulated NGC 628 field\n"
         "[run]\n"
@@ -125,6 +154,8 @@ def write_demo_config(out: Path, sim, field: str) -> Path:
         'output = "delivery"\n'
         'version = "v1"\n'
         "simulated = true\n"
+        "[stages.clusters]\n"
+        f'human_table = "{human.resolve()}"\n'
     )
     path = out / "demo.toml"
     path.write_text(text)
