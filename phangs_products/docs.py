@@ -34,7 +34,7 @@ HTML_DIR = "html"
 
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("phangs_products", "templates"),
+        loader=jinja2.FileSystemLoader(str(_template_dir())),
         autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,

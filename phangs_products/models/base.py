@@ -68,6 +68,9 @@ class Model:
         if cls.kinds and sch.kind not in cls.kinds:
             raise SchemaError(f"{sch.id} is a {sch.kind} product, not one of {cls.kinds}")
         model = cls(sch)
+        hdr = model.meta.header("PRIMARY")
+        hdr["PPSCHEMA"] = (sch.name, "phangs-products schema name")
+        hdr["PPSCHVER"] = (sch.version, "phangs-products schema version")
         if meta:
             model.meta.update(meta)
         return model
