@@ -50,6 +50,10 @@ class Problem:
         parts = [p for p in (self.file, self.schema, self.where) if p]
         return ": ".join([*parts, self.message])
 
+    def to_dict(self) -> dict[str, str]:
+        """The problem as a plain dict (rule, message, file, schema, where, severity)."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
 
 class ValidationError(PhangsProductsError):
     """A product does not conform to its schema.

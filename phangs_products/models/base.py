@@ -81,6 +81,7 @@ class Model:
         hdr["PPSCHEMA"] = (self.schema.name, "phangs-products schema name")
         hdr["PPSCHVER"] = (self.schema.version, "phangs-products schema version")
         hdr["PPSOFTV"] = (software_version(), "phangs-products version")
+        hdr["LONGSTRN"] = ("OGIP 1.0", "long strings continue over CONTINUE cards")
         hdr["DATE"] = (
             _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             "file written (UTC)",

@@ -1,0 +1,262 @@
+"""The delivery layout in code: field folders, the delivery manifest and the checksum file.
+
+A delivery is ``<root>/<field>/``: one folder per field (the image-collection target, e.g.
+``ngc628c``) holding every file of that field (images and FLCs of ``phangs-hst``, catalogs,
+masks and region files of ``phangs-cat``), plus
+
+* the README ``hlsp_phangs-hst_hst_multi_<field>_multi_<ver>_readme.md``;
+* the delivery manifest ``hlsp_phangs-hst_hst_multi_<field>_multi_<ver>_manifest.asdf``
+  (schema ``delivery-manifest``): bands, scales, selections, subsets and one record per file
+  (name, product, schema, sha256, size and the variant keys filter/scale/selection/subset);
+* ``SHA256SUMS``: ``sha256sum`` lines for every file of the folder but itself.
+
+The pipeline's orchestrator calls :func:`write_manifest` and :func:`write_checksums` to finish
+a delivery; the validator reads the same layout back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import product as _cartesian
+from pathlib import Path
+from typing import Any
+
+from phangs_products.atomic import atomic_write_text
+from phangs_products.bands import band as band_facts
+from phangs_products.errors import ProductError
+from phangs_products.models import ManifestModel, read_meta
+from phangs_products.naming import build_name, image_target
+from phangs_products.provenance import file_digest
+from phangs_products.registry import get_schema
+from phangs_products.spec import BandInfo
+
+__all__ = [
+    "ALL_SCALES",
+    "ALL_SELECTIONS",
+    "ALL_SUBSETS",
+    "CHECKSUMS_NAME",
+    "build_manifest",
+    "field_dir",
+    "file_record",
+    "find_manifest",
+    "manifest_name",
+    "product_files",
+    "read_checksums",
+    "readme_name",
+    "required_products",
+    "write_checksums",
+    "write_manifest",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKSUMS_NAME = "SHA256SUMS"
+MANIFEST_SCHEMA = "delivery-manifest"
+ALL_SCALES: tuple[int, ...] = (8, 16, 32, 64)
+ALL_SELECTIONS: tuple[str, ...] = ("nuv", "v")
+ALL_SUBSETS: tuple[str, ...] = ("hum-c12", "hum-c3", "ml-c12", "ml-c3", "cand")
+
+BandLike = BandInfo | str | Mapping[str, str]
+
+
+def field_dir(root: str | Path, field: str) -> Path:
+    """Folder of one field in a delivery root: ``<root>/<field>`` (image-collection target)."""
+    return Path(root) / image_target(field)
+
+
+def manifest_name(field: str, version: str) -> str:
+    """File name of a field's delivery manifest."""
+    return build_name(get_schema(MANIFEST_SCHEMA), target=field, version=version)
+
+
+def readme_name(field: str, version: str) -> str:
+    """File name of a field's README."""
+    return build_name(get_schema("readme"), target=field, version=version)
+
+
+def find_manifest(folder: str | Path) -> Path | None:
+    """The delivery manifest of a field folder, if there is one."""
+    found = sorted(Path(folder).glob("hlsp_*_manifest.asdf"))
+    return found[0] if found else None
+
+
+def product_files(folder: str | Path) -> list[Path]:
+    """Every product file of a field folder: ``hlsp_*`` files but the manifest, sorted."""
+    out = []
+    for path in sorted(Path(folder).iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if path.name == CHECKSUMS_NAME or path.name.endswith("_manifest.asdf"):
+            continue
+        out.append(path)
+    return out
+
+
+def _band_dict(item: BandLike) -> dict[str, str]:
+    if isinstance(item, BandInfo):
+        return {"filter": item.filter, "instrument": item.instrument}
+    if isinstance(item, str):
+        return {"filter": item.upper(), "instrument": band_facts(item).instrument}
+    return {"filter": str(item["filter"]).upper(), "instrument": str(item["instrument"])}
+
+
+def file_record(path: str | Path) -> dict[str, Any]:
+    """Manifest record of one product file, from a header-only read.
+
+    Parameters
+    ----------
+    path : path-like
+        Product file (any format :func:`phangs_products.read_meta` reads).
+
+    Raises
+    ------
+    ProductError
+        If the file is not a readable product recording a known schema.
+    """
+    path = Path(path)
+    meta = read_meta(path)
+    schema = meta._schema
+    rec: dict[str, Any] = {
+        "name": path.name,
+        "product": schema.name,
+        "schema": schema.id,
+        "sha256": file_digest(path),
+        "size": path.stat().st_size,
+    }
+    if schema.product.get("filter_field") == "band" and meta.get("FILTER"):
+        rec["filter"] = str(meta["FILTER"]).strip()
+    if meta.get("ASCSCALE") is not None:
+        rec["scale"] = int(meta["ASCSCALE"])
+    if meta.get("ASCSEL"):
+        rec["selection"] = str(meta["ASCSEL"]).strip().lower()
+    if meta.get("CLSUBSET"):
+        rec["subset"] = str(meta["CLSUBSET"]).strip()
+    return rec
+
+
+def build_manifest(
+    field_dir: str | Path,
+    target: str,
+    version: str,
+    bands: Sequence[BandLike],
+    scales: Iterable[int] = ALL_SCALES,
+    selections: Iterable[str] = ALL_SELECTIONS,
+    subsets: Iterable[str] = ALL_SUBSETS,
+) -> ManifestModel:
+    """Scan a field folder (headers only) and build its delivery manifest.
+
+    Parameters
+    ----------
+    field_dir : path-like
+        The field folder.
+    target : str
+        Field name (image-collection target, e.g. ``ngc628c``).
+    version : str
+        Delivery version, e.g. ``v1``.
+    bands : sequence
+        Bands a complete delivery has: :class:`BandInfo`, filter names or
+        ``{'filter', 'instrument'}`` mappings.
+    scales, selections, subsets : iterable
+        Association scales (pc), point-source selections and cluster-catalog subsets a
+        complete delivery has.
+
+    Raises
+    ------
+    ProductError
+        If a product file cannot be read (a delivery with a damaged file gets no manifest).
+    """
+    folder = Path(field_dir)
+    if not folder.is_dir():
+        raise ProductError(f"{folder}: no such delivery folder")
+    files = [file_record(p) for p in product_files(folder)]
+    tree = {
+        "target": image_target(target),
+        "version": version,
+        "bands": [_band_dict(b) for b in bands],
+        "scales": [int(s) for s in scales],
+        "selections": [str(s).lower() for s in selections],
+        "subsets": [str(s) for s in subsets],
+        "files": files,
+    }
+    log.debug("manifest of %s: %d files", folder, len(files))
+    return ManifestModel.create(MANIFEST_SCHEMA, tree)
+
+
+def write_manifest(
+    field_dir: str | Path,
+    target: str,
+    version: str,
+    bands: Sequence[BandLike],
+    scales: Iterable[int] = ALL_SCALES,
+    selections: Iterable[str] = ALL_SELECTIONS,
+    subsets: Iterable[str] = ALL_SUBSETS,
+    overwrite: bool = True,
+) -> Path:
+    """Build the delivery manifest (see :func:`build_manifest`) and write it atomically.
+
+    Returns
+    -------
+    Path
+        The manifest, ``<field_dir>/hlsp_phangs-hst_hst_multi_<field>_multi_<ver>_manifest.asdf``.
+    """
+    model = build_manifest(field_dir, target, version, bands, scales, selections, subsets)
+    path = Path(field_dir) / manifest_name(target, version)
+    for stale in Path(field_dir).glob("hlsp_*_manifest.asdf"):
+        if stale != path:
+            log.warning("removing stale manifest %s", stale.name)
+            stale.unlink()
+    return model.save(path, overwrite=overwrite)
+
+
+def write_checksums(field_dir: str | Path, overwrite: bool = True) -> Path:
+    """Write ``SHA256SUMS`` (``sha256sum`` format) for every file of the folder but itself."""
+    folder = Path(field_dir)
+    lines = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.name != CHECKSUMS_NAME and not path.name.startswith("."):
+            lines.append(f"{file_digest(path)}  {path.name}\n")
+    return atomic_write_text(folder / CHECKSUMS_NAME, "".join(lines), overwrite=overwrite)
+
+
+def read_checksums(path: str | Path) -> dict[str, str]:
+    """``{file name: sha256}`` from a ``sha256sum``-format file (binary ``*`` marks allowed).
+
+    Raises
+    ------
+    ProductError
+        If a line is not ``<64 hex digits>  <name>``.
+    """
+    out: dict[str, str] = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        digest, sep, name = line.partition(" ")
+        name = name[1:] if name[:1] in (" ", "*") else name
+        if not sep or len(digest) != 64 or not name:
+            raise ProductError(f"{Path(path).name}: line {number} is not '<sha256>  <name>'")
+        out[name] = digest.lower()
+    return out
+
+
+def required_products(tree: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """What a complete delivery holds: ``(product, variant)`` pairs.
+
+    Read from the manifest schema's ``content.required_products``: each entry names a product
+    and the manifest lists (``band``, ``scale``, ``selection``, ``subset``) it is required per.
+    The variant holds the manifest record keys (``filter``, ``scale``, ``selection``,
+    ``subset``) a file must have to fill that slot.
+    """
+    schema = get_schema(str(tree.get("ppschema", MANIFEST_SCHEMA)), tree.get("ppschver"))
+    axes: dict[str, list[tuple[str, Any]]] = {
+        "band": [("filter", str(b["filter"]).upper()) for b in tree.get("bands", [])],
+        "scale": [("scale", int(s)) for s in tree.get("scales", [])],
+        "selection": [("selection", str(s).lower()) for s in tree.get("selections", [])],
+        "subset": [("subset", str(s)) for s in tree.get("subsets", [])],
+    }
+    out: list[tuple[str, dict[str, Any]]] = []
+    for entry in schema.document.get("content", {}).get("required_products", []):
+        per = list(entry.get("per", []))
+        for combo in _cartesian(*(axes[a] for a in per)):
+            out.append((entry["product"], dict(combo)))
+    return out

@@ -1,0 +1,337 @@
+"""The validator on a clean delivery and on a corpus of broken copies (one defect each)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import asdf
+import numpy as np
+import pytest
+from astropy.io import fits
+from vtools import _plain, refresh
+
+from phangs_products.delivery import CHECKSUMS_NAME, find_manifest, write_checksums
+from phangs_products.models import CatalogModel, ManifestModel
+from phangs_products.models import open as open_product
+from phangs_products.validation import RULES, validate_delivery
+
+IMG = "hlsp_phangs-hst_hst_wfc3-uvis_ngc628c_{f}_v1_{kind}.fits"
+CAT = "hlsp_phangs-cat_hst_wfc3-uvis_ngc0628c_multi_v1_{ptype}.{ext}"
+README = "hlsp_phangs-hst_hst_multi_ngc628c_multi_v1_readme.md"
+
+
+def img(f: str, kind: str) -> str:
+    return IMG.format(f=f, kind=kind)
+
+
+def cat(ptype: str, ext: str = "fits") -> str:
+    return CAT.format(ptype=ptype, ext=ext)
+
+
+def update_header(path: Path, hdu: int = 0, **cards) -> None:
+    """Change header cards in place; CHECKSUM/DATASUM are updated by astropy."""
+    with fits.open(path, mode="update", checksum=True) as hdul:
+        for key, value in cards.items():
+            key = key.replace("_", "-") if key in ("DATE_BEG",) else key
+            if value is None:
+                del hdul[hdu].header[key]
+            else:
+                hdul[hdu].header[key] = value
+
+
+def rename(folder: Path, old: str, new: str) -> None:
+    (folder / old).rename(folder / new)
+
+
+# ------------------------------------------------------------------------------- the defects
+def upper_case_name(d: Path) -> None:
+    # the manifest schema refuses upper-case names, so the manifest keeps the old one
+    rename(d, img("f438w", "drc-exp"), img("F438W", "drc-exp"))
+    write_checksums(d)
+
+
+def wrong_field_count(d: Path) -> None:
+    rename(d, img("f438w", "drc-exp"), "hlsp_phangs-hst_hst_ngc628c_f438w_v1_drc-exp.fits")
+    refresh(d)
+
+
+def long_product_type(d: Path) -> None:
+    rename(d, img("f438w", "drc-exp"), img("f438w", "drc-exp-weightmap"))
+    refresh(d)
+
+
+def missing_doi(d: Path) -> None:
+    update_header(d / img("f336w", "drc-sci"), DOI=None)
+    refresh(d)
+
+
+def wrong_license(d: Path) -> None:
+    update_header(d / img("f336w", "drc-sci"), LICENSE="CC BY-SA 4.0")
+    refresh(d)
+
+
+def non_fits_unit(d: Path) -> None:
+    path = d / cat("cl-hum-c12")
+    with fits.open(path, mode="update", checksum=True) as hdul:
+        index = hdul[1].columns.names.index("PHANGS_MASS_MINCHISQ") + 1
+        hdul[1].header[f"TUNIT{index}"] = "Msun"
+    refresh(d)
+
+
+def missing_band(d: Path) -> None:
+    (d / img("f275w", "drc-sci")).unlink()
+    refresh(d)
+
+
+def mismatched_version(d: Path) -> None:
+    update_header(d / img("f555w", "drc-err"), HLSPVER="v2")
+    refresh(d)
+
+
+def broken_checksum(d: Path) -> None:
+    path = d / img("f814w", "drc-sci")
+    with fits.open(path) as hdul:
+        offset = hdul[0].fileinfo()["datLoc"] + 1001
+    raw = bytearray(path.read_bytes())
+    raw[offset] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    refresh(d)
+
+
+def wcs_off_target(d: Path) -> None:
+    path = d / img("f814w", "drc-err")
+    crval1 = fits.getheader(path)["CRVAL1"]
+    update_header(path, CRVAL1=crval1 + 0.1)
+    refresh(d)
+
+
+def truncated_file(d: Path) -> None:
+    path = d / img("f336w", "drc-err")
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 1000])
+    refresh(d)
+
+
+def region_off_footprint(d: Path) -> None:
+    path = d / cat("cl-hum-c3-reg", "reg")
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("circle("):
+            ra, rest = line[len("circle(") :].split(",", 1)
+            lines[i] = f"circle({float(ra) + 0.05:.8f},{rest}"
+            break
+    path.write_text("\n".join(lines) + "\n")
+    refresh(d)
+
+
+def nan_in_sentinel_column(d: Path) -> None:
+    with fits.open(d / cat("cl-ml-c3"), mode="update", checksum=True) as hdul:
+        hdul[1].data["PHANGS_AGE_MINCHISQ"][0] = np.nan
+    refresh(d)
+
+
+def manifest_sha_mismatch(d: Path) -> None:
+    path = find_manifest(d)
+    with asdf.open(path) as af:
+        tree = _plain({k: v for k, v in af.tree.items() if not k.startswith("asdf")})
+    tree["files"][3]["sha256"] = "0" * 64
+    ManifestModel.create("delivery-manifest", tree).save(path, overwrite=True)
+    write_checksums(d)
+
+
+def non_fits_with_fits_name(d: Path) -> None:
+    (d / img("f555w", "drc-exp")).write_text("this is not a FITS file\n" * 20)
+    refresh(d)
+
+
+def mask_grid_mismatch(d: Path) -> None:
+    path = d / cat("asc-v-16pc-msk")
+    header = fits.getheader(path)
+    shift = 10 * 0.04 / 3600 / np.cos(np.radians(header["CRVAL2"]))
+    update_header(path, CRVAL1=header["CRVAL1"] + shift)
+    refresh(d)
+
+
+def catalog_position_off(d: Path) -> None:
+    with fits.open(d / cat("cl-cand"), mode="update", checksum=True) as hdul:
+        hdul[1].data["PHANGS_RA"][0] += 0.01
+    refresh(d)
+
+
+def unknown_schema_version(d: Path) -> None:
+    update_header(d / img("f336w", "drc-exp"), PPSCHVER="9.9.9")
+    refresh(d)
+
+
+def missing_checksums_file(d: Path) -> None:
+    (d / CHECKSUMS_NAME).unlink()
+
+
+def readme_missing_section(d: Path) -> None:
+    path = d / README
+    path.write_text(path.read_text().replace("## Contact\n", "## Contacts\n"))
+    refresh(d)
+
+
+def target_mismatch(d: Path) -> None:
+    update_header(d / cat("dolphot-cat"), HLSPTARG="ngc0628e")
+    refresh(d)
+
+
+def unlisted_file(d: Path) -> None:
+    model = open_product(d / cat("cl-hum-c12"))
+    assert isinstance(model, CatalogModel)
+    model.save(d / cat("cl-hum-c12", "ecsv"))
+    write_checksums(d)
+
+
+def misnamed_readme(d: Path) -> None:
+    rename(d, README, README.replace("_v1_", "_v2_"))
+    refresh(d)
+
+
+def wrong_proj_id(d: Path) -> None:
+    rename(d, cat("dolphot-cat"), cat("dolphot-cat").replace("phangs-cat", "phangs-xyz"))
+    refresh(d)
+
+
+#: (defect, the rule it must trigger, other error rules it may bring along)
+CORPUS: list[tuple[Callable[[Path], None], str, set[str]]] = [
+    (upper_case_name, "name.case", {"manifest.missing-file", "manifest.unlisted"}),
+    (wrong_field_count, "name.fields", set()),
+    (long_product_type, "name.product-type-length", set()),
+    (missing_doi, "keyword.missing", set()),
+    (wrong_license, "keyword.value", set()),
+    (non_fits_unit, "column.unit", set()),
+    (missing_band, "delivery.missing-product", set()),
+    (mismatched_version, "consistency.version", set()),
+    (broken_checksum, "fits.checksum", set()),
+    (wcs_off_target, "wcs.target", set()),
+    (truncated_file, "fits.truncated", set()),
+    (region_off_footprint, "regions.footprint", set()),
+    (nan_in_sentinel_column, "column.nan", set()),
+    (manifest_sha_mismatch, "manifest.sha256", set()),
+    (non_fits_with_fits_name, "fits.not-fits", set()),
+    (mask_grid_mismatch, "mask.grid", set()),
+    (catalog_position_off, "position.footprint", set()),
+    (unknown_schema_version, "schema.unknown", set()),
+    (missing_checksums_file, "checksums.missing", set()),
+    (readme_missing_section, "content.value", set()),
+    (target_mismatch, "consistency.target", set()),
+    (unlisted_file, "manifest.unlisted", set()),
+    (misnamed_readme, "name.readme", set()),
+    (wrong_proj_id, "name.proj-id", set()),
+]
+
+
+def test_clean_delivery_passes(clean: Path) -> None:
+    report = validate_delivery(clean)
+    assert report.ok, report.to_text()
+    assert report.errors == [] and report.warnings == []
+    assert len(report.files) == len(list(clean.iterdir()))
+    strict = validate_delivery(clean.parent, strict=True)
+    assert strict.ok and strict.exit_code == 0
+
+
+def test_clean_delivery_headers_only(clean: Path) -> None:
+    report = validate_delivery(clean, data=False)
+    assert report.ok, report.to_text()
+
+
+@pytest.mark.parametrize(("defect", "rule", "allowed"), CORPUS, ids=[c[0].__name__ for c in CORPUS])
+def test_defect_triggers_its_rule(
+    clean: Path, defect: Callable[[Path], None], rule: str, allowed: set[str]
+) -> None:
+    defect(clean)
+    report = validate_delivery(clean)
+    errors = report.rules("error")
+    assert rule in errors, report.to_text()
+    assert errors <= {rule} | allowed, report.to_text()
+    assert not report.ok and report.exit_code == 1
+
+
+def test_corpus_has_at_least_15_distinct_rules() -> None:
+    assert len({rule for _, rule, _ in CORPUS}) >= 15
+
+
+def test_every_reported_rule_is_registered(clean: Path) -> None:
+    defects = [
+        missing_doi,
+        non_fits_unit,
+        missing_band,
+        mismatched_version,
+        broken_checksum,
+        wcs_off_target,
+        truncated_file,
+        region_off_footprint,
+        nan_in_sentinel_column,
+        mask_grid_mismatch,
+        catalog_position_off,
+        target_mismatch,
+        upper_case_name,  # last: the manifest cannot be rewritten after it
+    ]
+    for defect in defects:
+        defect(clean)
+    report = validate_delivery(clean)
+    assert report.rules() <= set(RULES), report.rules() - set(RULES)
+    expected = {"name.case", "keyword.missing", "column.unit", "delivery.missing-product"}
+    assert expected <= report.rules("error")
+    assert "internal.error" not in report.rules()
+
+
+def test_damaged_file_gives_one_problem(clean: Path) -> None:
+    truncated_file(clean)
+    non_fits_with_fits_name(clean)
+    report = validate_delivery(clean)
+    for name in (img("f336w", "drc-err"), img("f555w", "drc-exp")):
+        mine = [p for p in report.problems if p.file == name]
+        assert len(mine) == 1, mine
+        assert mine[0].message
+
+
+def test_strict_turns_warnings_into_errors(clean: Path) -> None:
+    update_header(clean / img("f555w", "drc-sci"), HLSPNAME=None)
+    refresh(clean)
+    report = validate_delivery(clean)
+    assert report.ok and report.rules("warning") == {"keyword.recommended"}
+    strict = validate_delivery(clean, strict=True)
+    assert not strict.ok and strict.rules("error") == {"keyword.recommended"}
+
+
+def test_root_with_several_fields(tmp_path: Path) -> None:
+    from phangs_products.testing import make_clean_delivery
+
+    root = tmp_path / "delivery"
+    make_clean_delivery(root, field="ngc628c")
+    second = make_clean_delivery(root, field="ngc1433")
+    (second / img("f275w", "drc-sci").replace("ngc628c", "ngc1433")).unlink()
+    refresh(second)
+    report = validate_delivery(root)
+    assert report.rules("error") == {"delivery.missing-product"}
+    assert all(p.file.startswith("ngc1433") or p.file == "ngc1433" for p in report.errors)
+
+
+def test_empty_folder_is_an_error(tmp_path: Path) -> None:
+    report = validate_delivery(tmp_path)
+    assert report.rules() == {"delivery.empty"}
+
+
+def test_process_pool_gives_the_same_report(clean: Path) -> None:
+    wcs_off_target(clean)
+    threads = validate_delivery(clean, executor="thread")
+    processes = validate_delivery(clean, executor="process", workers=2)
+    serial = validate_delivery(clean, workers=1)
+    key = sorted((p.rule, p.file, p.where) for p in threads.problems)
+    assert key == sorted((p.rule, p.file, p.where) for p in processes.problems)
+    assert key == sorted((p.rule, p.file, p.where) for p in serial.problems)
+
+
+def test_copy_is_independent(tmp_path: Path) -> None:
+    from phangs_products.testing import make_clean_delivery
+
+    a = make_clean_delivery(tmp_path / "a")
+    shutil.rmtree(a)
+    b = make_clean_delivery(tmp_path / "b")
+    assert validate_delivery(b).ok

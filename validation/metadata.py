@@ -1,0 +1,186 @@
+"""Metadata per product class: the schema a file records, and conformance to that schema.
+
+Each file is checked against the schema version it records (``PPSCHEMA``/``PPSCHVER``), so
+files written with an older schema are judged by the rules they were written under; an unknown
+version is an error.  The checks themselves are :mod:`phangs_products.conformance` (FITS) and
+the models' ``problems`` (text products, manifests, Parquet/ECSV exports).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+
+from phangs_products import conformance
+from phangs_products.errors import PhangsProductsError, Problem, SchemaError
+from phangs_products.models import Model
+from phangs_products.registry import get_schema
+from phangs_products.spec import ProductSchema
+
+__all__ = ["check_fits_metadata", "check_other_product", "resolve_schema"]
+
+
+def resolve_schema(values: Mapping[str, Any], file: str) -> tuple[ProductSchema | None, list]:
+    """The schema a file records.
+
+    Returns
+    -------
+    (ProductSchema or None, list of Problem)
+        ``schema.missing`` when PPSCHEMA/PPSCHVER are absent, ``schema.unknown`` when this
+        version of phangs-products does not know the recorded schema id.
+    """
+    name, version = values.get("PPSCHEMA"), values.get("PPSCHVER")
+    if not name or not version:
+        return None, [
+            Problem(
+                "schema.missing",
+                "no PPSCHEMA/PPSCHVER keywords: the file does not record its schema",
+                file,
+                where="HDU PRIMARY",
+            )
+        ]
+    name, version = str(name).strip(), str(version).strip()
+    try:
+        return get_schema(name, version), []
+    except SchemaError:
+        return None, [
+            Problem(
+                "schema.unknown",
+                f"records schema {name}-{version}, which is not a known schema version",
+                file,
+                f"{name}-{version}",
+                "HDU PRIMARY keywords PPSCHEMA/PPSCHVER",
+            )
+        ]
+
+
+def check_fits_metadata(
+    schema: ProductSchema, hdul: fits.HDUList, file: str, data: bool, raw: bytes | None = None
+) -> list[Problem]:
+    """Schema conformance of a FITS product (keywords, HDUs, arrays, columns; data checks).
+
+    With ``data`` the column values (NaN vs sentinels, ranges) and CHECKSUM/DATASUM are
+    checked too.  Given the file's bytes (``raw``), a binary table is read straight from them
+    as a numpy record array instead of through astropy's slower table layer.
+    """
+    table_hdu = schema.table_hdu
+    if not data or raw is None or table_hdu is None or table_hdu not in hdul:
+        return conformance.check_hdul(schema, hdul, file=file, data=data)
+    hdu = hdul[table_hdu]
+    table = fast_table(hdu, raw)
+    if table is None:
+        return conformance.check_hdul(schema, hdul, file=file, data=data)
+    problems = conformance.check_hdul(schema, hdul, file=file, data=False)
+    problems += conformance.check_column_values(
+        schema,
+        table,
+        bands=conformance.bands_from_meta(hdul[0].header),
+        file=file,
+        where=f"HDU {hdul.index_of(table_hdu)}",
+    )
+    problems += conformance.check_checksums(hdul, file=file, schema_id=schema.id)
+    return problems
+
+
+_TFORM = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8", "L": "S1"}
+
+
+class _RecordTable:
+    """The ``colnames`` + ``table[name]`` view of a record array that conformance needs."""
+
+    def __init__(self, array: np.ndarray):
+        self._array = array
+        self.colnames = list(array.dtype.names or ())
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._array[name]
+
+
+def fast_table(hdu: fits.BinTableHDU, raw: bytes) -> _RecordTable | None:
+    """A binary table's rows as a numpy record array read from the file bytes.
+
+    Returns ``None`` (use astropy) for tables with scaled columns, variable-length arrays or
+    formats this reader does not handle.
+    """
+    header = hdu.header
+    info = hdu.fileinfo()
+    if info is None or int(header.get("PCOUNT", 0)):
+        return None
+    fields = []
+    for i in range(1, int(header.get("TFIELDS", 0)) + 1):
+        if f"TSCAL{i}" in header or f"TZERO{i}" in header:
+            return None
+        tform = str(header.get(f"TFORM{i}", "")).strip()
+        digits = tform[: len(tform) - len(tform.lstrip("0123456789"))]
+        code = tform[len(digits) : len(digits) + 1]
+        repeat = int(digits) if digits else 1
+        name = str(header[f"TTYPE{i}"])
+        if code == "A":
+            fields.append((name, f"S{repeat}"))
+        elif code in _TFORM:
+            fields.append((name, _TFORM[code]) if repeat == 1 else (name, _TFORM[code], (repeat,)))
+        else:
+            return None
+    dtype = np.dtype(fields)
+    nrows, width = int(header["NAXIS2"]), int(header["NAXIS1"])
+    if dtype.itemsize != width or info["datLoc"] + nrows * width > len(raw):
+        return None
+    return _RecordTable(np.frombuffer(raw, dtype, count=nrows, offset=info["datLoc"]))
+
+
+def check_other_product(path: Path, data: bool) -> tuple[Model | None, list[Problem]]:
+    """Open a non-FITS product (regions, README, manifest, Parquet/ECSV) and check it.
+
+    Returns
+    -------
+    (Model or None, list of Problem)
+        The model (for facts) and its schema problems.
+    """
+    from phangs_products.models import ManifestModel, TextModel
+    from phangs_products.models.reader import _KIND_CLASSES, _read_headers
+
+    file = path.name
+    try:
+        headers = _read_headers(path)
+    except PhangsProductsError as exc:
+        return None, [Problem("content.parse", _short(exc, file), file)]
+    except Exception as exc:
+        return None, [Problem("content.parse", f"cannot be read: {exc}", file)]
+    values = conformance.header_values(headers["PRIMARY"])
+    schema, problems = resolve_schema(values, file)
+    if schema is None:
+        return None, problems
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = headers.pop("_tree", None)
+            model = _KIND_CLASSES[schema.kind](schema, headers, path)
+            if isinstance(model, ManifestModel):
+                model.tree = tree or {}
+            if isinstance(model, TextModel):
+                model.text = path.read_text()
+            problems = model.problems(data=data)
+    except PhangsProductsError as exc:
+        return None, [Problem("content.parse", _short(exc, file), file, schema.id)]
+    except Exception as exc:
+        return None, [Problem("content.parse", f"cannot be parsed: {exc}", file, schema.id)]
+    return model, [_with_file(p, file) for p in problems]
+
+
+def _short(exc: Exception, file: str) -> str:
+    text = str(exc)
+    prefix = f"{file}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _with_file(problem: Problem, file: str) -> Problem:
+    if problem.file:
+        return problem
+    return Problem(
+        problem.rule, problem.message, file, problem.schema, problem.where, problem.severity
+    )
