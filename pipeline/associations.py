@@ -163,7 +163,7 @@ def region_photometry(
     """Background-subtracted count rate and error of each region in each band."""
     n = int(labels.max())
     index = np.arange(1, n + 1)
-    ring_width = max(2, int(round(fwhm_px)))
+    ring_width = max(2, round(fwhm_px))
     grown = ndimage.grey_dilation(labels, size=2 * ring_width + 1)
     ring = (labels == 0) & (grown > 0)
     area = ndimage.sum(np.ones_like(labels, float), labels, index)

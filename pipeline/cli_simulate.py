@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
     """Simulate and print where the files are."""
     from .simulate import SimConfig, simulate
 
-    config = SimConfig(target=args.target, field=args.field or f"{args.target}c",
-                       seed=args.seed, size=args.size)
+    config = SimConfig(
+        target=args.target, field=args.field or f"{args.target}c", seed=args.seed, size=args.size
+    )
     result = simulate(config, Path(args.out), overwrite=args.overwrite)
     print(f"FLC files:          {result.flc_dir} ({len(result.flc_files)} exposures)")
     print(f"reference catalog:  {result.reference_catalog}")

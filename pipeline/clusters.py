@@ -71,6 +71,7 @@ class ClusterSelectionConfig:
     bright_mci_in: tuple[float, float] = (-0.55, 0.45)
     seed: int = 7
     star_min_snr: float = 20.0
+    star_min_count: int = 4
 
 
 def mci_out_limit(distance_mpc: float) -> float:
@@ -93,10 +94,10 @@ class MCIRegion:
 
     @staticmethod
     def bins(mci_in: np.ndarray, mci_out: np.ndarray) -> np.ndarray:
-        """Bin indices (N, 2) of MCI pairs."""
-        return np.column_stack(
-            [np.floor(np.asarray(mci_in) / BIN), np.floor(np.asarray(mci_out) / BIN)]
-        ).astype(int)
+        """Bin indices (N, 2) of MCI pairs (non-finite values go to a far-away bin)."""
+        pairs = np.column_stack([np.asarray(mci_in, float), np.asarray(mci_out, float)])
+        pairs = np.where(np.isfinite(pairs), pairs, 1e6)
+        return np.floor(pairs / BIN).astype(int)
 
     def inside(self, mci_in: np.ndarray, mci_out: np.ndarray) -> np.ndarray:
         """In the cluster region, outside the stellar region, above the MCI_out limit."""
@@ -198,7 +199,11 @@ def calibrate_mci(
         (inj["snr"] >= config.min_snr_v) & np.isfinite(inj["MCI_IN"]) & np.isfinite(inj["MCI_OUT"])
     ]
     cluster_bins = _occupied(good["MCI_IN"], good["MCI_OUT"], min_count=2)
-    star_bins = _occupied(stars["MCI_IN"], stars["MCI_OUT"], min_count=3) if len(stars) else set()
+    star_bins = (
+        _occupied(stars["MCI_IN"], stars["MCI_OUT"], min_count=config.star_min_count, smooth=3)
+        if len(stars)
+        else set()
+    )
     log.info(
         "MCI calibration: %d injections, %d with S/N >= %g; %d cluster bins, %d stellar bins",
         len(inj),
@@ -210,13 +215,23 @@ def calibrate_mci(
     return MCIRegion(cluster_bins, star_bins, mci_out_limit(distance_mpc), inj)
 
 
-def _occupied(mci_in: np.ndarray, mci_out: np.ndarray, min_count: int) -> set[tuple[int, int]]:
-    b = MCIRegion.bins(mci_in, mci_out)
+def _occupied(
+    mci_in: np.ndarray, mci_out: np.ndarray, min_count: int, smooth: int = 1
+) -> set[tuple[int, int]]:
+    """Bins of the MCI plane holding at least ``min_count`` objects, with holes filled.
+
+    Counts are box-summed over ``smooth`` x ``smooth`` bins first.
+    """
+    mci_in, mci_out = np.asarray(mci_in, float), np.asarray(mci_out, float)
+    ok = np.isfinite(mci_in) & np.isfinite(mci_out)
+    b = MCIRegion.bins(mci_in[ok], mci_out[ok])
     if b.size == 0:
         return set()
-    lo = b.min(axis=0)
-    hist = np.zeros(b.max(axis=0) - lo + 1, int)
+    lo = b.min(axis=0) - smooth
+    hist = np.zeros(b.max(axis=0) - lo + 1 + smooth, float)
     np.add.at(hist, (b[:, 0] - lo[0], b[:, 1] - lo[1]), 1)
+    if smooth > 1:
+        hist = ndimage.uniform_filter(hist, size=smooth, mode="constant") * smooth**2
     filled = ndimage.binary_fill_holes(ndimage.binary_closing(hist >= min_count))
     ii, jj = np.nonzero(filled)
     return {(int(i + lo[0]), int(j + lo[1])) for i, j in zip(ii, jj, strict=True)}

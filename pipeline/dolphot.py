@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,14 +186,16 @@ def _measure_shape(
     alphas = []
     fitter = fitting.LevMarLSQFitter()
     for xc, yc in zip(x, y, strict=True):
-        ix, iy = int(round(xc)), int(round(yc))
+        ix, iy = round(xc), round(yc)
         stamp = data[iy - half : iy + half + 1, ix - half : ix + half + 1]
         if stamp.shape != xx.shape or not np.isfinite(stamp).all():
             continue
         m0 = models.Moffat2D(
             amplitude=stamp.max(), x_0=xc - ix, y_0=yc - iy, gamma=1.5, alpha=config.beta
         ) + models.Const2D(np.median(stamp))
-        fit = fitter(m0, xx, yy, stamp)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a poor fit is rejected below
+            fit = fitter(m0, xx, yy, stamp)
         if 0.3 < abs(fit.gamma_0.value) < 6 and 1.0 < fit.alpha_0.value < 8:
             alphas.append((abs(fit.gamma_0.value), fit.alpha_0.value))
     if len(alphas) < 3:

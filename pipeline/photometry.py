@@ -26,14 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
-from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
+from photutils.aperture import CircularAperture, aperture_photometry
 from photutils.detection import DAOStarFinder
 
 from phangs_products.bands import band
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ImageModel
 
-__all__ = ["PhotometryConfig", "detect_sources", "measure_bands", "fiducial_ci"]
+__all__ = ["PhotometryConfig", "detect_sources", "fiducial_ci", "measure_bands"]
 
 log = logging.getLogger(__name__)
 SENTINEL = -9999.0

@@ -222,8 +222,7 @@ class _StageLog:
             logger.addHandler(self.handler)
             if logger.level == logging.NOTSET or logger.level > logging.INFO:
                 logger.setLevel(logging.INFO)
-            if name != "phangs_products":
-                logger.propagate = False  # third-party chatter: file only
+            logger.propagate = False  # the console shows one line per stage
         return self
 
     def __exit__(self, *exc: object) -> None:
