@@ -350,10 +350,10 @@ def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[
     images = {
         f: np.nan_to_num(np.asarray(open_product(drcs[f]).data, float)) for f in {red, green, blue}
     }
-    scale = np.percentile(images[green], 99.5) or 1.0
-    rgb = make_lupton_rgb(
-        images[red] / scale, images[green] / scale, images[blue] / scale, stretch=0.5, Q=8
-    )
+    # each band scaled to its own 99.5th percentile, so the composite is colour-balanced
+    chans = [images[f] / (np.percentile(images[f], 99.5) or 1.0) for f in (red, green, blue)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rgb = make_lupton_rgb(*chans, stretch=0.5, Q=8)
     previews = []
 
     def save(fig: Any, name: str, caption: str) -> None:

@@ -47,6 +47,9 @@ class Delivery:
         Start of the first and end of the last input exposure.
     simulated : bool
         True for the simulated demo galaxy.
+    ra, dec : float, optional
+        Target position of the field (RA_TARG/DEC_TARG): the pointing, which for multi-pointing
+        galaxies need not contain the galaxy centre.
     """
 
     galaxy: Galaxy
@@ -55,6 +58,9 @@ class Delivery:
     mjd_beg: float
     mjd_end: float
     simulated: bool = False
+    #: Target position of the field (its pointing); the galaxy centre when not given.
+    ra: float | None = None
+    dec: float | None = None
 
     def target_for(self, collection: str) -> str:
         """HLSP target of the field in a collection (catalogs zero-pad NGC/IC numbers)."""
@@ -107,8 +113,8 @@ def common_meta(
         "xposure": float(xposure),
         "telapse": (delivery.mjd_end - delivery.mjd_beg) * 86400.0,
         "targname": delivery.galaxy.name,
-        "ra_targ": delivery.galaxy.ra,
-        "dec_targ": delivery.galaxy.dec,
+        "ra_targ": delivery.galaxy.ra if delivery.ra is None else delivery.ra,
+        "dec_targ": delivery.galaxy.dec if delivery.dec is None else delivery.dec,
         "dist_mpc": delivery.galaxy.distance_mpc,
         "origin": "phangs-products",
     }

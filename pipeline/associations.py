@@ -343,6 +343,7 @@ def outline_polygons(labels: np.ndarray, tolerance: float = 0.5) -> list[tuple[i
         contour = max(contours, key=len)
         poly = approximate_polygon(contour, tolerance)
         yx = poly + np.array([sl[0].start - 1, sl[1].start - 1])
+        yx = np.clip(yx, 0, np.array(labels.shape) - 1)  # stay on the image
         out.append((label, yx[:, ::-1]))
     return out
 

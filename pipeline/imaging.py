@@ -265,10 +265,10 @@ def align_exposures(
 
     Failed fits leave the exposure's WCS unchanged; they are reported with ``aligned=False``.
     """
-    from drizzlepac import tweakreg
-
     files = [str(e.path) for e in exposures]
     with in_folder(scratch), captured(scratch / "tweakreg.log"):
+        from drizzlepac import tweakreg  # its import logs to the console: capture it too
+
         tweakreg.TweakReg(
             files,
             imagefindcfg={"threshold": config.threshold, "conv_width": config.conv_width},
@@ -345,8 +345,6 @@ def drizzle_band(
 
     Returns the science and weight files AstroDrizzle wrote in ``scratch``.
     """
-    from drizzlepac import astrodrizzle
-
     filt = exposures[0].filter
     root = scratch / filt.lower()
     sky = sky_rate(exposures)  # before AstroDrizzle subtracts it (it edits only DQ/headers)
@@ -370,6 +368,8 @@ def drizzle_band(
     if refimage is not None:
         kwargs["final_refimage"] = str(refimage)
     with in_folder(scratch), captured(scratch / f"astrodrizzle_{filt.lower()}.log"):
+        from drizzlepac import astrodrizzle
+
         astrodrizzle.AstroDrizzle([str(e.path) for e in exposures], **kwargs)
     sci = Path(f"{root}_drc_sci.fits")
     wht = Path(f"{root}_drc_wht.fits")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import asdict
@@ -42,8 +43,14 @@ def input_files(folder: Path) -> list[Path]:
     return files
 
 
-def delivery_of(ctx: StageContext, mjd_beg: float, mjd_end: float) -> Delivery:
-    """Delivery facts of the run."""
+def delivery_of(
+    ctx: StageContext,
+    mjd_beg: float,
+    mjd_end: float,
+    ra: float | None = None,
+    dec: float | None = None,
+) -> Delivery:
+    """Delivery facts of the run (target position: the pointing of the exposures)."""
     return Delivery(
         ctx.run.galaxy,
         ctx.run.field,
@@ -51,7 +58,17 @@ def delivery_of(ctx: StageContext, mjd_beg: float, mjd_end: float) -> Delivery:
         mjd_beg,
         mjd_end,
         simulated=ctx.run.simulated,
+        ra=ra,
+        dec=dec,
     )
+
+
+def pointing_of(path: Path) -> tuple[float | None, float | None]:
+    """RA_TARG/DEC_TARG of an exposure (its pointing), None when absent."""
+    header = fits.getheader(path)
+    if "RA_TARG" in header and "DEC_TARG" in header:
+        return float(header["RA_TARG"]), float(header["DEC_TARG"])
+    return None, None
 
 
 def _instrument_keyword(instrument: str) -> str:
@@ -115,7 +132,8 @@ def imaging_stage(ctx: StageContext) -> Outputs:
     all_exposures = [e for f in order for e in groups[f]]
     mjd_beg = min(e.expstart for e in all_exposures)
     mjd_end = max(e.expend for e in all_exposures)
-    delivery = delivery_of(ctx, mjd_beg, mjd_end)
+    ra, dec = pointing_of(all_exposures[0].path)
+    delivery = delivery_of(ctx, mjd_beg, mjd_end, ra, dec)
     outputs: Outputs = {"flc": [], "drc-sci": [], "drc-err": [], "drc-exp": [], "alignment": []}
     reports = []
     refimage: Path | None = None
@@ -197,13 +215,8 @@ def _flc_product(ctx: StageContext, delivery: Delivery, path: Path, filt: str) -
     primary = hdul[0].header
     instrument = f"{primary['INSTRUME'].strip()}/{primary['DETECTOR'].strip()}"
     exptime = float(primary["EXPTIME"])
-    exp_delivery = Delivery(
-        delivery.galaxy,
-        delivery.field,
-        delivery.version,
-        float(primary["EXPSTART"]),
-        float(primary["EXPEND"]),
-        delivery.simulated,
+    exp_delivery = dataclasses.replace(
+        delivery, mjd_beg=float(primary["EXPSTART"]), mjd_end=float(primary["EXPEND"])
     )
     meta = common_meta(
         exp_delivery, "phangs-hst", instrument=primary["INSTRUME"].strip(), xposure=exptime

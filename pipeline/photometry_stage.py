@@ -53,7 +53,7 @@ def load_drcs(outputs: Outputs) -> tuple[dict[str, ImageModel], dict[str, ImageM
 
 
 def delivery_from(model: ImageModel, ctx: StageContext) -> Delivery:
-    """Delivery facts (time span) from a DRC's header."""
+    """Delivery facts (time span, target position) from a DRC's header."""
     return Delivery(
         ctx.run.galaxy,
         ctx.run.field,
@@ -61,6 +61,8 @@ def delivery_from(model: ImageModel, ctx: StageContext) -> Delivery:
         float(model.meta.mjd_beg),
         float(model.meta.mjd_end),
         ctx.run.simulated,
+        ra=model.meta.ra_targ,
+        dec=model.meta.dec_targ,
     )
 
 
