@@ -10,7 +10,8 @@ follows from that weight and the detector noise model (per output pixel, e-/s)::
 
     sigma^2 = (max(S, 0) + B) / W  +  RN^2 / (t_exp * W)
 
-with S the drizzled count rate, B the sky rate removed by AstroDrizzle (measured on the inputs),
+with S the drizzled count rate, B the background rate of the inputs (sky measured on the FLCs plus
+the dark and post-flash electrons the calibration subtracted, MEANDARK and MEANFLSH),
 W the EXP weight (s), RN the read noise (e-) and t_exp the single-exposure time (W / t_exp is the
 number of overlapping exposures).  It is the uncertainty of one output pixel before drizzle's
 pixel-to-pixel correlation; sums over apertures of several pixels have that variance.
@@ -322,7 +323,12 @@ def align_exposures(
 
 
 def sky_rate(exposures: Sequence[Exposure]) -> float:
-    """Median sky count rate (e-/s) of the inputs (sigma-clipped, all chips)."""
+    """Noise-equivalent background count rate (e-/s) of the inputs.
+
+    The sigma-clipped median of the SCI pixels (the sky left in the FLC) plus the dark and
+    post-flash electrons the calibration subtracted (``MEANDARK``, ``MEANFLSH``): subtracted
+    counts still add Poisson noise.
+    """
     rates = []
     for exp in exposures:
         with fits.open(exp.path) as hdul:
@@ -331,7 +337,10 @@ def sky_rate(exposures: Sequence[Exposure]) -> float:
                     dq = hdul["DQ", hdu.ver].data if ("DQ", hdu.ver) in hdul else None
                     data = hdu.data[dq == 0] if dq is not None else hdu.data.ravel()
                     _, median, _ = sigma_clipped_stats(data, sigma=3.0, maxiters=5)
-                    rates.append(median / exp.exptime)
+                    removed = float(hdu.header.get("MEANDARK", 0.0)) + float(
+                        hdu.header.get("MEANFLSH", 0.0)
+                    )
+                    rates.append((max(median, 0.0) + max(removed, 0.0)) / exp.exptime)
     return float(np.median(rates)) if rates else 0.0
 
 

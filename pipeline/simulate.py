@@ -1,60 +1,83 @@
 """A simulated galaxy field observed like PHANGS-HST, with its truth.
 
-``simulate(SimConfig(), out_dir)`` writes, for the default NGC 628 field:
+``simulate(SimConfig(), out_dir)`` writes, for the default NGC 628 field (``ngc628c``):
 
-* ``flc/<rootname>_flc.fits``: WFC3/UVIS FLC exposures (3 dithers x 5 bands), SCI/ERR/DQ per
-  chip, headers modelled on a real FLC (the keywords drizzlepac needs are all there, and only
-  keywords real files have are relied upon), written through the FLC schema;
+* ``flc/<rootname>_flc.fits``: WFC3/UVIS FLC exposures, 3 dithers per band with the paper's
+  total exposure times (F275W 2200, F336W 1100, F438W 1100, F555W 670, F814W 830 s; Lee et al.
+  2022 Sect. 3.1), SCI/ERR/DQ per chip in electrons, headers modelled on a real FLC
+  (:mod:`phangs_products.pipeline.sim_exposure`), written through the FLC schema (HLSP keywords,
+  ``SIMULATD = T``);
 * ``reference_catalog.txt``: true RA/Dec of bright isolated stars, the stand-in for Gaia DR2
-  (whitespace text with ``#`` comments, the form TweakReg reads);
-* ``truth.ecsv`` (every object: kind, RA/Dec, per-band rate and Vega magnitude, size, age, mass,
-  E(B-V), association id) and ``truth_associations.ecsv``.
+  (whitespace text with ``#`` comment lines, the form TweakReg reads; columns RA, Dec, V);
+* ``truth.ecsv`` (every object: kind, RA/Dec, per-band rate and Vega magnitude, r_eff, EFF
+  slope, age, mass, E(B-V), association id), ``truth_associations.ecsv`` (centre, FWHM in pc,
+  members) and ``truth_exposures.ecsv`` (per exposure and chip: the true WCS, the header WCS and
+  the pointing error);
+* ``simulation.txt``: the configuration; a later call with the same configuration reuses the
+  files.
 
-Scene: an exponential disk of diffuse light; field stars from two populations (a blue upper main
-sequence and red supergiants/giants, apparent V 22-27.5 following a power-law luminosity function);
-star clusters as Moffat/EFF profiles with r_eff 0.5-10 pc whose five-band magnitudes come from the
-shared BC03 SSP grid (:func:`phangs_products.pipeline.ssp.cluster_magnitudes`); stellar
-associations as Gaussian groups (10-100 pc FWHM) of young blue stars.  Exposures have sky plus
-post-flash background (12 e-), Poisson and read noise (3.1 e-), cosmic rays, hot pixels flagged in
-DQ, and a random pointing error per band visit (~0.3", ~0.01 deg) in the header WCS only.
+The scene is described in :mod:`phangs_products.pipeline.sim_scene`, the detector in
+:mod:`phangs_products.pipeline.sim_exposure`, the PSF in :mod:`phangs_products.pipeline.sim_psf`.
+
+Pointing errors: each band's visit gets one random error, Gaussian with ``pointing_error_arcsec``
+(default 0.25") per axis and ``pointing_error_deg`` (0.01 deg) in rotation, shared by its three
+dithers; the headers carry the erroneous pointing, ``truth_exposures.ecsv`` the real one.
+Dithers: a 3-point line of 0, (2.5, 1.5) and (5, 3) px (about 0.1" steps; a choice).
+
+Everything is a deterministic function of the configuration: the scene, each exposure's noise
+and each chip's defects draw from their own ``numpy.random.default_rng([seed, ...])`` streams.
+Only the file-write dates (``DATE``, checksum comments) and hence CHECKSUM differ between runs.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.io import fits
 from astropy.table import Table
-from astropy.time import Time
 from astropy.wcs import WCS
 
-from phangs_products.atomic import atomic_write_text, refuse_overwrite
+from phangs_products.atomic import atomic_write_text
 from phangs_products.bands import band, galaxy, pc_per_pixel
+from phangs_products.errors import PhangsProductsError, ProductError
 from phangs_products.hlsp import Delivery, common_meta
 from phangs_products.models import FlcModel
 
-from .sim_psf import psf_for, render_sources
+from .sim_exposure import ExposureSpec, chip_defects, chip_wcs, exposure_hdulist, render_chip
+from .sim_scene import FLC_SCALE, build_scene, field_center
 
-__all__ = ["SIZES", "SimConfig", "SimResult", "simulate"]
+__all__ = [
+    "BANDS",
+    "DITHERS",
+    "FLC_SCALE",
+    "SIZES",
+    "SimConfig",
+    "SimResult",
+    "add_arguments",
+    "run_from_args",
+    "simulate",
+    "true_to_header_radec",
+]
 
 log = logging.getLogger(__name__)
 
 #: Detector layouts: (number of chips, rows, columns) per size preset.
-SIZES = {"small": (1, 512, 512), "medium": (2, 1024, 1024), "full": (2, 2051, 4096)}
-FLC_SCALE = 0.0396  # arcsec per FLC pixel (IDCSCALE of the real header)
-GAIN = 1.56  # e-/ADU, ATODGNA of the real header
-READ_NOISE = 3.1  # e-
-BACKGROUND = 12.0  # e- per pixel after post-flash (Lee et al. 2022 Sect. 3.1)
-#: Sky count rates (e-/s/px) in a disk field, below the post-flash floor in the UV.
-SKY_RATE = {"F275W": 0.0005, "F336W": 0.001, "F438W": 0.004, "F555W": 0.02, "F814W": 0.03}
-#: Dither offsets of the 3 exposures of a visit, pixels.
-DITHERS = ((0.0, 0.0), (2.5, 1.5), (5.0, 3.0))
-BANDS = ("F275W", "F336W", "F438W", "F555W", "F814W")
+SIZES: dict[str, tuple[int, int, int]] = {
+    "small": (1, 512, 512),
+    "medium": (2, 1024, 1024),
+    "full": (2, 2051, 4096),
+}
+#: Dither offsets (x, y) of the 3 exposures of a visit, FLC pixels.
+DITHERS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (2.5, 1.5), (5.0, 3.0))
+BANDS: tuple[str, ...] = ("F275W", "F336W", "F438W", "F555W", "F814W")
+MARGIN_PX = 20  # objects are placed this far beyond the detector edges too
+GAP_S = 120.0  # s between exposures (overheads)
 
 
 @dataclass(frozen=True)
@@ -64,17 +87,29 @@ class SimConfig:
     Attributes
     ----------
     target, field : str
-        Galaxy (survey table) and field name.
+        Galaxy (survey table, e.g. ``ngc628``) and field name (``ngc628c``).
     seed : int
-        Random seed: same seed, same scene and noise.
+        Random seed: same seed, same scene and noise; another seed, another scene.
     size : str
-        ``small`` (1 chip 512x512), ``medium`` (2 chips 1024x1024) or ``full`` (2 x 4096x2051).
+        ``small`` (1 chip 512x512), ``medium`` (2 chips 1024x1024) or ``full`` (2 chips
+        4096x2051, the real UVIS format).
     bands : tuple of str
-        WFC3/UVIS filters.
+        WFC3/UVIS filters (default the five PHANGS bands).
     n_stars, n_clusters, n_associations : int
-        Objects per 512x512 pixels (scaled with the detector area).
+        Objects per 512x512 FLC pixels (scaled with the detector area).
     noiseless : bool
-        No noise, cosmic rays, bad pixels or pointing errors (for flux tests).
+        Expected counts only: no noise, cosmic rays, detector defects, saturation or pointing
+        errors (for flux tests).
+    spiral_arms : bool
+        Add spiral arms to the disk and put young objects on them.
+    diffuse : bool
+        Render the diffuse disk light (off: sources on sky only, e.g. for flux tests).
+    pointing_error_arcsec, pointing_error_deg : float
+        1-sigma pointing error per visit: shift per axis (arcsec) and rotation (deg).
+    mjd_start : float
+        Start of the first exposure, MJD (UTC).
+    exptime_scale : float
+        Factor on the paper's exposure times.
     """
 
     target: str = "ngc628"
@@ -86,14 +121,62 @@ class SimConfig:
     n_clusters: int = 60
     n_associations: int = 6
     noiseless: bool = False
+    spiral_arms: bool = True
+    diffuse: bool = True
+    pointing_error_arcsec: float = 0.25
+    pointing_error_deg: float = 0.01
     mjd_start: float = 58800.2
     exptime_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.size not in SIZES:
+            raise PhangsProductsError(
+                f"SimConfig: size {self.size!r} is not one of {', '.join(SIZES)}"
+            )
+        if isinstance(self.bands, str) or not self.bands:
+            raise PhangsProductsError("SimConfig: bands must be a non-empty tuple of filters")
+        object.__setattr__(self, "bands", tuple(str(b).upper() for b in self.bands))
+        for filt in self.bands:
+            band(filt)  # raises for a filter that is not a WFC3/UVIS PHANGS band
+        if len(set(self.bands)) != len(self.bands):
+            raise PhangsProductsError(f"SimConfig: repeated band in {self.bands}")
+        if len(self.bands) > 10:
+            raise PhangsProductsError("SimConfig: at most 10 bands (one rootname digit)")
+        galaxy(self.target)  # raises for an unknown galaxy
+        if not isinstance(self.seed, int | np.integer) or self.seed < 0:
+            raise PhangsProductsError(f"SimConfig: seed must be an integer >= 0, got {self.seed!r}")
+        for name in ("n_stars", "n_clusters", "n_associations"):
+            if getattr(self, name) < 0:
+                raise PhangsProductsError(f"SimConfig: {name} must be >= 0")
+        if not self.exptime_scale > 0:
+            raise PhangsProductsError("SimConfig: exptime_scale must be > 0")
+        if self.pointing_error_arcsec < 0 or self.pointing_error_deg < 0:
+            raise PhangsProductsError("SimConfig: pointing errors must be >= 0")
+        if not 40000.0 < self.mjd_start < 80000.0:
+            raise PhangsProductsError(f"SimConfig: mjd_start {self.mjd_start} is not an HST date")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(chips, rows, columns) of the detector."""
+        return SIZES[self.size]
 
     @property
     def area_factor(self) -> float:
         """Detector area relative to 512x512."""
         chips, ny, nx = SIZES[self.size]
         return chips * ny * nx / 512.0**2
+
+    def exptime(self, filt: str) -> float:
+        """Exposure time of one of the three dithers in a band, s."""
+        return round(band(filt).exptime / len(DITHERS) * self.exptime_scale, 1)
+
+    def rootname(self, band_index: int, dither: int) -> str:
+        """9-character rootname of an exposure (``isim<seed%10><band><dither>aq``)."""
+        return f"isim{self.seed % 10}{band_index}{dither}aq"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dictionary of the configuration (for provenance)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 @dataclass
@@ -106,393 +189,252 @@ class SimResult:
     reference_catalog: Path | None = None
     truth: Path | None = None
     truth_associations: Path | None = None
+    truth_exposures: Path | None = None
 
 
-def _vega_rate(mag: np.ndarray, filt: str) -> np.ndarray:
-    """Count rate (e-/s) of a Vega magnitude."""
-    return 10.0 ** (-0.4 * (np.asarray(mag) - band(filt).zp_vega))
+def _result(out: Path) -> SimResult:
+    return SimResult(
+        out,
+        out / "flc",
+        reference_catalog=out / "reference_catalog.txt",
+        truth=out / "truth.ecsv",
+        truth_associations=out / "truth_associations.ecsv",
+        truth_exposures=out / "truth_exposures.ecsv",
+    )
 
 
-def _star_colours(rng: np.random.Generator, n: int, young: np.ndarray) -> dict[str, np.ndarray]:
-    """Magnitude offsets m_band - m_V: blue main sequence (young) or red giants/supergiants."""
-    # representative colours of OB stars and red supergiants (documented choice, with scatter)
-    blue = {"F275W": -1.3, "F336W": -1.1, "F438W": -0.2, "F555W": 0.0, "F814W": 0.25}
-    red = {"F275W": 4.0, "F336W": 2.6, "F438W": 1.4, "F555W": 0.0, "F814W": -1.6}
-    out = {}
-    for filt in BANDS:
-        base = np.where(young, blue[filt], red[filt])
-        out[filt] = base + rng.normal(0.0, 0.15 if filt != "F555W" else 0.0, n)
-    return out
+def simulate(config: SimConfig, out_dir: str | Path, overwrite: bool = False) -> SimResult:
+    """Simulate a field: FLC files, reference catalog and truth tables (module doc).
 
+    Parameters
+    ----------
+    config : SimConfig
+        What to simulate.
+    out_dir : path-like
+        Output folder (created).
+    overwrite : bool
+        Replace an existing simulation made with another configuration.
 
-def build_scene(config: SimConfig, center: SkyCoord) -> tuple[Table, Table]:
-    """Truth tables of the scene: every object, and the associations."""
-    rng = np.random.default_rng(config.seed)
-    gal = galaxy(config.target)
-    chips, ny, nx = SIZES[config.size]
-    width = nx * FLC_SCALE / 3600.0  # deg, field extent
-    height = chips * ny * FLC_SCALE / 3600.0
-    pc_px = pc_per_pixel(gal.distance_mpc, FLC_SCALE)
-    dec0 = center.dec.deg
-    cosd = math.cos(math.radians(dec0))
+    Returns
+    -------
+    SimResult
+        Paths of the FLC files, the reference catalog and the truth tables.
 
-    def positions(n: int) -> tuple[np.ndarray, np.ndarray]:
-        return (
-            center.ra.deg + (rng.uniform(-0.5, 0.5, n) * width * 0.96) / cosd,
-            dec0 + rng.uniform(-0.5, 0.5, n) * height * 0.96,
+    Raises
+    ------
+    ProductError
+        If ``out_dir`` holds another simulation (or a partial one) and ``overwrite`` is false.
+    """
+    out = Path(out_dir)
+    result = _result(out)
+    stamp = out / "simulation.txt"
+    description = repr(config)
+    if stamp.exists() and stamp.read_text() == description and not overwrite:
+        result.flc_files = sorted(result.flc_dir.glob("*_flc.fits"))
+        log.info("reusing the simulation in %s", out)
+        return result
+    existing = stamp.exists() or any(result.flc_dir.glob("*_flc.fits"))
+    if existing and not overwrite:
+        raise ProductError(
+            f"{out}: holds another or an unfinished simulation; pass overwrite=True to replace it"
         )
+    stamp.unlink(missing_ok=True)
+    result.flc_dir.mkdir(parents=True, exist_ok=True)
+    for old in result.flc_dir.glob("*_flc.fits"):
+        old.unlink()
 
-    rows: dict[str, list] = {
-        k: [] for k in ("kind", "ra", "dec", "r_eff_pc", "age_myr", "mass", "ebv", "assoc_id")
-    }
-    mags: dict[str, list] = {f: [] for f in BANDS}
-
-    # field stars: V from a power-law luminosity function between 22 and 27.5
-    n_stars = int(config.n_stars * config.area_factor)
-    u = rng.uniform(0, 1, n_stars)
-    vmag = 22.0 + 5.5 * u ** (1 / 2.2)
-    young = rng.uniform(0, 1, n_stars) < 0.6
-    colours = _star_colours(rng, n_stars, young)
-    ra, dec = positions(n_stars)
-    _append(rows, mags, "star", ra, dec, vmag, colours, n_stars)
-
-    # associations: Gaussian groups of young stars, FWHM 10-100 pc
-    n_assoc = max(1, round(config.n_associations * config.area_factor))
-    assoc = Table()
-    assoc["assoc_id"] = np.arange(1, n_assoc + 1)
-    size_pc = 10 ** rng.uniform(1.0, 2.0, n_assoc)
-    a_ra, a_dec = positions(n_assoc)
-    assoc["ra"], assoc["dec"], assoc["fwhm_pc"] = a_ra, a_dec, size_pc
-    members = rng.integers(15, 45, n_assoc)
-    assoc["n_members"] = members
-    for i in range(n_assoc):
-        n = int(members[i])
-        sigma_deg = size_pc[i] / 2.3548 / pc_px * FLC_SCALE / 3600.0
-        m_ra = a_ra[i] + rng.normal(0, sigma_deg, n) / cosd
-        m_dec = a_dec[i] + rng.normal(0, sigma_deg, n)
-        vm = 23.0 + 3.5 * rng.uniform(0, 1, n) ** 0.7
-        col = _star_colours(rng, n, np.ones(n, bool))
-        _append(rows, mags, "assoc_star", m_ra, m_dec, vm, col, n, assoc_id=i + 1)
-
-    # star clusters from the BC03 SSP grid
-    n_cl = int(config.n_clusters * config.area_factor)
-    age = 10 ** rng.uniform(0.0, 3.5, n_cl)  # 1 Myr - 3 Gyr
-    mass = 10 ** rng.uniform(3.3, 5.3, n_cl)
-    ebv = rng.uniform(0.0, 0.5, n_cl)
-    r_eff = 10 ** rng.uniform(np.log10(0.5), 1.0, n_cl)
-    from .ssp import cluster_magnitudes
-
-    cl_mags = cluster_magnitudes(age, mass, ebv, gal.distance_mpc, list(BANDS))
-    c_ra, c_dec = positions(n_cl)
-    start = len(rows["kind"])
-    _append(
-        rows,
-        mags,
-        "cluster",
-        c_ra,
-        c_dec,
-        cl_mags[:, BANDS.index("F555W")],
-        {f: cl_mags[:, j] - cl_mags[:, BANDS.index("F555W")] for j, f in enumerate(BANDS)},
-        n_cl,
+    gal = galaxy(config.target)
+    ra0, dec0 = field_center(gal)
+    chips, ny, nx = config.shape
+    size_deg = (
+        (nx + 2 * MARGIN_PX) * FLC_SCALE / 3600.0,
+        (chips * ny + 2 * MARGIN_PX) * FLC_SCALE / 3600.0,
     )
-    rows["r_eff_pc"][start:] = list(r_eff)
-    rows["age_myr"][start:] = list(age)
-    rows["mass"][start:] = list(mass)
-    rows["ebv"][start:] = list(ebv)
-
-    truth = Table()
-    truth["id"] = np.arange(1, len(rows["kind"]) + 1)
-    for key, values in rows.items():
-        truth[key] = np.asarray(values)
-    for filt in BANDS:
-        truth[f"{filt}_vega"] = np.asarray(mags[filt])
-        truth[f"{filt}_rate"] = _vega_rate(truth[f"{filt}_vega"], filt)
-    truth["ra"].unit = truth["dec"].unit = "deg"
-    truth.meta.update(
-        target=config.target, field=config.field, seed=config.seed, distance_mpc=gal.distance_mpc
+    truth, associations, disk = build_scene(config, size_deg)
+    log.info(
+        "scene: %d stars, %d association members in %d associations, %d clusters",
+        int((truth["kind"] == "star").sum()),
+        int((truth["kind"] == "assoc_star").sum()),
+        len(associations),
+        int((truth["kind"] == "cluster").sum()),
     )
-    return truth, assoc
+    pc_px = pc_per_pixel(gal.distance_mpc, FLC_SCALE)
+    defects = [
+        None if config.noiseless else chip_defects((ny, nx), config.seed, c) for c in range(chips)
+    ]
+    rows: list[dict[str, Any]] = []
+    t = config.mjd_start
+    cosd = math.cos(math.radians(dec0))
+    for b_index, filt in enumerate(config.bands):
+        exptime = config.exptime(filt)
+        visit = np.random.default_rng([config.seed, 2, b_index])
+        if config.noiseless:
+            shift, rot = np.zeros(2), 0.0
+        else:
+            shift = visit.normal(0.0, config.pointing_error_arcsec, 2)
+            rot = float(visit.normal(0.0, config.pointing_error_deg))
+        bad_ra = ra0 + shift[0] / 3600.0 / cosd
+        bad_dec = dec0 + shift[1] / 3600.0
+        for dither, (dx, dy) in enumerate(DITHERS):
+            rng = np.random.default_rng([config.seed, 1, b_index, dither])
+            spec = ExposureSpec(config.rootname(b_index, dither), filt, exptime, t, dither)
+            true_w = [chip_wcs(ra0, dec0, c, chips, ny, nx, dx, dy) for c in range(1, chips + 1)]
+            hdr_w = [
+                chip_wcs(bad_ra, bad_dec, c, chips, ny, nx, dx, dy, rot)
+                for c in range(1, chips + 1)
+            ]
+            arrays = [
+                render_chip(
+                    truth,
+                    disk if config.diffuse else None,
+                    filt,
+                    exptime,
+                    w,
+                    (ny, nx),
+                    pc_px,
+                    rng,
+                    config.noiseless,
+                    d,
+                )
+                for w, d in zip(true_w, defects, strict=True)
+            ]
+            hdul = exposure_hdulist(spec, arrays, hdr_w, gal.name, gal.ra, gal.dec, len(DITHERS))
+            delivery = Delivery(
+                gal, config.field, "v1", t, t + exptime / 86400.0, simulated=True, ra=ra0, dec=dec0
+            )
+            model = FlcModel.from_hdulist(
+                hdul, meta=common_meta(delivery, "phangs-hst", instrument="WFC3", xposure=exptime)
+            )
+            path = result.flc_dir / f"{spec.rootname}_flc.fits"
+            model.save(path, overwrite=True, provenance={"simulation": config.as_dict()})
+            result.flc_files.append(path)
+            rows += _exposure_rows(spec, true_w, hdr_w, shift, rot)
+            log.info("simulated %s %s dither %d (%.1f s)", spec.rootname, filt, dither + 1, exptime)
+            t += (exptime + GAP_S) / 86400.0
+
+    _write_reference_catalog(truth, result.reference_catalog, true_field=(ra0, dec0, size_deg))
+    truth.write(result.truth, format="ascii.ecsv", overwrite=True)
+    associations.write(result.truth_associations, format="ascii.ecsv", overwrite=True)
+    Table(rows=rows).write(result.truth_exposures, format="ascii.ecsv", overwrite=True)
+    atomic_write_text(stamp, description, overwrite=True)
+    log.info("simulation of %s written to %s", config.field, out)
+    return result
 
 
-def _append(rows, mags, kind, ra, dec, vmag, colours, n, assoc_id=0):
-    rows["kind"] += [kind] * n
-    rows["ra"] += list(ra)
-    rows["dec"] += list(dec)
-    rows["r_eff_pc"] += [0.0] * n
-    rows["age_myr"] += [-1.0] * n
-    rows["mass"] += [-1.0] * n
-    rows["ebv"] += [-1.0] * n
-    rows["assoc_id"] += [assoc_id] * n
-    for filt in BANDS:
-        mags[filt] += list(np.asarray(vmag) + np.asarray(colours[filt]))
+def _exposure_rows(
+    spec: ExposureSpec, true_w: list[WCS], hdr_w: list[WCS], shift: np.ndarray, rot: float
+) -> list[dict[str, Any]]:
+    rows = []
+    for extver, (tw, hw) in enumerate(zip(true_w, hdr_w, strict=True), start=1):
+        row: dict[str, Any] = {
+            "rootname": spec.rootname,
+            "filter": spec.filter,
+            "dither": spec.dither,
+            "extver": extver,
+            "exptime": spec.exptime,
+            "expstart": spec.expstart,
+            "err_east_arcsec": float(shift[0]),
+            "err_north_arcsec": float(shift[1]),
+            "err_rot_deg": rot,
+        }
+        for prefix, w in (("true", tw), ("hdr", hw)):
+            row[f"{prefix}_crval1"], row[f"{prefix}_crval2"] = map(float, w.wcs.crval)
+            row[f"{prefix}_crpix1"], row[f"{prefix}_crpix2"] = map(float, w.wcs.crpix)
+            cd = w.wcs.cd
+            for i in range(2):
+                for j in range(2):
+                    row[f"{prefix}_cd{i + 1}_{j + 1}"] = float(cd[i, j])
+        rows.append(row)
+    return rows
 
 
-def chip_wcs(
-    center: SkyCoord, chip: int, chips: int, ny: int, nx: int, dx: float, dy: float, rot_deg: float
-) -> WCS:
-    """TAN WCS (CD matrix) of one chip; chips are stacked in y, north up rotated by rot_deg."""
+def _wcs_from_row(row: Any, prefix: str) -> WCS:
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    w.wcs.crval = [center.ra.deg, center.dec.deg]
-    # chip 1 is the upper one: its reference pixel sits below it
-    offset_y = (chip - 1) * ny - (chips * ny) / 2.0
-    w.wcs.crpix = [nx / 2.0 + 0.5 - dx, -offset_y + 0.5 - dy]
-    scale = FLC_SCALE / 3600.0
-    t = math.radians(rot_deg)
+    w.wcs.crval = [row[f"{prefix}_crval1"], row[f"{prefix}_crval2"]]
+    w.wcs.crpix = [row[f"{prefix}_crpix1"], row[f"{prefix}_crpix2"]]
     w.wcs.cd = [
-        [-scale * math.cos(t), scale * math.sin(t)],
-        [scale * math.sin(t), scale * math.cos(t)],
+        [row[f"{prefix}_cd1_1"], row[f"{prefix}_cd1_2"]],
+        [row[f"{prefix}_cd2_1"], row[f"{prefix}_cd2_2"]],
     ]
     return w
 
 
-def _header_wcs(header: fits.Header, w: WCS) -> None:
-    hdr = w.to_header()
-    header["WCSAXES"] = 2
-    for key in ("CRPIX1", "CRPIX2", "CRVAL1", "CRVAL2", "CTYPE1", "CTYPE2"):
-        header[key] = hdr[key]
-    header["CUNIT1"], header["CUNIT2"] = "deg", "deg"
-    cd = w.wcs.cd
-    header["CD1_1"], header["CD1_2"] = float(cd[0, 0]), float(cd[0, 1])
-    header["CD2_1"], header["CD2_2"] = float(cd[1, 0]), float(cd[1, 1])
-    header["RADESYS"] = "ICRS"
-    header["ORIENTAT"] = (
-        math.degrees(math.atan2(cd[0, 1], cd[1, 1])),
-        "position angle of image y axis (deg. e of n)",
-    )
-    header["IDCSCALE"] = (FLC_SCALE, "pixel scale from the IDCTAB reference file")
-    header["WCSNAME"] = "IDC_sim"
+def true_to_header_radec(
+    exposures: Table, rootname: str, ra: np.ndarray, dec: np.ndarray, extver: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where true positions appear in the (erroneous) header WCS of an exposure.
 
+    Parameters
+    ----------
+    exposures : Table
+        ``truth_exposures.ecsv``.
+    rootname : str
+        Exposure.
+    ra, dec : ndarray
+        True positions, deg.
+    extver : int
+        Chip.
 
-def render_exposure(
-    truth: Table,
-    filt: str,
-    exptime: float,
-    wcs_true: list[WCS],
-    ny: int,
-    nx: int,
-    rng: np.random.Generator,
-    noiseless: bool,
-    pc_px: float,
-) -> list[dict[str, np.ndarray]]:
-    """SCI/ERR/DQ arrays (electrons) of each chip of one exposure."""
-    psf = psf_for(filt)
-    rate = np.asarray(truth[f"{filt}_rate"])
-    extended = np.asarray(truth["r_eff_pc"]) > 0
-    extra = np.where(extended, np.asarray(truth["r_eff_pc"]) / pc_px / 0.737, 0.0)
-    out = []
-    for w in wcs_true:
-        x, y = w.all_world2pix(truth["ra"], truth["dec"], 0)
-        image = np.zeros((ny, nx))
-        render_sources(image, x, y, rate * exptime, psf, extra)
-        yy, xx = np.mgrid[0:ny, 0:nx]
-        # smooth disk light: exponential in radius from a centre off the field
-        cx, cy = w.all_world2pix(
-            [truth.meta.get("disk_ra", truth["ra"].mean())],
-            [truth.meta.get("disk_dec", truth["dec"].mean())],
-            0,
-        )
-        rr = np.hypot(xx - cx[0] + 300, yy - cy[0] + 300)
-        disk_rate = 0.01 * band(filt).vega_flux_jy / 3726.7 * np.exp(-rr / 900.0)
-        image += disk_rate * exptime
-        background = max(BACKGROUND, SKY_RATE.get(filt, 0.01) * exptime)
-        dq = np.zeros((ny, nx), np.int16)
-        if noiseless:
-            sci = image
-            err = np.sqrt(np.clip(image, 0, None) + READ_NOISE**2)
-        else:
-            expected = image + background
-            sci = rng.poisson(np.clip(expected, 0, None)).astype(float)
-            sci += rng.normal(0.0, READ_NOISE, sci.shape)
-            err = np.sqrt(np.clip(expected, 0, None) + READ_NOISE**2)
-            _cosmic_rays(sci, rng, exptime)
-            hot = rng.choice(ny * nx, size=max(1, ny * nx // 20000), replace=False)
-            sci.flat[hot] += rng.uniform(200, 2000, hot.size)
-            dq.flat[hot] = 16  # hot pixel
-            # the FLC keeps the sky (AstroDrizzle measures and removes it)
-        out.append({"sci": sci.astype(np.float32), "err": err.astype(np.float32), "dq": dq})
-    return out
-
-
-def _cosmic_rays(sci: np.ndarray, rng: np.random.Generator, exptime: float) -> None:
-    """Add cosmic-ray hits and short streaks (about 40 per 512x512 chip per 700 s)."""
-    ny, nx = sci.shape
-    n = rng.poisson(40 * exptime / 700.0 * ny * nx / 512.0**2)
-    for _ in range(n):
-        length = rng.integers(1, 6)
-        angle = rng.uniform(0, np.pi)
-        x0, y0 = rng.uniform(0, nx), rng.uniform(0, ny)
-        t = np.arange(length)
-        xs = np.clip((x0 + t * np.cos(angle)).astype(int), 0, nx - 1)
-        ys = np.clip((y0 + t * np.sin(angle)).astype(int), 0, ny - 1)
-        sci[ys, xs] += rng.uniform(300, 3000)
-
-
-def _rootname(config: SimConfig, band_index: int, exposure: int) -> str:
-    return f"isim{config.seed % 10}{band_index}{exposure}aq"
-
-
-def exposure_hdulist(
-    config: SimConfig,
-    filt: str,
-    band_index: int,
-    exposure: int,
-    arrays: list[dict[str, np.ndarray]],
-    wcs_hdr: list[WCS],
-    exptime: float,
-    expstart: float,
-    center: SkyCoord,
-) -> fits.HDUList:
-    """An FLC HDU list with headers modelled on a real WFC3/UVIS FLC."""
-    gal = galaxy(config.target)
-    facts = band(filt)
-    rootname = _rootname(config, band_index, exposure)
-    expend = expstart + exptime / 86400.0
-    primary = fits.PrimaryHDU()
-    h = primary.header
-    start = Time(expstart, format="mjd", scale="utc").isot.split(".")[0]
-    h["NEXTEND"] = (3 * len(arrays), "Number of standard extensions")
-    h["FILENAME"] = f"{rootname}_flc.fits"
-    h["FILETYPE"] = "SCI"
-    h["TELESCOP"] = ("HST", "telescope used to acquire data")
-    h["INSTRUME"] = ("WFC3", "identifier for instrument used to acquire data")
-    h["ROOTNAME"] = (rootname, "rootname of the observation set")
-    h["PRIMESI"] = ("WFC3", "instrument designated as prime")
-    h["TARGNAME"] = (gal.name.replace(" ", ""), "proposer's target name")
-    h["RA_TARG"] = (center.ra.deg, "right ascension of the target (deg) (J2000)")
-    h["DEC_TARG"] = (center.dec.deg, "declination of the target (deg) (J2000)")
-    h["PROPOSID"] = (15654, "PEP proposal identifier")
-    h["DATE-OBS"] = (start[:10], "UT date of start of observation (yyyy-mm-dd)")
-    h["TIME-OBS"] = (start[11:19], "UT time of start of observation (hh:mm:ss)")
-    h["EXPSTART"] = (expstart, "exposure start time (Modified Julian Date)")
-    h["EXPEND"] = (expend, "exposure end time (Modified Julian Date)")
-    h["EXPTIME"] = (exptime, "exposure duration (seconds)--calculated")
-    h["DETECTOR"] = ("UVIS", "detector in use: UVIS or IR")
-    h["FILTER"] = (filt, "element selected from filter wheel")
-    h["APERTURE"] = ("UVIS", "aperture name")
-    h["CCDGAIN"] = (1.5, "commanded gain of CCD")
-    for amp in "ABCD":
-        h[f"ATODGN{amp}"] = (GAIN, f"calibrated gain for amplifier {amp}")
-        h[f"READNSE{amp}"] = (READ_NOISE, f"calibrated read noise for amplifier {amp}")
-    h["SIMULATD"] = (True, "simulated by phangs-products")
-    hdus: list[fits.hdu.base._BaseHDU] = [primary]
-    for chip, (arr, w) in enumerate(zip(arrays, wcs_hdr, strict=True), start=1):
-        for ext in ("SCI", "ERR", "DQ"):
-            hdu = fits.ImageHDU(arr[ext.lower()], name=ext, ver=chip)
-            eh = hdu.header
-            eh["ROOTNAME"] = rootname
-            eh["EXPNAME"] = (rootname, "exposure identifier")
-            eh["BUNIT"] = ("ELECTRONS" if ext != "DQ" else "UNITLESS", "brightness units")
-            if ext == "SCI":
-                eh["CCDCHIP"] = (2 if chip == 1 else 1, "CCD chip (1 or 2)")
-            eh["LTV1"], eh["LTV2"] = 0.0, 0.0
-            eh["LTM1_1"], eh["LTM2_2"] = 1.0, 1.0
-            _header_wcs(eh, w)
-            if ext == "SCI":
-                eh["PHOTMODE"] = f"WFC3 UVIS{3 - chip if len(arrays) > 1 else 2} {filt}"
-                eh["PHOTFLAM"] = (facts.photflam_typical, "Inverse sensitivity, ergs/cm2/A/e-")
-                eh["PHOTFNU"] = (
-                    facts.photflam_typical * facts.photplam_typical**2 / 2.99792458e18 * 1e23,
-                    "Inverse sensitivity, Jy*sec/e-",
-                )
-                eh["PHOTZPT"] = (-21.1, "ST magnitude zero point")
-                eh["PHOTPLAM"] = (facts.photplam_typical, "Pivot wavelength (Angstroms)")
-                eh["NGOODPIX"] = (int((arr["dq"] == 0).sum()), "number of good pixels")
-                eh["MEANDARK"] = (0.5, "average of the dark values subtracted")
-            hdus.append(hdu)
-    return fits.HDUList(hdus)
-
-
-def simulate(config: SimConfig, out_dir: str | Path, overwrite: bool = False) -> SimResult:
-    """Simulate the field: FLC files, reference catalog and truth tables (see module doc).
-
-    An existing simulation with the same configuration is reused (the run is resumable).
+    Returns
+    -------
+    ra, dec : ndarray
+        Positions (deg) the unaligned header WCS assigns to those sources.
     """
-    out = Path(out_dir)
-    flc_dir = out / "flc"
-    result = SimResult(
-        out,
-        flc_dir,
-        reference_catalog=out / "reference_catalog.txt",
-        truth=out / "truth.ecsv",
-        truth_associations=out / "truth_associations.ecsv",
-    )
-    stamp = out / "simulation.txt"
-    description = repr(config)
-    if stamp.exists() and stamp.read_text() == description and not overwrite:
-        result.flc_files = sorted(flc_dir.glob("*_flc.fits"))
-        log.info("reusing the simulation in %s", out)
-        return result
-    if stamp.exists():
-        refuse_overwrite(stamp, overwrite)
-    flc_dir.mkdir(parents=True, exist_ok=True)
-    gal = galaxy(config.target)
-    # the field sits 60" north-east of the galaxy centre, on the disk
-    center = SkyCoord(
-        gal.ra + 60 / 3600 / math.cos(math.radians(gal.dec)), gal.dec + 60 / 3600, unit="deg"
-    )
-    truth, assoc = build_scene(config, center)
-    truth.meta["disk_ra"], truth.meta["disk_dec"] = gal.ra, gal.dec
-    chips, ny, nx = SIZES[config.size]
-    pc_px = pc_per_pixel(gal.distance_mpc, FLC_SCALE)
-    rng = np.random.default_rng(config.seed + 1000)
-    t = config.mjd_start
-    delivery_span = []
-    for b_index, filt in enumerate(config.bands):
-        total = band(filt).exptime
-        exptime = round(total / len(DITHERS) * config.exptime_scale, 1)
-        # the band's visit pointing error (header only)
-        err_shift = (0.0, 0.0) if config.noiseless else rng.normal(0, 0.25, 2)
-        err_rot = 0.0 if config.noiseless else float(rng.normal(0, 0.01))
-        for e_index, (dx, dy) in enumerate(DITHERS):
-            true_w = [chip_wcs(center, c, chips, ny, nx, dx, dy, 0.0) for c in range(1, chips + 1)]
-            bad_center = SkyCoord(
-                center.ra.deg + err_shift[0] / 3600 / math.cos(center.dec.rad),
-                center.dec.deg + err_shift[1] / 3600,
-                unit="deg",
-            )
-            hdr_w = [
-                chip_wcs(bad_center, c, chips, ny, nx, dx, dy, err_rot) for c in range(1, chips + 1)
-            ]
-            arrays = render_exposure(
-                truth, filt, exptime, true_w, ny, nx, rng, config.noiseless, pc_px
-            )
-            hdul = exposure_hdulist(
-                config, filt, b_index, e_index, arrays, hdr_w, exptime, t, center
-            )
-            delivery_span.append((t, t + exptime / 86400.0))
-            delivery = Delivery(gal, config.field, "v1", t, t + exptime / 86400.0, simulated=True)
-            model = FlcModel.from_hdulist(
-                hdul, meta=common_meta(delivery, "phangs-hst", instrument="WFC3", xposure=exptime)
-            )
-            path = flc_dir / f"{_rootname(config, b_index, e_index)}_flc.fits"
-            model.save(path, overwrite=True, provenance={"simulation": _plain_config(config)})
-            result.flc_files.append(path)
-            t += (exptime + 120.0) / 86400.0
-            log.info("simulated %s exposure %d (%s s)", filt, e_index + 1, exptime)
-    _write_reference_catalog(truth, result.reference_catalog)
-    truth.write(result.truth, format="ascii.ecsv", overwrite=True)
-    assoc.write(result.truth_associations, format="ascii.ecsv", overwrite=True)
-    atomic_write_text(stamp, description, overwrite=True)
-    return result
+    sel = exposures[(exposures["rootname"] == rootname) & (exposures["extver"] == extver)]
+    if len(sel) != 1:
+        raise PhangsProductsError(f"truth_exposures: no row for {rootname} chip {extver}")
+    x, y = _wcs_from_row(sel[0], "true").all_world2pix(ra, dec, 0)
+    return _wcs_from_row(sel[0], "hdr").all_pix2world(x, y, 0)
 
 
-def _plain_config(config: SimConfig) -> dict:
-    from dataclasses import asdict
-
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
-
-
-def _write_reference_catalog(truth: Table, path: Path) -> None:
-    """Bright, isolated stars (V < 25.5, no neighbour within 0.3") with their true positions."""
-    stars = truth[(truth["kind"] == "star") & (truth["F555W_vega"] < 25.5)]
+def _write_reference_catalog(
+    truth: Table, path: Path | None, true_field: tuple[float, float, tuple[float, float]]
+) -> None:
+    """Bright (V < 25.5) stars without a neighbour within 0.5", inside the field."""
+    assert path is not None
+    ra0, dec0, (width, height) = true_field
     coords = SkyCoord(truth["ra"], truth["dec"], unit="deg")
-    star_coords = SkyCoord(stars["ra"], stars["dec"], unit="deg")
-    _, sep, _ = star_coords.match_to_catalog_sky(coords, nthneighbor=2)
-    keep = stars[sep.arcsec > 0.3]
+    _, sep, _ = coords.match_to_catalog_sky(coords, nthneighbor=2)
+    inside = (np.abs((truth["ra"] - ra0) * math.cos(math.radians(dec0))) < width / 2) & (
+        np.abs(truth["dec"] - dec0) < height / 2
+    )
+    bright = truth["F555W_vega"] < 25.5 if "F555W_vega" in truth.colnames else True
+    keep = truth[(truth["kind"] == "star") & bright & (sep.arcsec > 0.5) & inside]
     lines = [
-        "# reference astrometric catalog (stand-in for Gaia DR2): true positions",
-        "# columns: RA (deg, ICRS)  Dec (deg, ICRS)  F555W Vega mag",
+        "# reference astrometric catalog (stand-in for Gaia DR2): true positions of simulated",
+        "# bright isolated stars. Columns: 1 RA (deg, ICRS), 2 Dec (deg, ICRS), 3 V (Vega mag)",
     ]
-    lines += [f"{r['ra']:.9f} {r['dec']:.9f} {r['F555W_vega']:.3f}" for r in keep]
+    vcol = keep["F555W_vega"] if "F555W_vega" in keep.colnames else np.full(len(keep), np.nan)
+    lines += [
+        f"{r:.9f} {d:.9f} {v:.3f}" for r, d, v in zip(keep["ra"], keep["dec"], vcol, strict=True)
+    ]
     atomic_write_text(path, "\n".join(lines) + "\n", overwrite=True)
+
+
+# ------------------------------------------------------------------------------------ CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``phangs-products simulate``."""
+    parser.add_argument("--out", type=Path, default=Path("simulation"), help="output folder")
+    parser.add_argument("--target", default="ngc628", help="galaxy of the survey table")
+    parser.add_argument("--field", default=None, help="field name (default <target>c)")
+    parser.add_argument("--size", default="small", choices=tuple(SIZES))
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--bands", default=",".join(BANDS), help="comma-separated filters")
+    parser.add_argument("--noiseless", action="store_true", help="expected counts only")
+    parser.add_argument("--no-arms", action="store_true", help="smooth disk without arms")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing simulation")
+
+
+def run_from_args(args: argparse.Namespace) -> SimResult:
+    """Run :func:`simulate` from parsed ``add_arguments`` options."""
+    config = SimConfig(
+        target=args.target,
+        field=args.field or f"{args.target}c",
+        seed=args.seed,
+        size=args.size,
+        bands=tuple(b.strip() for b in args.bands.split(",") if b.strip()),
+        noiseless=args.noiseless,
+        spiral_arms=not args.no_arms,
+    )
+    return simulate(config, Path(args.out), overwrite=args.overwrite)
