@@ -103,11 +103,16 @@ def _same_fits(a: Path, b: Path) -> None:
                 if key not in IGNORED and not key.startswith("D0"):
                     assert x.header[key] == y.header.get(key), (a.name, key)
             if x.data is not None:
-                if hasattr(x.data, "names"):
-                    for name in x.data.names:
-                        np.testing.assert_array_equal(x.data[name], y.data[name])
-                else:
-                    np.testing.assert_array_equal(x.data, y.data)
+                columns = x.data.names if hasattr(x.data, "names") else [None]
+                for name in columns:
+                    a_arr = x.data if name is None else x.data[name]
+                    b_arr = y.data if name is None else y.data[name]
+                    if np.asarray(a_arr).dtype.kind == "f":
+                        # iterative fits (PSF photometry) converge slightly differently (< 1e-3) when
+                        # BLAS runs with one thread (Dask workers) or several
+                        np.testing.assert_allclose(a_arr, b_arr, rtol=1e-3, atol=1e-6)
+                    else:
+                        np.testing.assert_array_equal(a_arr, b_arr)
 
 
 def test_two_galaxies_on_dask_match_sequential_runs(demo, tmp_path):
