@@ -13,7 +13,9 @@ rest:
   half-written survives; products reach the delivery only in the ``publish`` stage, file by file
   with atomic renames;
 * each stage logs to ``<work>/logs/<stage>.log``; the console shows one line per stage and a
-  summary table.
+  summary table;
+* stages run with single-threaded BLAS/OpenMP, so their products are identical whether they
+  run in this process or on a Dask worker (parallelism comes from processes, one field each).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from threadpoolctl import threadpool_limits
 
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ManifestModel
@@ -295,7 +299,10 @@ def run_stages(
             report(StageResult(stage.name, "running", 0.0))
         t0 = time.perf_counter()
         try:
-            with _StageLog(run.work / "logs" / f"{stage.name}.log"):
+            with (
+                _StageLog(run.work / "logs" / f"{stage.name}.log"),
+                threadpool_limits(limits=1),
+            ):
                 log.info("stage %s started (run %s)", stage.name, run_id)
                 outputs = stage.func(ctx)
                 log.info("stage %s finished", stage.name)
