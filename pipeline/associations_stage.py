@@ -13,14 +13,14 @@ from astropy.table import Table
 from regions import PointSkyRegion, PolygonSkyRegion, Regions
 
 from phangs_products.hlsp import common_meta
-from phangs_products.models import CatalogModel, ImageModel, RegionsModel
+from phangs_products.models import CatalogModel, ImageModel
 from phangs_products.models import open as open_product
 from phangs_products.naming import build_name
 from phangs_products.registry import get_schema
 from phangs_products.spec import BandInfo
 
 from .associations import AssociationConfig, find_associations, outline_polygons
-from .photometry_stage import delivery_from, dolphot_fits, load_drcs
+from .photometry_stage import delivery_from, dolphot_fits, load_drcs, regions_model
 from .runner import Outputs, StageContext
 from .sed import SEDConfig
 
@@ -131,14 +131,7 @@ def associations_stage(ctx: StageContext) -> Outputs:
             config.polygon_tolerance,
         )
         reg_name = name("ds9-regions", base=f"asc-{sel}-{scale}pc")
-        reg_model = RegionsModel.create(
-            regs,
-            meta={
-                "hlsptarg": delivery.target_for("phangs-cat"),
-                "hlspver": ctx.run.version,
-                "source": outputs["assoc-catalog"][-2].name,
-            },
-        )
+        reg_model = regions_model(regs, delivery, outputs["assoc-catalog"][-2].name)
         reg_model.save(reg_name, overwrite=True)
         outputs["ds9-regions"].append(reg_name)
     return outputs

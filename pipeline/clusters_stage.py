@@ -13,7 +13,7 @@ from astropy.table import Table
 from regions import CircleSkyRegion, Regions
 
 from phangs_products.hlsp import common_meta
-from phangs_products.models import CatalogModel, RegionsModel
+from phangs_products.models import CatalogModel
 from phangs_products.models import open as open_product
 from phangs_products.naming import build_name
 from phangs_products.registry import get_schema
@@ -22,7 +22,13 @@ from phangs_products.spec import BandInfo
 from .classify import ClassifierConfig, classify_candidates, import_human_classes
 from .clusters import ClusterSelectionConfig, calibrate_mci, select_candidates
 from .photometry import PhotometryConfig, aperture_correction_v
-from .photometry_stage import delivery_from, dolphot_fits, load_drcs, read_sources
+from .photometry_stage import (
+    delivery_from,
+    dolphot_fits,
+    load_drcs,
+    read_sources,
+    regions_model,
+)
 from .runner import Outputs, StageContext
 from .sed import SEDConfig, fit_sed
 
@@ -241,14 +247,7 @@ def _write_products(
                 for r, k in zip(rows, klass, strict=True)
             ]
         )
-        reg = RegionsModel.create(
-            regs,
-            meta={
-                "hlsptarg": delivery.target_for("phangs-cat"),
-                "hlspver": ctx.run.version,
-                "source": outputs["cluster-catalog"][-3].name,
-            },
-        )
+        reg = regions_model(regs, delivery, outputs["cluster-catalog"][-3].name)
         reg_path = ctx.folder / build_name(
             get_schema("ds9-regions"),
             target=ctx.run.field,

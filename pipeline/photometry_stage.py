@@ -9,7 +9,7 @@ from pathlib import Path
 from astropy.table import Table
 
 from phangs_products.hlsp import Delivery, common_meta
-from phangs_products.models import CatalogModel, ImageModel
+from phangs_products.models import CatalogModel, ImageModel, RegionsModel
 from phangs_products.models import open as open_product
 from phangs_products.naming import build_name
 from phangs_products.registry import get_schema
@@ -63,6 +63,18 @@ def delivery_from(model: ImageModel, ctx: StageContext) -> Delivery:
         ctx.run.simulated,
         ra=model.meta.ra_targ,
         dec=model.meta.dec_targ,
+    )
+
+
+def regions_model(regions, delivery: Delivery, source: str) -> RegionsModel:
+    """A DS9 region product of a catalog or mask of this delivery."""
+    return RegionsModel.create(
+        regions,
+        meta={
+            "hlsptarg": delivery.target_for("phangs-cat"),
+            "hlspver": delivery.version,
+            "source": source,
+        },
     )
 
 
