@@ -86,7 +86,9 @@ def parse_columns(path: Path) -> tuple[dict[int, tuple[str, str | None]], list[B
         if match is None:
             raise DolphotError(f"{path.name}: line {line_no} is not 'N. description': {line!r}")
         number = int(match[1])
-        desc, _, name = match[2].partition(", ")
+        desc, _, name = match[2].rpartition(", ")
+        if not _FILTER_RE.match(name.strip()) and not re.search(r"\(F\d{3}[WMNX], ", name):
+            desc, name = match[2], ""  # a global column whose text holds a comma
         if not name:
             key = next((v for k, v in GLOBAL.items() if desc.startswith(k)), None)
             if key is not None and number <= 11:
