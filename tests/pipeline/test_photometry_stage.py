@@ -76,6 +76,7 @@ def test_isolated_star_photometry_is_unbiased(sim_small, measured):
     chi2 = np.mean(((diff - np.median(diff)) / err) ** 2)
     print(f"{iso.sum()} isolated stars: V bias {np.median(diff):+.4f} mag, reduced chi2 {chi2:.2f}")
     assert abs(np.median(diff)) < 0.02
+    assert 0.7 < chi2 < 1.5  # scatter consistent with the reported errors
 
 
 def _write_dolphot(tmp_path, nfilters=3, extra_column=False):
