@@ -168,13 +168,46 @@ def annulus_sky(
     ny, nx = data.shape
     inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
     vals = np.where(inside, data[np.clip(iy, 0, ny - 1), np.clip(ix, 0, nx - 1)], np.nan)
-    for _ in range(3):
-        med = np.nanmedian(vals, axis=1)
-        std = np.nanstd(vals, axis=1)
-        clip = np.abs(vals - med[:, None]) > 3 * std[:, None]
-        vals = np.where(clip, np.nan, vals)
-    n = np.sum(np.isfinite(vals), axis=1)
-    return np.nanmedian(vals, axis=1), np.nanstd(vals, axis=1), n
+    return clipped_stats_rows(vals)
+
+
+def clipped_stats_rows(
+    vals: np.ndarray, sigma: float = 3.0, passes: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sigma-clipped median, std and count of every row of ``vals`` (NaN = no value).
+
+    Each row is sorted once; clipping removes values from both ends, so the kept values are
+    always a contiguous slice ``[lo, hi)`` of the sorted row, whose median comes from its middle
+    and whose mean and variance come from cumulative sums: no Python loop over rows.
+    """
+    srt = np.sort(vals, axis=1)  # NaN last
+    n_rows, width = srt.shape
+    finite = np.isfinite(srt)
+    filled = np.where(finite, srt, 0.0)
+    cs1 = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(filled, axis=1)], axis=1)
+    cs2 = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(filled**2, axis=1)], axis=1)
+    rows = np.arange(n_rows)
+    lo = np.zeros(n_rows, int)
+    hi = finite.sum(axis=1)
+
+    def stats(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = hi - lo
+        safe = np.maximum(n, 1)
+        a = np.clip(lo + (n - 1) // 2, 0, width - 1)
+        b = np.clip(lo + n // 2, 0, width - 1)
+        med = np.where(n > 0, 0.5 * (srt[rows, a] + srt[rows, b]), np.nan)
+        mean = (cs1[rows, hi] - cs1[rows, lo]) / safe
+        var = np.maximum((cs2[rows, hi] - cs2[rows, lo]) / safe - mean**2, 0.0)
+        return med, np.where(n > 0, np.sqrt(var), np.nan), n
+
+    med, std, n = stats(lo, hi)
+    big = np.where(finite, srt, np.inf)
+    for _ in range(passes):
+        low, high = med - sigma * std, med + sigma * std
+        lo = np.sum(big < low[:, None], axis=1)
+        hi = np.sum(big <= high[:, None], axis=1)
+        med, std, n = stats(lo, hi)
+    return med, std, n
 
 
 @functools.cache
