@@ -32,9 +32,15 @@ def main(sizes: list[str]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             sim = simulate(SimConfig(size=size), root / "sim")
-            run = RunConfig(target="ngc628", field="ngc628c", input=sim.flc_dir,
-                            reference_catalog=sim.reference_catalog, output=root / "out",
-                            work=root / "work", simulated=True)
+            run = RunConfig(
+                target="ngc628",
+                field="ngc628c",
+                input=sim.flc_dir,
+                reference_catalog=sim.reference_catalog,
+                output=root / "out",
+                work=root / "work",
+                simulated=True,
+            )
             t0 = time.perf_counter()
             run_stages(run, [Stage("imaging", imaging_stage, config=ImagingConfig())])
             ours = time.perf_counter() - t0
@@ -48,9 +54,11 @@ def main(sizes: list[str]) -> None:
             drizzle_band(groups["F555W"], scratch, ImagingConfig())
             bare = time.perf_counter() - t0
             n_bands = 5
-            print(f"{size}: imaging stage {ours:.1f} s for {n_bands} bands = "
-                  f"{ours / n_bands:.1f} s/band; bare AstroDrizzle of one band {bare:.1f} s; "
-                  f"ratio per band {ours / n_bands / bare:.2f}x; peak memory {mem:.0f} MB")
+            print(
+                f"{size}: imaging stage {ours:.1f} s for {n_bands} bands = "
+                f"{ours / n_bands:.1f} s/band; bare AstroDrizzle of one band {bare:.1f} s; "
+                f"ratio per band {ours / n_bands / bare:.2f}x; peak memory {mem:.0f} MB"
+            )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ def main(sizes: list[int]) -> None:
         x = rng.uniform(20, shape[1] - 20, n)
         y = rng.uniform(20, shape[0] - 20, n)
         t0 = time.perf_counter()
-        bare = aperture_photometry(data, [CircularAperture(np.c_[x, y], r=r) for r in radii],
-                                   error=err)
+        bare = aperture_photometry(
+            data, [CircularAperture(np.c_[x, y], r=r) for r in radii], error=err
+        )
         t_bare = time.perf_counter() - t0
         t0 = time.perf_counter()
         flux, flux_err, sky, _ = aperture_fluxes(data, err, x, y, radii, config.annulus)
@@ -45,12 +46,16 @@ def main(sizes: list[int]) -> None:
         concentration(mags, radii, "F555W")
         t_ours = time.perf_counter() - t0
         raw = flux + sky[:, None] * (np.pi * np.asarray(radii) ** 2)[None, :]
-        agree = np.max(np.abs(raw[:, 0] - np.asarray(bare["aperture_sum_0"]))
-                       / np.abs(np.asarray(bare["aperture_sum_0"])))
+        agree = np.max(
+            np.abs(raw[:, 0] - np.asarray(bare["aperture_sum_0"]))
+            / np.abs(np.asarray(bare["aperture_sum_0"]))
+        )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"N={n}: bare {t_bare:.2f} s ({n / t_bare:,.0f}/s), ours {t_ours:.2f} s "
-              f"({n / t_ours:,.0f}/s), ratio {t_ours / t_bare:.2f}x, peak {peak:.0f} MB, "
-              f"flux agreement {agree:.1e}")
+        print(
+            f"N={n}: bare {t_bare:.2f} s ({n / t_bare:,.0f}/s), ours {t_ours:.2f} s "
+            f"({n / t_ours:,.0f}/s), ratio {t_ours / t_bare:.2f}x, peak {peak:.0f} MB, "
+            f"flux agreement {agree:.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Versioned product schemas (YAML), shipped as package data."""

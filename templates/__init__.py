@@ -1,0 +1,1 @@
+"""Jinja2 templates of the delivery README and HTML pages, shipped as package data."""

@@ -30,8 +30,15 @@ class Links(HTMLParser):
 def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("delivery")
     make_clean_delivery(root)
-    problems = [{"severity": "warning", "rule": "keyword.recommended", "file": "x.fits",
-                 "where": "HDU PRIMARY", "message": "missing recommended keyword PSFSIZE"}]
+    problems = [
+        {
+            "severity": "warning",
+            "rule": "keyword.recommended",
+            "file": "x.fits",
+            "where": "HDU PRIMARY",
+            "message": "missing recommended keyword PSFSIZE",
+        }
+    ]
     index = build_site(root, problems, "0 errors, 1 warning")
     return root, index
 
@@ -77,10 +84,15 @@ def test_readme_renders_with_required_sections(site):
     _root, _ = site
     from phangs_products.bands import galaxy
 
-    files = [{"name": "hlsp_x_drc-sci.fits", "product": "drc-sci", "size": 1000,
-              "filter": "F555W"}]
-    text = render_readme(galaxy_=galaxy("ngc628"), field="ngc628c", version="v1", files=files,
-                         steps=[{"title": "Alignment", "text": "TweakReg."}], simulated=True)
+    files = [{"name": "hlsp_x_drc-sci.fits", "product": "drc-sci", "size": 1000, "filter": "F555W"}]
+    text = render_readme(
+        galaxy_=galaxy("ngc628"),
+        field="ngc628c",
+        version="v1",
+        files=files,
+        steps=[{"title": "Alignment", "text": "TweakReg."}],
+        simulated=True,
+    )
     model = ReadmeModel.create(text)
     assert model.validate() == []
     assert "PHANGS_MASS_MINCHISQ" in text and "hlsp_x_drc-sci.fits" in text
@@ -92,12 +104,26 @@ def test_index_in_headless_chromium(site, tmp_path):
     _, index = site
     shot = tmp_path / "index.png"
     result = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", "--window-size=1200,900",
-         index.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--screenshot={shot}",
+            "--window-size=1200,900",
+            index.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert shot.exists(), result.stderr[-2000:]
     from PIL import Image
