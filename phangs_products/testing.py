@@ -38,7 +38,7 @@ from phangs_products.naming import build_name
 from phangs_products.registry import get_schema
 from phangs_products.spec import BandInfo, ColumnSpec
 
-__all__ = ["DEFAULT_BANDS", "field_galaxy", "make_clean_delivery", "make_wcs"]
+__all__ = ["DEFAULT_BANDS", "field_galaxy", "make_clean_delivery", "make_drc_products", "make_wcs"]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,28 @@ def make_clean_delivery(
     template = _template(field, version, int(size), tuple(b.upper() for b in bands))
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(template, dest)
+    return dest
+
+
+def make_drc_products(
+    root: str | Path,
+    field: str = "ngc628c",
+    version: str = "v1",
+    size: int = 64,
+    bands: Sequence[str] = DEFAULT_BANDS,
+) -> Path:
+    """Write only the DRC science, ERR and EXP products of a clean field; return its folder.
+
+    The same images as :func:`make_clean_delivery` (noise around a flat sky), for benchmarks
+    that need large images without the catalogs and masks.
+    """
+    dest = field_dir(root, field)
+    if dest.exists():
+        raise PhangsProductsError(f"{dest}: exists; make_drc_products writes a new folder")
+    dest.mkdir(parents=True)
+    builder = _Builder(dest, field, version, int(size), [BandInfo(b.upper()) for b in bands])
+    for b in builder.bands:
+        builder.drc(b)
     return dest
 
 

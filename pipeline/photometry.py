@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from astropy.stats import sigma_clipped_stats
@@ -33,10 +37,17 @@ from phangs_products.bands import band
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ImageModel
 
-__all__ = ["PhotometryConfig", "detect_sources", "fiducial_ci", "measure_bands"]
+__all__ = [
+    "PhotometryConfig",
+    "band_fluxes",
+    "detect_sources",
+    "fiducial_ci",
+    "measure_bands",
+]
 
 log = logging.getLogger(__name__)
 SENTINEL = -9999.0
+_SKY_BLOCK = 4096  # sources per block of the annulus statistics
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,15 @@ class PhotometryConfig:
         Sky annulus radii in px (7-9 px as in PHANGS code; the paper says 7-8).
     apcorr_max_sources : int
         Bright isolated sources used for the V-band aperture correction.
+    edge : int
+        Detections closer than this to the image border (px) are dropped.
+    workers : int
+        Processes measuring the bands in parallel: 0 = one per available core (at most one
+        per band), 1 = in this process.  Parallel runs need images that are files and at
+        least ``parallel_min_sources`` sources (below that, starting the processes costs more
+        than it saves), and never start inside a daemon process (a Dask worker).
+    parallel_min_sources : int
+        Fewest sources for which ``workers = 0`` measures the bands in parallel.
     """
 
     reference_filter: str = "F555W"
@@ -74,12 +94,18 @@ class PhotometryConfig:
     roundhi: float = 1.0
     apcorr_max_sources: int = 40
     edge: int = 10
+    workers: int = 0
+    parallel_min_sources: int = 20000
 
 
 def _clean(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The image as float with missing (non-finite) pixels set to 0, and their mask.
+
+    No copy is made when the image is already float64 and complete.
+    """
     arr = np.asarray(data, float)
     bad = ~np.isfinite(arr)
-    return np.where(bad, 0.0, arr), bad
+    return (np.where(bad, 0.0, arr) if bad.any() else arr), bad
 
 
 def detect_sources(drc: ImageModel, config: PhotometryConfig) -> Table:
@@ -156,19 +182,39 @@ def aperture_fluxes(
 def annulus_sky(
     data: np.ndarray, x: np.ndarray, y: np.ndarray, annulus: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sigma-clipped (3 sigma, 3 passes) median and std of the annulus pixels of each source."""
+    """Sigma-clipped (3 sigma, 3 passes) median, std and count of each source's annulus pixels.
+
+    Pixels whose centres lie between the two radii around the nearest pixel of the source; the
+    values are gathered in image order (sources sorted by their flat pixel index, so the reads
+    walk memory forwards) and pixels off the image count as missing.
+    """
     r_in, r_out = annulus
     half = int(np.ceil(r_out))
     offs = np.arange(-half, half + 1)
     dy, dx = np.meshgrid(offs, offs, indexing="ij")
-    ring = (np.hypot(dx, dy) >= r_in) & (np.hypot(dx, dy) <= r_out)
+    dist = np.hypot(dx, dy)
+    ring = (dist >= r_in) & (dist <= r_out)
     dx, dy = dx[ring], dy[ring]
-    ix = np.rint(x).astype(int)[:, None] + dx[None, :]
-    iy = np.rint(y).astype(int)[:, None] + dy[None, :]
     ny, nx = data.shape
-    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-    vals = np.where(inside, data[np.clip(iy, 0, ny - 1), np.clip(ix, 0, nx - 1)], np.nan)
-    return clipped_stats_rows(vals)
+    ix, iy = np.rint(x).astype(np.intp), np.rint(y).astype(np.intp)
+    order = np.argsort(iy * nx + ix, kind="stable")
+    flat = np.ascontiguousarray(data, dtype=float).reshape(-1)
+    step = dy * nx + dx
+    med, std, n = (np.empty(x.size), np.empty(x.size), np.empty(x.size, np.intp))
+    # blocks keep the (sources x annulus pixels) temporaries in cache
+    for start in range(0, x.size, _SKY_BLOCK):
+        rows = order[start : start + _SKY_BLOCK]
+        bx, by = ix[rows], iy[rows]
+        inner = (bx >= half) & (bx < nx - half) & (by >= half) & (by < ny - half)
+        if inner.all():
+            vals = flat[(by * nx + bx)[:, None] + step[None, :]]
+        else:
+            ex, ey = bx[:, None] + dx[None, :], by[:, None] + dy[None, :]
+            on = (ex >= 0) & (ex < nx) & (ey >= 0) & (ey < ny)
+            pix = np.clip(ey, 0, ny - 1) * nx + np.clip(ex, 0, nx - 1)
+            vals = np.where(on, flat[pix], np.nan)
+        med[rows], std[rows], n[rows] = clipped_stats_rows(vals)
+    return med, std, n
 
 
 def clipped_stats_rows(
@@ -176,38 +222,47 @@ def clipped_stats_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sigma-clipped median, std and count of every row of ``vals`` (NaN = no value).
 
-    Each row is sorted once; clipping removes values from both ends, so the kept values are
-    always a contiguous slice ``[lo, hi)`` of the sorted row, whose median comes from its middle
-    and whose mean and variance come from cumulative sums: no Python loop over rows.
+    The same result as astropy's ``sigma_clipped_stats(row, sigma=sigma, maxiters=passes)``
+    for every row, without a Python loop over rows: each row is sorted once, so the kept values
+    are always a contiguous slice ``[lo, hi)`` of the sorted row (median from its middle, mean
+    and variance from sums over the slice).  Only rows whose slice changed in a pass are
+    clipped again: after the first pass that is a small fraction.
     """
     srt = np.sort(vals, axis=1)  # NaN last
-    n_rows, width = srt.shape
-    finite = np.isfinite(srt)
-    filled = np.where(finite, srt, 0.0)
-    cs1 = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(filled, axis=1)], axis=1)
-    cs2 = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(filled**2, axis=1)], axis=1)
-    rows = np.arange(n_rows)
-    lo = np.zeros(n_rows, int)
-    hi = finite.sum(axis=1)
-
-    def stats(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = hi - lo
-        safe = np.maximum(n, 1)
-        a = np.clip(lo + (n - 1) // 2, 0, width - 1)
-        b = np.clip(lo + n // 2, 0, width - 1)
-        med = np.where(n > 0, 0.5 * (srt[rows, a] + srt[rows, b]), np.nan)
-        mean = (cs1[rows, hi] - cs1[rows, lo]) / safe
-        var = np.maximum((cs2[rows, hi] - cs2[rows, lo]) / safe - mean**2, 0.0)
-        return med, np.where(n > 0, np.sqrt(var), np.nan), n
-
-    med, std, n = stats(lo, hi)
-    big = np.where(finite, srt, np.inf)
+    n_rows = srt.shape[0]
+    lo = np.zeros(n_rows, np.intp)
+    hi = np.count_nonzero(np.isfinite(srt), axis=1)
+    med, std = _slice_stats(srt, lo, hi)
+    active = np.arange(n_rows)
     for _ in range(passes):
-        low, high = med - sigma * std, med + sigma * std
-        lo = np.sum(big < low[:, None], axis=1)
-        hi = np.sum(big <= high[:, None], axis=1)
-        med, std, n = stats(lo, hi)
-    return med, std, n
+        rows = srt[active]
+        m, s = med[active], std[active]
+        with np.errstate(invalid="ignore"):
+            new_lo = np.count_nonzero(rows < (m - sigma * s)[:, None], axis=1)
+            new_hi = np.count_nonzero(rows <= (m + sigma * s)[:, None], axis=1)
+        changed = (new_lo != lo[active]) | (new_hi != hi[active])
+        active = active[changed]
+        if active.size == 0:
+            break
+        lo[active], hi[active] = new_lo[changed], new_hi[changed]
+        med[active], std[active] = _slice_stats(srt[active], lo[active], hi[active])
+    return med, std, hi - lo
+
+
+def _slice_stats(srt: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and (population) std of the slices ``srt[i, lo[i]:hi[i]]`` of sorted rows."""
+    n = hi - lo
+    idx = np.arange(srt.shape[1])
+    keep = (idx[None, :] >= lo[:, None]) & (idx[None, :] < hi[:, None])
+    safe = np.maximum(n, 1)
+    vals = np.where(keep, srt, 0.0)
+    mean = vals.sum(axis=1) / safe
+    var = np.where(keep, (srt - mean[:, None]) ** 2, 0.0).sum(axis=1) / safe
+    rows = np.arange(srt.shape[0])
+    a = np.clip(lo + (n - 1) // 2, 0, srt.shape[1] - 1)
+    b = np.clip(lo + n // 2, 0, srt.shape[1] - 1)
+    med = np.where(n > 0, 0.5 * (srt[rows, a] + srt[rows, b]), np.nan)
+    return med, np.where(n > 0, np.sqrt(var), np.nan)
 
 
 @functools.cache
@@ -310,15 +365,7 @@ def measure_bands(
     out["x"], out["y"] = x, y
     radii = tuple(config.radii)
     i4 = radii.index(config.phot_radius)
-    per_band: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for filt, model in images.items():
-        data, bad = _clean(model.data)
-        err_data = np.asarray(errors[filt].data, float)
-        err_data = np.where(np.isfinite(err_data), err_data, 0.0)
-        flux, flux_err, _, _ = aperture_fluxes(data, err_data, x, y, radii, config.annulus)
-        # no coverage: the 4 px aperture touches missing data (zero weight / NaN)
-        covered = _coverage(bad | (err_data <= 0), x, y, config.phot_radius)
-        per_band[filt] = (flux, flux_err, covered)
+    per_band = _all_band_fluxes(images, errors, x, y, config)
     ref = config.reference_filter
     zp = {f: float(images[f].meta.zp_vega) for f in images}
     v_flux, v_err, _ = per_band[ref]
@@ -360,11 +407,114 @@ def measure_bands(
     return out, apcorr
 
 
+BandFluxes = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def band_fluxes(
+    data: np.ndarray, err: np.ndarray, x: np.ndarray, y: np.ndarray, config: PhotometryConfig
+) -> BandFluxes:
+    """Sky-subtracted fluxes and errors in every CI radius of one band, and its coverage.
+
+    Returns ``(flux, flux_err, covered)``: (N, n_radii) count rates and errors, and whether the
+    photometric aperture avoids missing data (non-finite science or error, or error <= 0).
+    Missing pixels are not filled: they make the fluxes of the apertures that touch them NaN
+    and drop out of the annulus statistics.  No copy of the images is made.
+    """
+    data = np.asarray(data, float)
+    err = np.asarray(err, float)
+    bad = ~np.isfinite(data)
+    with np.errstate(invalid="ignore"):
+        bad |= ~(err > 0)
+    flux, flux_err, _, _ = aperture_fluxes(data, err, x, y, tuple(config.radii), config.annulus)
+    covered = _coverage(bad, x, y, config.phot_radius)
+    return flux, flux_err, covered
+
+
+def _band_fluxes_from_files(
+    sci: Path, err: Path, x: np.ndarray, y: np.ndarray, config: PhotometryConfig
+) -> BandFluxes:
+    """:func:`band_fluxes` of a DRC science and ERR product read from files (worker side)."""
+    from phangs_products.models.reader import open as open_product
+
+    with open_product(sci) as sci_model, open_product(err) as err_model:
+        return band_fluxes(sci_model.data, err_model.data, x, y, config)
+
+
+def _band_workers(
+    images: Mapping[str, ImageModel],
+    errors: Mapping[str, ImageModel],
+    n: int,
+    config: PhotometryConfig,
+) -> int:
+    """Processes to use for the bands (1: measure them here)."""
+    if config.workers == 1 or len(images) < 2 or multiprocessing.current_process().daemon:
+        return 1
+    if any(m.path is None for m in (*images.values(), *(errors[f] for f in images))):
+        return 1
+    if config.workers == 0 and n < config.parallel_min_sources:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(config.workers or cores or 1, len(images)))
+
+
+def _all_band_fluxes(
+    images: Mapping[str, ImageModel],
+    errors: Mapping[str, ImageModel],
+    x: np.ndarray,
+    y: np.ndarray,
+    config: PhotometryConfig,
+) -> dict[str, BandFluxes]:
+    """:func:`band_fluxes` of every band, in parallel processes when that pays."""
+    workers = _band_workers(images, errors, x.size, config)
+    if workers == 1:
+        out = {}
+        for filt, model in images.items():
+            out[filt] = band_fluxes(model.data, errors[filt].data, x, y, config)
+            log.info("measured %d sources in %s", x.size, filt)
+        return out
+    log.info("measuring %d sources in %d bands with %d processes", x.size, len(images), workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {
+            filt: pool.submit(_band_fluxes_from_files, model.path, errors[filt].path, x, y, config)
+            for filt, model in images.items()
+        }
+        out = {}
+        for filt, future in futures.items():
+            out[filt] = future.result()
+            log.info("measured %d sources in %s", x.size, filt)
+    return out
+
+
 def _coverage(bad: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
+    """Whether no missing-data pixel has its centre inside the aperture of ``radius``.
+
+    A coarse map of blocks holding any bad pixel clears every source whose bounding box
+    touches no such block; only the others (near the footprint edge or a hole) are tested
+    pixel by pixel.
+    """
+    covered = np.ones(x.size, bool)
     if not bad.any():
-        return np.ones(x.size, bool)
-    phot = aperture_photometry(bad.astype(float), CircularAperture(np.c_[x, y], r=radius))
-    return np.asarray(phot["aperture_sum"]) < 0.5
+        return covered
+    half = int(np.ceil(radius)) + 1
+    block = 2 * half + 1  # a box spans at most two blocks per axis: its corners find them all
+    ny, nx = bad.shape
+    py, px = -ny % block, -nx % block
+    padded = np.pad(bad, ((0, py), (0, px))) if py or px else bad
+    coarse = padded.reshape(padded.shape[0] // block, block, -1, block).any(axis=(1, 3))
+    ix, iy = np.floor(x).astype(np.intp), np.floor(y).astype(np.intp)
+    bx0, bx1 = np.clip(ix - half, 0, nx - 1) // block, np.clip(ix + half, 0, nx - 1) // block
+    by0, by1 = np.clip(iy - half, 0, ny - 1) // block, np.clip(iy + half, 0, ny - 1) // block
+    near = coarse[by0, bx0] | coarse[by0, bx1] | coarse[by1, bx0] | coarse[by1, bx1]
+    if near.any():
+        offs = np.arange(-half, half + 1)
+        px_ = ix[near, None, None] + offs[None, None, :]
+        py_ = iy[near, None, None] + offs[None, :, None]
+        inside = np.hypot(px_ - x[near, None, None], py_ - y[near, None, None]) <= radius
+        on = (px_ >= 0) & (px_ < nx) & (py_ >= 0) & (py_ < ny)
+        hit = bad[np.clip(py_, 0, ny - 1), np.clip(px_, 0, nx - 1)] & on & inside
+        covered[near] = ~hit.any(axis=(1, 2))
+    return covered
 
 
 def _isolated(x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:

@@ -1,0 +1,86 @@
+"""Photometry units: the vectorised annulus sky, coverage and the parallel bands."""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.stats import sigma_clipped_stats
+from astropy.table import Table
+
+import phangs_products as pp
+from phangs_products.pipeline import photometry
+from phangs_products.testing import make_drc_products
+
+
+def _reference(data: np.ndarray, x: float, y: float, r_in: float, r_out: float):
+    """Per-source loop with astropy: pixels whose centres are r_in..r_out from the nearest pixel."""
+    cx, cy = int(np.rint(x)), int(np.rint(y))
+    yy, xx = np.mgrid[0 : data.shape[0], 0 : data.shape[1]]
+    d = np.hypot(xx - cx, yy - cy)
+    vals = data[(d >= r_in) & (d <= r_out)]
+    return sigma_clipped_stats(vals, sigma=3.0, maxiters=3), vals.size
+
+
+def test_annulus_sky_matches_astropy_including_edges_and_outliers(monkeypatch):
+    rng = np.random.default_rng(7)
+    data = rng.normal(1.0, 0.1, (120, 150))
+    # bright neighbours inside some annuli: several clipping passes are needed
+    data[rng.integers(0, 120, 300), rng.integers(0, 150, 300)] += rng.uniform(0.5, 20, 300)
+    x = np.r_[rng.uniform(0, 149, 200), 0.2, 149.0, 3.0, 75.0]
+    y = np.r_[rng.uniform(0, 119, 200), 0.4, 119.0, 60.0, 1.6]
+    monkeypatch.setattr(photometry, "_SKY_BLOCK", 37)  # several blocks, mixed edge/interior
+    med, std, n = photometry.annulus_sky(data, x, y, (7.0, 9.0))
+    clipped = 0
+    for i in range(x.size):
+        (_, ref_med, ref_std), size = _reference(data, x[i], y[i], 7.0, 9.0)
+        assert abs(med[i] - ref_med) < 1e-12, i
+        assert abs(std[i] - ref_std) < 1e-12, i
+        clipped += int(n[i] < size)
+    print(f"{clipped} of {x.size} annuli lost pixels to the clipping")
+    assert clipped > 20
+
+
+def test_clipped_stats_rows_handles_missing_values_and_empty_rows():
+    rng = np.random.default_rng(3)
+    vals = rng.normal(0, 1, (50, 40))
+    vals[:, :5] = np.nan
+    vals[0] = np.nan
+    vals[1, 7] = 50.0
+    med, std, n = photometry.clipped_stats_rows(vals)
+    assert np.isnan(med[0]) and np.isnan(std[0]) and n[0] == 0
+    for i in range(1, 50):
+        _, ref_med, ref_std = sigma_clipped_stats(vals[i][np.isfinite(vals[i])], maxiters=3)
+        assert abs(med[i] - ref_med) < 1e-12 and abs(std[i] - ref_std) < 1e-12
+    assert n[1] == 34  # the 50-sigma value is clipped
+
+
+def test_coverage_flags_apertures_touching_missing_data():
+    bad = np.zeros((300, 400), bool)
+    bad[:, :50] = True  # a footprint edge
+    bad[200:203, 300:303] = True  # a small hole
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(0, 399, 4000), rng.uniform(0, 299, 4000)
+    covered = photometry._coverage(bad, x, y, 4.0)
+    # geometry: the nearest bad pixel centre is column 49, or the 3x3 hole's nearest pixel
+    near_edge = (x - 49) <= 4.0
+    near_hole = np.hypot(np.clip(x, 300, 302) - x, np.clip(y, 200, 202) - y) <= 4.0
+    expected = ~(near_edge | near_hole)
+    assert np.array_equal(covered, expected), np.flatnonzero(covered != expected)[:5]
+    assert (~covered).sum() > 400
+
+
+def test_parallel_bands_equal_sequential(tmp_path):
+    folder = make_drc_products(tmp_path, size=160, bands=("F438W", "F555W", "F814W"))
+    images, errors = {}, {}
+    for path in sorted(folder.glob("*_drc-s*.fits")) + sorted(folder.glob("*_drc-err.fits")):
+        model = pp.open(path)
+        (errors if path.stem.endswith("err") else images)[model.meta.filter] = model
+    rng = np.random.default_rng(1)
+    sources = Table({"x": rng.uniform(12, 147, 300), "y": rng.uniform(12, 147, 300)})
+    one = photometry.PhotometryConfig(workers=1)
+    two = photometry.PhotometryConfig(workers=2)
+    assert photometry._band_workers(images, errors, 300, two) == 2
+    seq, apc_seq = photometry.measure_bands(sources, images, errors, one, apcorr_fallback_v=-0.7)
+    par, apc_par = photometry.measure_bands(sources, images, errors, two, apcorr_fallback_v=-0.7)
+    assert apc_seq == apc_par
+    for name in seq.colnames:
+        np.testing.assert_array_equal(np.asarray(seq[name]), np.asarray(par[name]), err_msg=name)
