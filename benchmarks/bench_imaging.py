@@ -1,8 +1,10 @@
 """Imaging stage: wall time and peak memory per band (alignment + drizzle + products).
 
 Baseline in the same run: a bare AstroDrizzle call on the same exposures (no alignment, no
-products), so the ratio is our overhead over drizzlepac itself.  Usage:
-``python benchmarks/bench_imaging.py [small|medium ...]``.
+products), so the ratio is our overhead over drizzlepac itself.  ``mosaic`` (or
+``mosaic:<size>``) times the mosaic stage of a two-pointing galaxy (30% overlap) per band against
+the imaging stage of one pointing.  Usage:
+``python benchmarks/bench_imaging.py [small|medium|mosaic|mosaic:medium ...]``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from phangs_products.pipeline.config import RunConfig
+from phangs_products.pipeline.config import Pointing, RunConfig
 from phangs_products.pipeline.imaging import ImagingConfig, drizzle_band, group_exposures
 from phangs_products.pipeline.imaging_stage import imaging_stage, input_files
+from phangs_products.pipeline.mosaic_stage import mosaic_stage
+from phangs_products.pipeline.publish import publish_stage
 from phangs_products.pipeline.runner import Stage, run_stages
 from phangs_products.pipeline.simulate import SimConfig, simulate
 
@@ -26,9 +30,50 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def bench_mosaic(size: str) -> None:
+    """Two pointings: imaging (+ publish) per pointing, then the mosaic stage; print per band."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        sim = simulate(SimConfig(size=size, pointings=2), root / "sim")
+        fields = list(sim.pointings)
+        run = RunConfig(
+            target="ngc628",
+            field="ngc628mosaic",
+            input=sim.pointings[fields[0]],
+            reference_catalog=sim.reference_catalog,
+            output=root / "out",
+            work=root / "work",
+            simulated=True,
+            pointings=tuple(Pointing(f, sim.pointings[f]) for f in fields),
+        )
+        seconds = {}
+        for sub in run.pointing_runs():
+            t0 = time.perf_counter()
+            stages = [
+                Stage("imaging", imaging_stage, config=ImagingConfig()),
+                Stage("publish", publish_stage, depends=("imaging",), config={}),
+            ]
+            run_stages(sub, stages)
+            seconds[sub.field] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_stages(run.mosaic_run(), [Stage("mosaic", mosaic_stage, config=ImagingConfig())])
+        mosaic = time.perf_counter() - t0
+        n_bands = 5
+        one = seconds[fields[0]]
+        print(
+            f"mosaic:{size}: pointing imaging {one:.1f} s ({one / n_bands:.1f} s/band); "
+            f"mosaic of 2 pointings {mosaic:.1f} s ({mosaic / n_bands:.1f} s/band, "
+            f"{mosaic / one:.2f}x one pointing's alignment + drizzle); "
+            f"peak memory {peak_mb():.0f} MB"
+        )
+
+
 def main(sizes: list[str]) -> None:
     """Simulate each size, run the imaging stage and a bare AstroDrizzle; print the figures."""
     for size in sizes:
+        if size.startswith("mosaic"):
+            bench_mosaic(size.partition(":")[2] or "small")
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             sim = simulate(SimConfig(size=size), root / "sim")

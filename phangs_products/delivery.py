@@ -143,6 +143,7 @@ def build_manifest(
     scales: Iterable[int] = ALL_SCALES,
     selections: Iterable[str] = ALL_SELECTIONS,
     subsets: Iterable[str] = ALL_SUBSETS,
+    kind: str = "field",
 ) -> ManifestModel:
     """Scan a field folder (headers only) and build its delivery manifest.
 
@@ -160,6 +161,9 @@ def build_manifest(
     scales, selections, subsets : iterable
         Association scales (pc), point-source selections and cluster-catalog subsets a
         complete delivery has.
+    kind : {'field', 'mosaic'}
+        A field (one pointing, every product) or the mosaics of a multi-pointing galaxy (DRC,
+        ERR and EXP per band and the README; its catalogs are delivered per pointing).
 
     Raises
     ------
@@ -170,8 +174,11 @@ def build_manifest(
     if not folder.is_dir():
         raise ProductError(f"{folder}: no such delivery folder")
     files = [file_record(p) for p in product_files(folder)]
+    if kind not in ("field", "mosaic"):
+        raise ProductError(f"manifest kind {kind!r} is not 'field' or 'mosaic'")
     tree = {
         "target": image_target(target),
+        "kind": kind,
         "version": version,
         "bands": [_band_dict(b) for b in bands],
         "scales": [int(s) for s in scales],
@@ -192,6 +199,7 @@ def write_manifest(
     selections: Iterable[str] = ALL_SELECTIONS,
     subsets: Iterable[str] = ALL_SUBSETS,
     overwrite: bool = True,
+    kind: str = "field",
 ) -> Path:
     """Build the delivery manifest (see :func:`build_manifest`) and write it atomically.
 
@@ -200,7 +208,7 @@ def write_manifest(
     Path
         The manifest, ``<field_dir>/hlsp_phangs-hst_hst_multi_<field>_multi_<ver>_manifest.asdf``.
     """
-    model = build_manifest(field_dir, target, version, bands, scales, selections, subsets)
+    model = build_manifest(field_dir, target, version, bands, scales, selections, subsets, kind)
     path = Path(field_dir) / manifest_name(target, version)
     for stale in Path(field_dir).glob("hlsp_*_manifest.asdf"):
         if stale != path:
@@ -245,7 +253,8 @@ def required_products(tree: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
     Read from the manifest schema's ``content.required_products``: each entry names a product
     and the manifest lists (``band``, ``scale``, ``selection``, ``subset``) it is required per.
     The variant holds the manifest record keys (``filter``, ``scale``, ``selection``,
-    ``subset``) a file must have to fill that slot.
+    ``subset``) a file must have to fill that slot.  Entries with ``kinds`` apply only to
+    manifests of those kinds (``kind``, default ``field``; manifest 1.1.0).
     """
     schema = get_schema(str(tree.get("ppschema", MANIFEST_SCHEMA)), tree.get("ppschver"))
     axes: dict[str, list[tuple[str, Any]]] = {
@@ -255,7 +264,10 @@ def required_products(tree: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
         "subset": [("subset", str(s)) for s in tree.get("subsets", [])],
     }
     out: list[tuple[str, dict[str, Any]]] = []
+    kind = str(tree.get("kind", "field"))
     for entry in schema.document.get("content", {}).get("required_products", []):
+        if kind not in entry.get("kinds", [kind]):
+            continue
         per = list(entry.get("per", []))
         for combo in _cartesian(*(axes[a] for a in per)):
             out.append((entry["product"], dict(combo)))

@@ -21,7 +21,7 @@ from phangs_products.spec import BandInfo
 
 from .classify import ClassifierConfig, classify_candidates, import_human_classes
 from .clusters import ClusterSelectionConfig, calibrate_mci, select_candidates
-from .photometry import PhotometryConfig, aperture_correction_v
+from .photometry import PhotometryConfig, aperture_correction_v, isolated_sources
 from .photometry_stage import (
     delivery_from,
     dolphot_fits,
@@ -122,12 +122,19 @@ def clusters_stage(ctx: StageContext) -> Outputs:
         sources, filters, region, galaxy.distance_modulus, config.selection, ref
     )
     # V aperture correction from bright isolated candidates (compact clusters), paper Sect. 4.3
-    radii = tuple(config.photometry.radii)
-    flux = np.column_stack([np.asarray(sources[f"flux_r{r:g}"], float) for r in radii])
+    x, y = np.asarray(sources["x"], float), np.asarray(sources["y"], float)
     isolated = np.zeros(len(sources), bool)
-    isolated[idx] = _isolated_mask(sources, idx)
+    isolated[idx] = isolated_sources(x, y, config.photometry.apcorr_annulus[1])[idx]
     v_err = np.asarray(sources[f"{ref}_mag_err"], float)
-    apc_v = aperture_correction_v(flux, radii, v_err, isolated, config.photometry)
+    apc_v = aperture_correction_v(
+        images[ref].data,
+        errors[ref].data,
+        x,
+        y,
+        v_err,
+        isolated,
+        config.photometry,
+    )
     old = sources.meta.get("apcorr", {})
     if apc_v is not None and old:
         from phangs_products.bands import band
@@ -186,15 +193,6 @@ def _bright_stars(sources: Table, dolphot: Table, min_snr: float) -> Table:
     s = SkyCoord(sources["ra"], sources["dec"], unit="deg")
     idx, sep, _ = d.match_to_catalog_sky(s)
     return sources[np.unique(idx[sep.arcsec < 0.04])]
-
-
-def _isolated_mask(sources: Table, idx: np.ndarray) -> np.ndarray:
-    from scipy.spatial import cKDTree
-
-    xy = np.c_[sources["x"], sources["y"]]
-    tree = cKDTree(xy)
-    counts = np.array([len(n) for n in tree.query_ball_point(xy[idx], r=10.0)])
-    return counts == 1
 
 
 def _write_products(

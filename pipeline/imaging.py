@@ -23,6 +23,7 @@ stage's scratch folder with its log captured to a file, never the console.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -76,11 +77,21 @@ class ImagingConfig:
     threshold, conv_width : float
         TweakReg source finding: threshold (sigma) and kernel width (px).
     searchrad, tolerance : float
-        TweakReg matching radius and tolerance in pixels (integer radius avoids a bias).
+        TweakReg matching radius and tolerance in pixels (integer radius avoids a bias;
+        tolerance 1.0 px: 0.084 px alignment rms on the simulated field vs 0.106 px at 1.5).
+    retry_tolerance : float
+        Tolerance (px) of the second TweakReg try of exposures the first one could not align.
     minobj : int
         Minimum matched stars for a fit.
     fitgeometry : str
         TweakReg fit model (``rscale``: shift, rotation, scale).
+    min_refstars_rscale : int
+        Fewest reference stars per chip for ``fitgeometry``; below it only shifts are fitted.
+        Measured on the small simulated field (42 reference stars per chip, pointing errors
+        0.25" and 0.01 deg): alignment rms vs the true WCS 0.050 DRC px fitting shifts,
+        0.084 px with ``rscale`` (F275W 0.06 vs 0.16 px): with few, noisy matches rotation
+        and scale cost more than they correct.  With ~130 matches ``rscale`` reaches
+        0.004-0.010 px (toolchain notes).
     final_pixfrac : float
         Drizzle drop size.
     driz_cr : bool
@@ -93,9 +104,11 @@ class ImagingConfig:
     threshold: float = 5.0
     conv_width: float = 2.5
     searchrad: float = 25.0
-    tolerance: float = 1.5
+    tolerance: float = 1.0
     minobj: int = 10
+    retry_tolerance: float = 3.0
     fitgeometry: str = "rscale"
+    min_refstars_rscale: int = 100
     nclip: int = 3
     sigma: float = 3.0
     final_pixfrac: float = 1.0
@@ -264,9 +277,52 @@ def align_exposures(
 ) -> list[AlignmentResult]:
     """TweakReg the exposures (in place) against the reference catalog.
 
-    Failed fits leave the exposure's WCS unchanged; they are reported with ``aligned=False``.
+    Exposures that fail (fewer than ``minobj`` matches, typically when the 2-D histogram's
+    initial shift lands a pixel off and the matching tolerance then loses the stars) are tried
+    once more on their own with ``retry_tolerance``.  Failed fits leave the exposure's WCS
+    unchanged; they are reported with ``aligned=False``.
     """
-    files = [str(e.path) for e in exposures]
+    n_ref = min(_reference_stars_on(exp, refcat) for exp in exposures)
+    geometry = config.fitgeometry if n_ref >= config.min_refstars_rscale else "shift"
+    if geometry != config.fitgeometry:
+        log.info(
+            "%s: %d reference stars per chip (< %d): fitting shifts only",
+            exposures[0].filter,
+            n_ref,
+            config.min_refstars_rscale,
+        )
+    config = dataclasses.replace(config, fitgeometry=geometry)
+    _tweakreg([str(e.path) for e in exposures], refcat, config, config.tolerance, scratch)
+    results = [_alignment_result(exp) for exp in exposures]
+    failed = [exp for exp, res in zip(exposures, results, strict=True) if not res.aligned]
+    if failed and config.retry_tolerance > config.tolerance:
+        log.info(
+            "retrying %s with tolerance %.1f px",
+            ", ".join(e.rootname for e in failed),
+            config.retry_tolerance,
+        )
+        _tweakreg([str(e.path) for e in failed], refcat, config, config.retry_tolerance, scratch)
+        retried = {e.rootname: _alignment_result(e) for e in failed}
+        results = [retried.get(r.rootname, r) for r in results]
+    for res in results:
+        level = logging.INFO if res.aligned else logging.WARNING
+        log.log(
+            level,
+            "%s %s: %s, %d matches, rms %.1f/%.1f mas",
+            res.rootname,
+            res.filter,
+            "aligned" if res.aligned else "NOT aligned",
+            res.nmatch,
+            res.rms_ra_mas,
+            res.rms_dec_mas,
+        )
+    return results
+
+
+def _tweakreg(
+    files: list[str], refcat: Path, config: ImagingConfig, tolerance: float, scratch: Path
+) -> None:
+    """One TweakReg run of ``files`` against the reference catalog, log captured."""
     with in_folder(scratch), captured(scratch / "tweakreg.log"):
         from drizzlepac import tweakreg  # its import logs to the console: capture it too
 
@@ -279,7 +335,7 @@ def align_exposures(
             refxyunits="degrees",
             searchrad=config.searchrad,
             searchunits="pixels",
-            tolerance=config.tolerance,
+            tolerance=tolerance,
             use2dhist=True,
             minobj=config.minobj,
             fitgeometry=config.fitgeometry,
@@ -294,32 +350,29 @@ def align_exposures(
             shiftfile=False,
             clean=True,
         )
-    results = []
-    for exp in exposures:
-        hdr = fits.getheader(exp.path, ("SCI", 1))
-        aligned = "NMATCH" in hdr and "user" in str(hdr.get("WCSTYPE", "user"))
-        results.append(
-            AlignmentResult(
-                rootname=exp.rootname,
-                filter=exp.filter,
-                nmatch=int(hdr.get("NMATCH", 0)),
-                rms_ra_mas=float(hdr.get("RMS_RA", np.nan)) * 3.6e6,
-                rms_dec_mas=float(hdr.get("RMS_DEC", np.nan)) * 3.6e6,
-                aligned=aligned,
-            )
-        )
-        level = logging.INFO if aligned else logging.WARNING
-        log.log(
-            level,
-            "%s %s: %s, %d matches, rms %.1f/%.1f mas",
-            exp.rootname,
-            exp.filter,
-            "aligned" if aligned else "NOT aligned",
-            results[-1].nmatch,
-            results[-1].rms_ra_mas,
-            results[-1].rms_dec_mas,
-        )
-    return results
+
+
+def _reference_stars_on(exp: Exposure, refcat: Path) -> int:
+    """Reference-catalog stars inside the exposure's first chip (header WCS)."""
+    radec = np.loadtxt(refcat, usecols=(0, 1), ndmin=2, comments="#")
+    with fits.open(exp.path) as hdul:
+        hdu = hdul["SCI", 1]
+        x, y = WCS(hdu.header, hdul).all_world2pix(radec[:, 0], radec[:, 1], 0)
+        ny, nx = hdu.data.shape
+    return int(np.count_nonzero((x >= 0) & (x < nx) & (y >= 0) & (y < ny)))
+
+
+def _alignment_result(exp: Exposure) -> AlignmentResult:
+    """The fit TweakReg recorded in the exposure's first SCI header."""
+    hdr = fits.getheader(exp.path, ("SCI", 1))
+    return AlignmentResult(
+        rootname=exp.rootname,
+        filter=exp.filter,
+        nmatch=int(hdr.get("NMATCH", 0)),
+        rms_ra_mas=float(hdr.get("RMS_RA", np.nan)) * 3.6e6,
+        rms_dec_mas=float(hdr.get("RMS_DEC", np.nan)) * 3.6e6,
+        aligned="NMATCH" in hdr and "user" in str(hdr.get("WCSTYPE", "user")),
+    )
 
 
 def sky_rate(exposures: Sequence[Exposure]) -> float:

@@ -32,7 +32,7 @@ from .imaging import (
 )
 from .runner import Outputs, StageContext
 
-__all__ = ["delivery_of", "imaging_stage", "input_files"]
+__all__ = ["delivery_of", "drc_products", "imaging_stage", "input_files"]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,9 @@ def _instrument_keyword(instrument: str) -> str:
     return instrument.split("/")[0]
 
 
-def _drc_meta(delivery: Delivery, images: BandImages, config: ImagingConfig) -> dict:
+def _drc_meta(
+    delivery: Delivery, images: BandImages, config: ImagingConfig, pointing: str | None = None
+) -> dict:
     facts = band(images.filter, images.exposures[0].instrument)
     hdr = images.header
     photflam = float(hdr.get("PHOTFLAM", 0.0)) or facts.photflam_typical
@@ -99,7 +101,7 @@ def _drc_meta(delivery: Delivery, images: BandImages, config: ImagingConfig) -> 
         "ncombine": len(images.exposures),
         "pixscale": config.pixscale,
         "refband": config.reference_filter,
-        "pointing": delivery.field,
+        "pointing": pointing or delivery.field,
         "wcsname": str(hdr.get("WCSNAME", "")) or "DRZWCS",
     }
     if not math.isnan(facts.psf_fwhm):
@@ -178,13 +180,46 @@ def _drc_products(
     config: ImagingConfig,
     outputs: Outputs,
 ) -> list[Path]:
+    sci, err, exp = drc_products(ctx, delivery, images, config)
+    outputs["drc-err"].append(err)
+    outputs["drc-exp"].append(exp)
+    return [sci]
+
+
+def drc_products(
+    ctx: StageContext,
+    delivery: Delivery,
+    images: BandImages,
+    config: ImagingConfig,
+    pointing: str | None = None,
+) -> tuple[Path, Path, Path]:
+    """Write the DRC science, ERR and EXP products of one drizzled band.
+
+    Parameters
+    ----------
+    ctx : StageContext
+        The stage (products go to its folder, provenance from it).
+    delivery : Delivery
+        Field (HLSP target), version, time span and target position.
+    images : BandImages
+        AstroDrizzle's science and weight files of the band.
+    config : ImagingConfig
+        Drizzle settings (pixel scale, reference band).
+    pointing : str, optional
+        POINTING keyword (default the field; ``'mosaic'`` for mosaics).
+
+    Returns
+    -------
+    sci, err, exp : Path
+        The three products.
+    """
     sci = fits.getdata(images.sci).astype(np.float32)
     wht = fits.getdata(images.wht).astype(np.float32)
     sci[~np.isfinite(sci)] = 0.0
     exp0 = images.exposures[0]
     err = error_map(sci, wht, images.sky_rate, exp0.read_noise, exp0.exptime)
     wcs = grid_wcs(clean_header(images.header))
-    meta = _drc_meta(delivery, images, config)
+    meta = _drc_meta(delivery, images, config, pointing)
     inputs = [e.path for e in images.exposures]
     names = {}
     # the EXP weight scales with the output/input pixel area; the product holds seconds
@@ -203,10 +238,8 @@ def _drc_products(
             filter=images.filter,
         )
         names[kind] = _save(model, ctx.folder, name, ctx, inputs)
-    outputs["drc-err"].append(names["drc-err"])
-    outputs["drc-exp"].append(names["drc-exp"])
-    log.info("band %s: DRC %s written", images.filter, sci.shape)
-    return [names["drc-sci"]]
+    log.info("band %s: DRC %s %s written", images.filter, delivery.field, sci.shape)
+    return names["drc-sci"], names["drc-err"], names["drc-exp"]
 
 
 def _flc_product(ctx: StageContext, delivery: Delivery, path: Path, filt: str) -> Path:

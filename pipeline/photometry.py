@@ -42,6 +42,7 @@ __all__ = [
     "band_fluxes",
     "detect_sources",
     "fiducial_ci",
+    "isolated_sources",
     "measure_bands",
 ]
 
@@ -71,6 +72,8 @@ class PhotometryConfig:
         Sky annulus radii in px (7-9 px as in PHANGS code; the paper says 7-8).
     apcorr_max_sources : int
         Bright isolated sources used for the V-band aperture correction.
+    apcorr_radius, apcorr_annulus : float, tuple of float
+        Large aperture and its sky annulus (px) of the aperture-correction growth curves.
     edge : int
         Detections closer than this to the image border (px) are dropped.
     workers : int
@@ -93,6 +96,8 @@ class PhotometryConfig:
     roundlo: float = -1.0
     roundhi: float = 1.0
     apcorr_max_sources: int = 40
+    apcorr_radius: float = 10.0
+    apcorr_annulus: tuple[float, float] = (12.0, 15.0)
     edge: int = 10
     workers: int = 0
     parallel_min_sources: int = 20000
@@ -320,28 +325,49 @@ def to_mags(flux: np.ndarray, err: np.ndarray, zp: float) -> tuple[np.ndarray, n
 
 
 def aperture_correction_v(
-    flux: np.ndarray,
-    radii: Sequence[float],
+    data: np.ndarray,
+    err: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
     mag_err: np.ndarray,
     isolated: np.ndarray,
     config: PhotometryConfig,
 ) -> float | None:
     """Median V-band correction m_total - m(4 px) of bright isolated compact sources.
 
-    Total light is the 5 px aperture flux extrapolated with the fiducial profile's tail beyond
-    5 px (the widest CI radius); returns None when fewer than 5 sources qualify.
+    The growth curve of each source is measured out to ``apcorr_radius`` (10 px) with the sky
+    from the ``apcorr_annulus`` (12-15 px) for both apertures; the light beyond
+    ``apcorr_radius`` comes from the fiducial profile (0.4 per cent for 10 px).  Up to
+    ``apcorr_max_sources`` sources with sigma_m < 0.05 are used, the best first; returns None
+    when fewer than 5 qualify.
+
+    Parameters
+    ----------
+    data, err : ndarray
+        V-band science and error images.
+    x, y : ndarray
+        Source positions (0-based px).
+    mag_err : ndarray
+        4 px magnitude errors of the sources (ranks them).
+    isolated : ndarray of bool
+        Sources without a neighbour inside the large aperture and its annulus.
+    config : PhotometryConfig
+        Radii and limits.
     """
-    i4 = list(radii).index(config.phot_radius)
-    i5 = len(radii) - 1
-    ok = isolated & np.isfinite(mag_err) & (mag_err < 0.05) & (flux[:, i4] > 0)
+    ok = isolated & np.isfinite(mag_err) & (mag_err < 0.05)
     if ok.sum() < 5:
         return None
-    order = np.argsort(mag_err[ok])[: config.apcorr_max_sources]
-    f4 = flux[ok][order, i4]
-    f5 = flux[ok][order, i5]
-    fid = fiducial_ci(config.reference_filter, (5.0, 20.0))
-    tail = 10 ** (-0.4 * (fid[1] - fid[0]))  # flux(20 px) / flux(5 px) of the fiducial
-    corr = -2.5 * np.log10(f5 * tail / f4)
+    pick = np.flatnonzero(ok)[np.argsort(mag_err[ok])[: config.apcorr_max_sources]]
+    data, _ = _clean(data)
+    err, _ = _clean(err)
+    radii = (config.phot_radius, config.apcorr_radius)
+    flux, _, _, _ = aperture_fluxes(data, err, x[pick], y[pick], radii, config.apcorr_annulus)
+    good = (flux[:, 0] > 0) & (flux[:, 1] > 0)
+    if good.sum() < 5:
+        return None
+    fid = fiducial_ci(config.reference_filter, (config.apcorr_radius, 40.0))
+    tail = 10 ** (-0.4 * (fid[1] - fid[0]))  # flux(40 px) / flux(apcorr_radius) of the fiducial
+    corr = -2.5 * np.log10(flux[good, 1] * tail / flux[good, 0])
     return float(np.median(corr))
 
 
@@ -371,8 +397,10 @@ def measure_bands(
     v_flux, v_err, _ = per_band[ref]
     v_mags_r, _ = to_mags(v_flux, v_err, zp[ref])
     _, v_mag_err = to_mags(v_flux[:, i4], v_err[:, i4], zp[ref])
-    isolated = _isolated(x, y, 10.0)
-    apc_v = aperture_correction_v(v_flux, radii, v_mag_err, isolated, config)
+    isolated = isolated_sources(x, y, config.apcorr_annulus[1])
+    apc_v = aperture_correction_v(
+        images[ref].data, errors[ref].data, x, y, v_mag_err, isolated, config
+    )
     if apc_v is None:
         log.warning(
             "too few bright isolated sources: V aperture correction from the table (%.2f mag)",
@@ -517,9 +545,12 @@ def _coverage(bad: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> n
     return covered
 
 
-def _isolated(x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
+def isolated_sources(x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
+    """Whether each source has no other source within ``radius`` px."""
     from scipy.spatial import cKDTree
 
-    tree = cKDTree(np.c_[x, y])
-    counts = np.array([len(n) for n in tree.query_ball_point(np.c_[x, y], r=radius)])
-    return counts == 1
+    xy = np.c_[x, y]
+    if len(xy) < 2:
+        return np.ones(len(xy), bool)
+    dist, _ = cKDTree(xy).query(xy, k=2)
+    return dist[:, 1] > radius

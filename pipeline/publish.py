@@ -139,7 +139,12 @@ def publish_stage(ctx: StageContext) -> Outputs:
         overwrite=True,
     )
     bands = [{"filter": f, "instrument": band(f).instrument} for f in run.bands]
-    manifest_path = write_manifest(field_dir, target=run.field, version=run.version, bands=bands)
+    # a run with pointings publishes here only the mosaics (each pointing is a field of its own)
+    mosaic = bool(run.pointings)
+    extra: dict[str, Any] = {"kind": "mosaic", "scales": (), "selections": (), "subsets": ()}
+    manifest_path = write_manifest(
+        field_dir, target=run.field, version=run.version, bands=bands, **(extra if mosaic else {})
+    )
     sums = write_checksums(field_dir)
     log.info("published %d products to %s", len(published) + 1, field_dir)
     # recorded with their hashes: a rerun redoes this stage if the delivery was changed

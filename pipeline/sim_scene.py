@@ -245,7 +245,10 @@ class _Sampler:
 
 
 def build_scene(
-    config: SimConfig, field_size_deg: tuple[float, float]
+    config: SimConfig,
+    field_size_deg: tuple[float, float],
+    center: tuple[float, float] | None = None,
+    area: float | None = None,
 ) -> tuple[Table, Table, DiskModel]:
     """Truth of the scene.
 
@@ -255,6 +258,11 @@ def build_scene(
         Simulation configuration (target, seed, numbers of objects, bands).
     field_size_deg : (float, float)
         Width (RA) and height (Dec) of the area to populate, deg.
+    center : (float, float), optional
+        RA, Dec (deg) of the area's centre (default :func:`field_center`).
+    area : float, optional
+        Area factor scaling the numbers of objects (default ``config.area_factor``; several
+        pointings populate a wider area with the same density).
 
     Returns
     -------
@@ -271,10 +279,10 @@ def build_scene(
     gal = galaxy(config.target)
     bands = tuple(config.bands)
     disk = DiskModel.for_galaxy(gal, arms=config.spiral_arms)
-    center = field_center(gal)
+    center = field_center(gal) if center is None else center
     width, height = field_size_deg
     sampler = _Sampler(rng, center, width, height, disk)
-    area = config.area_factor
+    area = config.area_factor if area is None else area
     pc_per_arcsec = gal.distance_mpc * 1e6 / 206264.806
 
     parts: list[dict[str, np.ndarray]] = []
@@ -375,6 +383,7 @@ def build_scene(
         {
             "target": config.target,
             "field": config.field,
+            **({"fields": list(config.pointing_fields)} if config.pointings > 1 else {}),
             "seed": config.seed,
             "distance_mpc": gal.distance_mpc,
             "comment": "rates are total count rates (e-/s) with the PHANGS Vega zero points; "

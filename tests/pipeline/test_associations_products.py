@@ -7,50 +7,15 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import ds9_load_and_save, needs_ds9
 from regions import PolygonSkyRegion
 
 import phangs_products as pp
-from phangs_products.pipeline.associations_stage import AssociationStageConfig, associations_stage
-from phangs_products.pipeline.photometry_stage import PhotometryStageConfig, photometry_stage
-from phangs_products.pipeline.runner import StageContext
 
 
 @pytest.fixture(scope="module")
-def products(imaging_run, sim_small, tmp_path_factory):
-    from phangs_products.pipeline.config import RunConfig
-
-    work = tmp_path_factory.mktemp("assoc")
-    run = RunConfig(
-        target="ngc628",
-        field="ngc628c",
-        input=sim_small.flc_dir,
-        reference_catalog=sim_small.reference_catalog,
-        output=work / "out",
-        work=work,
-        simulated=True,
-    )
-    (work / "photometry").mkdir()
-    phot = photometry_stage(
-        StageContext(
-            run,
-            "photometry",
-            work / "photometry",
-            {"imaging": imaging_run},
-            PhotometryStageConfig(),
-            "t",
-        )
-    )
-    (work / "associations").mkdir()
-    return associations_stage(
-        StageContext(
-            run,
-            "associations",
-            work / "associations",
-            {"imaging": imaging_run, "photometry": phot},
-            AssociationStageConfig(),
-            "t",
-        )
-    )
+def products(science_run):
+    return science_run["associations"]
 
 
 def test_every_product_validates(products):
@@ -98,31 +63,11 @@ def test_catalog_matches_its_mask(products):
             assert np.allclose(ratio, ratio[0])  # pc2 per pixel, the same for every region
 
 
-@pytest.mark.skipif(
-    shutil.which("ds9") is None or shutil.which("xvfb-run") is None,
-    reason="Debian saods9/xvfb not installed",
-)
+@needs_ds9
 def test_regions_load_in_ds9(products, imaging_run, tmp_path):
     image = next(p for p in imaging_run["drc-sci"] if "_f555w_" in p.name)
     reg = next(p for p in products["ds9-regions"] if "asc-v-32pc" in p.name)
     out = tmp_path / "saved.reg"
-    result = subprocess.run(
-        [
-            "xvfb-run",
-            "-a",
-            "ds9",
-            str(image),
-            "-regions",
-            "load",
-            str(reg),
-            "-regions",
-            "save",
-            str(out),
-            "-exit",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = ds9_load_and_save(image, reg, out)
     assert result.returncode == 0, result.stderr
     assert out.read_text().count("polygon(") == reg.read_text().count("polygon(") > 0

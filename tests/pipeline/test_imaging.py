@@ -10,13 +10,14 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
-from conftest import by_filter
+from conftest import assert_shared_grid, by_filter
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture
 from photutils.centroids import centroid_2dg, centroid_sources
 
 import phangs_products as pp
 from phangs_products.pipeline.imaging_stage import input_files
 from phangs_products.pipeline.sim_psf import psf_for
+from phangs_products.pipeline.simulate import true_wcs
 
 BANDS = ("F275W", "F336W", "F438W", "F555W", "F814W")
 
@@ -37,41 +38,55 @@ def star_offsets(drc: pp.ImageModel, stars: Table) -> np.ndarray:
 
 
 def test_alignment_brings_stars_onto_truth(sim_small, imaging_run):
-    truth = Table.read(sim_small.truth)
-    stars = isolated_stars(truth, 24.5)
+    """Aligned FLC WCS vs the true WCS of every exposure, at the reference stars on its chip.
+
+    The simulator records each exposure's true WCS, so the alignment error is measured
+    exactly (no centroiding noise): where the aligned WCS puts the reference stars minus where
+    they really fall, in DRC pixels.  The DRC centroids of isolated stars are printed too;
+    they add the centroid noise of V < 24.5 stars (about 0.03 px).  With 42 reference stars
+    per chip the small field fits shifts only (see ``ImagingConfig.min_refstars_rscale``).
+    """
+    exposures = Table.read(sim_small.truth_exposures)
+    ref = np.loadtxt(sim_small.reference_catalog, usecols=(0, 1))
+    scale = 0.0396 / 0.04
+    before, after, filters = [], [], []
+    for row in exposures:
+        filters.append(row["filter"])
+        flc_in = next(p for p in input_files(sim_small.flc_dir) if row["rootname"] in p.name)
+        flc_out = next(p for p in imaging_run["flc"] if row["rootname"] in p.name)
+        true = true_wcs(exposures, row["rootname"], int(row["extver"]))
+        x, y = true.world_to_pixel_values(ref[:, 0], ref[:, 1])
+        ny, nx = pp.open(flc_out).hdus["SCI", int(row["extver"])].data.shape
+        on = (x >= 0) & (x < nx) & (y >= 0) & (y < ny)
+        for path, out in ((flc_in, before), (flc_out, after)):
+            xa, ya = (
+                pp.open(path)
+                .chip_wcs(int(row["extver"]))
+                .world_to_pixel_values(ref[on, 0], ref[on, 1])
+            )
+            out.append(np.hypot(xa - x[on], ya - y[on]) * scale)
+    rms_before = np.sqrt(np.mean(np.concatenate(before) ** 2))
+    rms_after = np.sqrt(np.mean(np.concatenate(after) ** 2))
+    worst = max(np.sqrt(np.mean(a**2)) for a in after)
+    ref_band = np.concatenate([a for a, f in zip(after, filters, strict=True) if f == "F555W"])
+    rms_ref = np.sqrt(np.mean(ref_band**2))
+    stars = isolated_stars(Table.read(sim_small.truth), 24.5)
     drc = pp.open(by_filter(imaging_run["drc-sci"], "F555W"))
-    after = np.sqrt(np.mean(star_offsets(drc, stars) ** 2))
-    # before: where the same stars fall with the FLC's original (unaligned) header WCS
-    coords = SkyCoord(stars["ra"], stars["dec"], unit="deg")
-    flc_in = next(p for p in input_files(sim_small.flc_dir) if "isim130" in p.name)
-    flc_out = next(p for p in imaging_run["flc"] if "isim130aq" in p.name)
-    wcs_in = pp.open(flc_in).chip_wcs(1)
-    wcs_out = pp.open(flc_out).chip_wcs(1)
-    x0, y0 = wcs_in.world_to_pixel(coords)
-    x1, y1 = wcs_out.world_to_pixel(coords)
-    before = np.sqrt(np.mean((x1 - x0) ** 2 + (y1 - y0) ** 2)) * 0.0396 / 0.04
+    centroids = np.sqrt(np.mean(star_offsets(drc, stars) ** 2))
     print(
-        f"astrometric rms vs truth: before {before:.3f} DRC px, after {after:.4f} DRC px "
-        f"({len(stars)} stars)"
+        f"alignment rms vs the true WCS over {len(exposures)} exposure chips: before "
+        f"{rms_before:.3f} DRC px, after {rms_after:.4f} DRC px (F555W, the grid's band, "
+        f"{rms_ref:.4f}; worst exposure {worst:.4f}); "
+        f"F555W DRC centroids of {len(stars)} isolated stars vs truth: {centroids:.4f} px"
     )
-    assert after < 0.05
-    assert before > 10 * after
+    assert rms_ref < 0.05  # the reference band defines the DRC grid and the detections
+    assert rms_after < 0.1 and worst < 0.2
+    assert rms_before > 10 * rms_after
+    assert centroids < 0.1
 
 
 def test_all_bands_share_the_f555w_grid(imaging_run):
-    ref = pp.open(by_filter(imaging_run["drc-sci"], "F555W"))
-    for filt in BANDS:
-        for kind in ("drc-sci", "drc-err", "drc-exp"):
-            model = pp.open(by_filter(imaging_run[kind], filt))
-            assert model.data.shape == ref.data.shape
-            np.testing.assert_allclose(model.wcs.wcs.crval, ref.wcs.wcs.crval, rtol=0, atol=1e-10)
-            np.testing.assert_allclose(
-                model.wcs.pixel_scale_matrix, ref.wcs.pixel_scale_matrix, rtol=1e-9, atol=1e-16
-            )
-            np.testing.assert_allclose(model.wcs.wcs.crpix, ref.wcs.wcs.crpix, atol=1e-6)
-    scale = np.sqrt(abs(np.linalg.det(ref.wcs.pixel_scale_matrix))) * 3600
-    assert scale == pytest.approx(0.04, rel=1e-6)
-    assert ref.wcs.pixel_scale_matrix[0, 1] == pytest.approx(0.0, abs=1e-12)  # north up
+    assert_shared_grid(imaging_run, BANDS)
 
 
 def test_drc_photometry_of_isolated_stars_matches_truth(sim_small, imaging_run):
