@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
@@ -173,11 +174,15 @@ class PSFPhotConfig:
         Fit box size in px.
     n_shape_stars : int
         Bright isolated stars used to measure the PSF width per band.
+    group_separation : float
+        Sources closer than this (px) are fitted together, as DOLPHOT fits neighbours
+        simultaneously (0: every source alone).
     """
 
     beta: float = 2.15
     fit_shape: int = 7
     n_shape_stars: int = 25
+    group_separation: float = 7.0
 
 
 def _measure_shape(
@@ -227,9 +232,6 @@ def psf_catalog(
     reference_filter : str
         Band whose S/N and shape fill the global columns.
     """
-    from photutils.background import LocalBackground, MMMBackground
-    from photutils.psf import MoffatPSF, PSFPhotometry
-
     config = config or PSFPhotConfig()
     x, y = np.asarray(sources["x"], float), np.asarray(sources["y"], float)
     table = Table()
@@ -237,10 +239,7 @@ def psf_catalog(
     ref = images[reference_filter]
     ra, dec = ref.wcs.pixel_to_world_values(x, y)
     table["RA"], table["DEC"], table["X"], table["Y"] = ra, dec, x, y
-    # PSF width from the brightest compact sources (sharpness above the 60th percentile)
-    sharp = np.asarray(sources["sharpness"], float)
-    compact = np.flatnonzero(sharp >= np.percentile(sharp, 60))
-    bright = compact[np.argsort(-np.asarray(sources["peak"], float)[compact])]
+    shape_stars = psf_shape_stars(sources, config)
     bands = []
     for filt, model in images.items():
         inst = "ACS/WFC" if model.meta.instrume == "ACS" else "WFC3/UVIS"
@@ -248,20 +247,8 @@ def psf_catalog(
         data = np.nan_to_num(np.asarray(model.data, float))
         err = np.asarray(errors[filt].data, float)
         err = np.where(np.isfinite(err) & (err > 0), err, np.nanmax(err) * 1e3 + 1.0)
-        alpha, beta = _measure_shape(
-            data, x[bright[: config.n_shape_stars]], y[bright[: config.n_shape_stars]], config
-        )
-        psf = MoffatPSF(alpha=alpha, beta=beta)
-        psf.x_0.fixed = True
-        psf.y_0.fixed = True
-        phot = PSFPhotometry(
-            psf,
-            (config.fit_shape, config.fit_shape),
-            aperture_radius=3,
-            local_bkg_estimator=LocalBackground(7, 9, bkg_estimator=MMMBackground()),
-        )
-        init = Table({"x": x, "y": y})
-        result = phot(data, error=err, init_params=init)
+        fit = fit_psf(data, err, x, y, shape_stars, config)
+        result, alpha, beta = fit.result, fit.alpha, fit.beta
         flux = np.asarray(result["flux_fit"], float)
         flux_err = np.asarray(result["flux_err"], float)
         sky = np.asarray(result["local_bkg"], float)
@@ -269,7 +256,7 @@ def psf_catalog(
         qfit = np.asarray(result["qfit"], float)
         flags = np.asarray(result["flags"], int)
         own = flux * _moffat_fraction(3.0, alpha, beta)
-        model_image = phot.make_model_image(data.shape, psf_shape=(21, 21))
+        model_image = fit.model_image(data.shape)
         from photutils.aperture import CircularAperture, aperture_photometry
 
         total = np.asarray(
@@ -312,6 +299,67 @@ def psf_catalog(
     for filt in images:
         table.remove_column(f"{filt}_CHI")
     return table, bands
+
+
+@dataclass
+class PSFFit:
+    """Fixed-position PSF photometry of one image: the fitted table and the Moffat used."""
+
+    result: Table
+    alpha: float
+    beta: float
+    photometry: Any
+
+    def model_image(self, shape: tuple[int, int]) -> np.ndarray:
+        """Image of all fitted sources (PSF stamps of 21 x 21 px)."""
+        return self.photometry.make_model_image(shape, psf_shape=(21, 21))
+
+
+def psf_shape_stars(sources: Table, config: PSFPhotConfig) -> np.ndarray:
+    """Indices of the brightest compact sources (sharpness above the 60th percentile)."""
+    sharp = np.asarray(sources["sharpness"], float)
+    compact = np.flatnonzero(sharp >= np.percentile(sharp, 60))
+    bright = compact[np.argsort(-np.asarray(sources["peak"], float)[compact])]
+    return bright[: config.n_shape_stars]
+
+
+def fit_psf(
+    data: np.ndarray,
+    err: np.ndarray | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    shape_stars: np.ndarray,
+    config: PSFPhotConfig,
+) -> PSFFit:
+    """Moffat PSF (shape from ``shape_stars``) fitted at fixed positions, neighbours together.
+
+    Parameters
+    ----------
+    data, err : ndarray
+        Image (no NaN) and its errors (None: unweighted).
+    x, y : ndarray
+        Positions (0-based px).
+    shape_stars : ndarray of int
+        Sources whose median Moffat width and slope define the PSF.
+    config : PSFPhotConfig
+        Fit box, grouping distance.
+    """
+    from photutils.background import LocalBackground, MMMBackground
+    from photutils.psf import MoffatPSF, PSFPhotometry, SourceGrouper
+
+    alpha, beta = _measure_shape(data, x[shape_stars], y[shape_stars], config)
+    psf = MoffatPSF(alpha=alpha, beta=beta)
+    psf.x_0.fixed = True
+    psf.y_0.fixed = True
+    phot = PSFPhotometry(
+        psf,
+        (config.fit_shape, config.fit_shape),
+        grouper=SourceGrouper(config.group_separation) if config.group_separation else None,
+        aperture_radius=3,
+        local_bkg_estimator=LocalBackground(7, 9, bkg_estimator=MMMBackground()),
+    )
+    result = phot(data, error=err, init_params=Table({"x": x, "y": y}))
+    return PSFFit(result, alpha, beta, phot)
 
 
 def _moffat_fraction(radius: float, alpha: float, beta: float) -> float:

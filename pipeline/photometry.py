@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.stats import sigma_clipped_stats
-from astropy.table import Table
+from astropy.table import Table, vstack
 from photutils.aperture import CircularAperture, aperture_photometry
 from photutils.detection import DAOStarFinder
 
@@ -49,6 +49,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 SENTINEL = -9999.0
 _SKY_BLOCK = 4096  # sources per block of the annulus statistics
+_MIN_PSF_STARS = 10  # fewest first-pass sources for the PSF fit of the second pass
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ class PhotometryConfig:
         Large aperture and its sky annulus (px) of the aperture-correction growth curves.
     edge : int
         Detections closer than this to the image border (px) are dropped.
+    detect_passes : int
+        1: one DAOStarFinder pass; 2: a second pass on the image with the first pass's PSF
+        fits subtracted (:func:`detect_sources`).
     workers : int
         Processes measuring the bands in parallel: 0 = one per available core (at most one
         per band), 1 = in this process.  Parallel runs need images that are files and at
@@ -101,6 +105,7 @@ class PhotometryConfig:
     edge: int = 10
     workers: int = 0
     parallel_min_sources: int = 20000
+    detect_passes: int = 2
 
 
 def _clean(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +120,12 @@ def _clean(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def detect_sources(drc: ImageModel, config: PhotometryConfig) -> Table:
     """Find sources on the reference DRC; returns x, y (0-based), peak, sharpness, roundness.
+
+    With ``detect_passes = 2`` (the default) the sources of the first DAOStarFinder pass are
+    fitted with the image's PSF (neighbours together) and subtracted, and the residual image
+    is searched again, as DOLPHOT finds stars iteratively: faint neighbours of brighter stars
+    in crowded groups are found that the first pass merges or rejects.  Second-pass sources
+    closer than 0.8 kernel FWHM to a first-pass source are dropped.
 
     Raises
     ------
@@ -136,7 +147,37 @@ def detect_sources(drc: ImageModel, config: PhotometryConfig) -> Table:
         min_separation=config.fwhm,
         exclude_border=True,
     )
-    found = finder(data - median, mask=bad)
+    sub = data - median
+    out = _found(finder(sub, mask=bad))
+    first = len(out)
+    if config.detect_passes > 1 and first >= _MIN_PSF_STARS:
+        from scipy.spatial import cKDTree
+
+        from .dolphot import PSFPhotConfig, fit_psf, psf_shape_stars
+
+        psf_config = PSFPhotConfig()
+        x, y = np.asarray(out["x"]), np.asarray(out["y"])
+        fit = fit_psf(sub, None, x, y, psf_shape_stars(out, psf_config), psf_config)
+        extra = _found(finder(sub - fit.model_image(sub.shape), mask=bad))
+        if len(extra):
+            dist, _ = cKDTree(np.c_[x, y]).query(np.c_[extra["x"], extra["y"]])
+            out = vstack([out, extra[dist > 0.8 * config.fwhm]])
+    ny, nx = data.shape
+    e = config.edge
+    keep = (out["x"] > e) & (out["x"] < nx - 1 - e) & (out["y"] > e) & (out["y"] < ny - 1 - e)
+    out = out[keep]
+    out.sort("y")
+    log.info(
+        "detected %d sources on %s (%d in the second pass)",
+        len(out),
+        drc.meta.filter,
+        len(out) - int(np.count_nonzero(keep[:first])),
+    )
+    return out
+
+
+def _found(found: Table | None) -> Table:
+    """DAOStarFinder output as x, y, peak, sharpness, roundness (empty table when None)."""
     if found is None:
         return Table(names=("x", "y", "peak", "sharpness", "roundness"), dtype=[float] * 5)
     xcol = "x_centroid" if "x_centroid" in found.colnames else "xcentroid"
@@ -147,12 +188,6 @@ def detect_sources(drc: ImageModel, config: PhotometryConfig) -> Table:
     out["peak"] = np.asarray(found["peak"], float)
     out["sharpness"] = np.asarray(found["sharpness"], float)
     out["roundness"] = np.asarray(found[rcol], float)
-    ny, nx = data.shape
-    e = config.edge
-    keep = (out["x"] > e) & (out["x"] < nx - 1 - e) & (out["y"] > e) & (out["y"] < ny - 1 - e)
-    out = out[keep]
-    out.sort("y")
-    log.info("detected %d sources on %s", len(out), drc.meta.filter)
     return out
 
 
