@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import hashlib
 import json
 import logging
@@ -147,10 +148,38 @@ def _relative(path: Path, work: Path) -> str:
         return str(path.resolve())
 
 
-def stage_key(stage: Stage, run: RunConfig, inputs: dict[str, Outputs]) -> str:
-    """SHA-256 of a stage's name, configuration and input content."""
+def tree_digest(files: Iterable[Path]) -> str:
+    """SHA-256 over the names and contents of ``files`` (in sorted order)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(f) for f in files):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.cache
+def code_digest() -> str:
+    """Digest of the code that makes the products: pipeline sources, shipped data, versions.
+
+    Part of every stage key, so a changed pipeline module, model grid or classifier, or a new
+    drizzlepac/photutils version, redoes the work instead of reusing old results.
+    """
+    from importlib import resources
+
+    here = Path(__file__).parent
+    data = Path(str(resources.files("phangs_products") / "data"))
+    files = [*here.glob("*.py"), *(p for p in data.glob("*") if p.is_file())]
+    versions = json.dumps(software_versions(), sort_keys=True)
+    return hashlib.sha256((tree_digest(files) + versions).encode()).hexdigest()
+
+
+def stage_key(
+    stage: Stage, run: RunConfig, inputs: dict[str, Outputs], code: str | None = None
+) -> str:
+    """SHA-256 of a stage's name, configuration, inputs and code (:func:`code_digest`)."""
     digest = hashlib.sha256()
     digest.update(stage.name.encode())
+    digest.update((code if code is not None else code_digest()).encode())
     digest.update(json.dumps(_plain(stage.config), sort_keys=True).encode())
     run_fields = {k: v for k, v in run.to_dict().items() if k not in ("stages", "overwrite")}
     digest.update(json.dumps(_plain(run_fields), sort_keys=True, default=str).encode())

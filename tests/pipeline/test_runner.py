@@ -9,7 +9,14 @@ import pytest
 
 import phangs_products as pp
 from phangs_products.pipeline.config import ConfigError, RunConfig, load_config, stage_config
-from phangs_products.pipeline.runner import Stage, StageError, run_stages
+from phangs_products.pipeline.runner import (
+    Stage,
+    StageError,
+    code_digest,
+    run_stages,
+    stage_key,
+    tree_digest,
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,21 @@ def test_config_or_input_change_reruns_downstream(tmp_path):
     CALLS.clear()
     run_stages(run, stages(factor=3))
     assert CALLS == ["first", "second"]
+
+
+def test_stage_keys_follow_the_code(tmp_path):
+    """The code digest (pipeline sources, shipped data, tool versions) is part of every key."""
+    run = make_run(tmp_path)
+    stage = stages()[0]
+    assert stage_key(stage, run, {}) == stage_key(stage, run, {}, code=code_digest())
+    assert stage_key(stage, run, {}, code="a") != stage_key(stage, run, {}, code="b")
+    # the digest reads file contents: an edited source gives another digest
+    src = tmp_path / "module.py"
+    src.write_text("x = 1\n")
+    before = tree_digest([src, run.input / "numbers.txt"])
+    src.write_text("x = 2\n")
+    assert tree_digest([src, run.input / "numbers.txt"]) != before
+    assert len(code_digest()) == 64 and code_digest() == code_digest()
 
 
 def test_failed_stage_keeps_earlier_products_and_resumes(tmp_path):
