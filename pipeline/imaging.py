@@ -282,7 +282,8 @@ def align_exposures(
     once more on their own with ``retry_tolerance``.  Failed fits leave the exposure's WCS
     unchanged; they are reported with ``aligned=False``.
     """
-    n_ref = min(_reference_stars_on(exp, refcat) for exp in exposures)
+    radec = np.loadtxt(refcat, usecols=(0, 1), ndmin=2, comments="#")
+    n_ref = min(_reference_stars_on(exp, radec) for exp in exposures)
     geometry = config.fitgeometry if n_ref >= config.min_refstars_rscale else "shift"
     if geometry != config.fitgeometry:
         log.info(
@@ -292,7 +293,7 @@ def align_exposures(
             config.min_refstars_rscale,
         )
     config = dataclasses.replace(config, fitgeometry=geometry)
-    _tweakreg([str(e.path) for e in exposures], refcat, config, config.tolerance, scratch)
+    _tweakreg([str(e.path) for e in exposures], refcat, config, scratch)
     results = [_alignment_result(exp) for exp in exposures]
     failed = [exp for exp, res in zip(exposures, results, strict=True) if not res.aligned]
     if failed and config.retry_tolerance > config.tolerance:
@@ -301,7 +302,8 @@ def align_exposures(
             ", ".join(e.rootname for e in failed),
             config.retry_tolerance,
         )
-        _tweakreg([str(e.path) for e in failed], refcat, config, config.retry_tolerance, scratch)
+        retry = dataclasses.replace(config, tolerance=config.retry_tolerance)
+        _tweakreg([str(e.path) for e in failed], refcat, retry, scratch)
         retried = {e.rootname: _alignment_result(e) for e in failed}
         results = [retried.get(r.rootname, r) for r in results]
     for res in results:
@@ -319,9 +321,7 @@ def align_exposures(
     return results
 
 
-def _tweakreg(
-    files: list[str], refcat: Path, config: ImagingConfig, tolerance: float, scratch: Path
-) -> None:
+def _tweakreg(files: list[str], refcat: Path, config: ImagingConfig, scratch: Path) -> None:
     """One TweakReg run of ``files`` against the reference catalog, log captured."""
     with in_folder(scratch), captured(scratch / "tweakreg.log"):
         from drizzlepac import tweakreg  # its import logs to the console: capture it too
@@ -335,7 +335,7 @@ def _tweakreg(
             refxyunits="degrees",
             searchrad=config.searchrad,
             searchunits="pixels",
-            tolerance=tolerance,
+            tolerance=config.tolerance,
             use2dhist=True,
             minobj=config.minobj,
             fitgeometry=config.fitgeometry,
@@ -352,9 +352,8 @@ def _tweakreg(
         )
 
 
-def _reference_stars_on(exp: Exposure, refcat: Path) -> int:
-    """Reference-catalog stars inside the exposure's first chip (header WCS)."""
-    radec = np.loadtxt(refcat, usecols=(0, 1), ndmin=2, comments="#")
+def _reference_stars_on(exp: Exposure, radec: np.ndarray) -> int:
+    """Reference stars ((N, 2) RA, Dec in deg) inside the exposure's first chip (header WCS)."""
     with fits.open(exp.path) as hdul:
         hdu = hdul["SCI", 1]
         x, y = WCS(hdu.header, hdul).all_world2pix(radec[:, 0], radec[:, 1], 0)
@@ -471,13 +470,24 @@ def clean_header(header: fits.Header) -> fits.Header:
     return out
 
 
-def copy_inputs(exposures: Sequence[Path], scratch: Path) -> list[Path]:
-    """Copy input FLCs into the scratch folder (alignment edits them in place)."""
+def copy_inputs(exposures: Sequence[Exposure], scratch: Path) -> list[Exposure]:
+    """Copy input FLCs into the scratch folder as ``<rootname>_flc.fits``.
+
+    TweakReg and AstroDrizzle edit their inputs in place and name their intermediates after
+    them: they get short, unique names and copies, never the inputs or published products.
+
+    Raises
+    ------
+    ImagingError
+        If two exposures share a rootname.
+    """
     scratch.mkdir(parents=True, exist_ok=True)
     out = []
-    for path in exposures:
-        target = scratch / path.name
-        shutil.copy2(path, target)
+    for exp in exposures:
+        target = scratch / f"{exp.rootname}_flc.fits"
+        if target.exists():
+            raise ImagingError(f"{exp.path.name}: rootname {exp.rootname} is not unique")
+        shutil.copy2(exp.path, target)
         target.chmod(0o644)
-        out.append(target)
+        out.append(dataclasses.replace(exp, path=target))
     return out

@@ -141,10 +141,7 @@ def imaging_stage(ctx: StageContext) -> Outputs:
     refimage: Path | None = None
     for filt in order:
         log.info("band %s: %d exposure(s)", filt, len(groups[filt]))
-        copies = copy_inputs([e.path for e in groups[filt]], scratch)
-        exposures = [
-            type(e)(**{**asdict(e), "path": c}) for e, c in zip(groups[filt], copies, strict=True)
-        ]
+        exposures = copy_inputs(groups[filt], scratch)
         try:
             reports += align_exposures(exposures, run.reference_catalog, config, scratch)
             images = drizzle_band(exposures, scratch, config, refimage)

@@ -30,6 +30,7 @@ from .imaging import (
     Exposure,
     ImagingConfig,
     ImagingError,
+    copy_inputs,
     drizzle_band,
     grid_wcs,
     group_exposures,
@@ -54,24 +55,6 @@ def aligned_flcs(folder: Path) -> list[Path]:
             continue
         if name.product_type.endswith("-flc"):
             out.append(path)
-    return out
-
-
-def _scratch_copies(exposures: list[Exposure], scratch: Path) -> list[Exposure]:
-    """Copy FLCs into the scratch folder as ``<rootname>_flc.fits``.
-
-    AstroDrizzle names its intermediates after the input file names and edits the inputs' DQ
-    arrays: it gets short, unique names and copies, never the published products.
-    """
-    scratch.mkdir(parents=True, exist_ok=True)
-    out = []
-    for exp in exposures:
-        target = scratch / f"{exp.rootname}_flc.fits"
-        if target.exists():
-            raise ImagingError(f"{exp.path.name}: rootname {exp.rootname} is not unique")
-        shutil.copyfile(exp.path, target)
-        target.chmod(0o644)
-        out.append(Exposure(**{**exp.__dict__, "path": target}))
     return out
 
 
@@ -141,7 +124,7 @@ def mosaic_stage(ctx: StageContext) -> Outputs:
     delivery: Delivery | None = None
     for filt in order:
         log.info("mosaic band %s: %d exposure(s)", filt, len(groups[filt]))
-        exposures = _scratch_copies(groups[filt], scratch)
+        exposures = copy_inputs(groups[filt], scratch)
         try:
             images = drizzle_band(exposures, scratch, config, refimage)
         except Exception as exc:

@@ -149,11 +149,11 @@ def _relative(path: Path, work: Path) -> str:
 
 
 def tree_digest(files: Iterable[Path]) -> str:
-    """SHA-256 over the names and contents of ``files`` (in sorted order)."""
+    """SHA-256 over the names and contents (:func:`file_digest`) of ``files``, sorted."""
     digest = hashlib.sha256()
     for path in sorted(Path(f) for f in files):
         digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+        digest.update(file_digest(path).encode())
     return digest.hexdigest()
 
 
@@ -186,9 +186,7 @@ def stage_key(
     for name in sorted(inputs):
         digest.update(json.dumps(_digest_outputs(inputs[name]), sort_keys=True).encode())
     if stage.external_inputs is not None:
-        for path in sorted(stage.external_inputs(run)):
-            digest.update(path.name.encode())
-            digest.update(file_digest(path).encode())
+        digest.update(tree_digest(stage.external_inputs(run)).encode())
     return digest.hexdigest()
 
 
