@@ -9,7 +9,6 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.table import Table
 from regions import PointSkyRegion, PolygonSkyRegion, Regions
 
 from phangs_products.hlsp import common_meta
@@ -135,14 +134,3 @@ def associations_stage(ctx: StageContext) -> Outputs:
         reg_model.save(reg_name, overwrite=True)
         outputs["ds9-regions"].append(reg_name)
     return outputs
-
-
-def truth_recovery(results_table: Table, truth_assoc: Table, fwhm_pc: float, pc_px: float) -> float:
-    """Fraction of true associations with a catalog centre within one kernel FWHM."""
-    if len(results_table) == 0 or len(truth_assoc) == 0:
-        return 0.0
-    found = SkyCoord(results_table["ASC_RA"], results_table["ASC_DEC"], unit="deg")
-    true = SkyCoord(truth_assoc["ra"], truth_assoc["dec"], unit="deg")
-    _, sep, _ = true.match_to_catalog_sky(found)
-    limit = fwhm_pc / pc_px * 0.04
-    return float(np.mean(sep.arcsec <= limit))

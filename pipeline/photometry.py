@@ -78,8 +78,8 @@ class PhotometryConfig:
     edge : int
         Detections closer than this to the image border (px) are dropped.
     detect_passes : int
-        1: one DAOStarFinder pass; 2: a second pass on the image with the first pass's PSF
-        fits subtracted (:func:`detect_sources`).
+        1: one DAOStarFinder pass; n: n - 1 more passes, each on the image with the PSF fits
+        of all sources found so far subtracted (:func:`detect_sources`).
     workers : int
         Processes measuring the bands in parallel: 0 = one per available core (at most one
         per band), 1 = in this process.  Parallel runs need images that are files and at
@@ -156,12 +156,17 @@ def detect_sources(drc: ImageModel, config: PhotometryConfig) -> Table:
         from .dolphot import PSFPhotConfig, fit_psf, psf_shape_stars
 
         psf_config = PSFPhotConfig()
-        x, y = np.asarray(out["x"]), np.asarray(out["y"])
-        fit = fit_psf(sub, None, x, y, psf_shape_stars(out, psf_config), psf_config)
-        extra = _found(finder(sub - fit.model_image(sub.shape), mask=bad))
-        if len(extra):
-            dist, _ = cKDTree(np.c_[x, y]).query(np.c_[extra["x"], extra["y"]])
-            out = vstack([out, extra[dist > 0.8 * config.fwhm]])
+        shape_stars = psf_shape_stars(out, psf_config)
+        for _ in range(config.detect_passes - 1):
+            x, y = np.asarray(out["x"]), np.asarray(out["y"])
+            fit = fit_psf(sub, None, x, y, shape_stars, psf_config)
+            extra = _found(finder(sub - fit.model_image(sub.shape), mask=bad))
+            if len(extra):
+                dist, _ = cKDTree(np.c_[x, y]).query(np.c_[extra["x"], extra["y"]])
+                extra = extra[dist > 0.8 * config.fwhm]
+            if not len(extra):
+                break
+            out = vstack([out, extra])
     ny, nx = data.shape
     e = config.edge
     keep = (out["x"] > e) & (out["x"] < nx - 1 - e) & (out["y"] > e) & (out["y"] < ny - 1 - e)
