@@ -410,7 +410,10 @@ def drizzle_band(
     root = scratch / filt.lower()
     sky = sky_rate(exposures)  # before AstroDrizzle subtracts it (it edits only DQ/headers)
     kwargs = dict(
-        output=str(root),
+        # a bare name, written in ``scratch``: AstroDrizzle names its static masks after the
+        # output up to its last underscore, so an absolute path with an underscore in a parent
+        # folder put them outside the scratch folder, where concurrent runs overwrote them
+        output=root.name,
         final_scale=config.pixscale,
         final_rot=0.0,
         final_pixfrac=config.final_pixfrac,

@@ -152,3 +152,35 @@ def test_products_validate_and_pass_fitsverify(imaging_run):
     for path in [*paths[:4], imaging_run["flc"][0]]:
         out = subprocess.run(["fitsverify", "-e", "-q", str(path)], capture_output=True, text=True)
         assert "0 error" in out.stdout or out.returncode == 0, out.stdout
+
+
+def test_drizzle_writes_only_inside_its_scratch_folder(sim_small, tmp_path):
+    """Concurrent runs must not share files: AstroDrizzle's static masks are named after the
+    output up to its last underscore, so an underscore in a parent folder once put them in
+    that parent (two galaxies on Dask then read each other's half-written mask)."""
+    from phangs_products.pipeline.imaging import (
+        ImagingConfig,
+        copy_inputs,
+        drizzle_band,
+        group_exposures,
+    )
+
+    groups, _ = group_exposures(input_files(sim_small.flc_dir), ["F555W"])
+    scratch = tmp_path / "my_run" / "field_a" / "scratch"
+    exposures = copy_inputs(groups["F555W"], scratch)
+    before = {p for p in tmp_path.rglob("*")}
+    images = drizzle_band(exposures, scratch, ImagingConfig())
+    new = {p for p in tmp_path.rglob("*")} - before
+    assert images.sci.exists() and images.sci.parent == scratch
+    outside = sorted(str(p) for p in new if scratch not in p.parents)
+    assert not outside, outside
+    # the masks are deleted at the end (clean=True): where they were written is in the log
+    log = (scratch / "astrodrizzle_f555w.log").read_text()
+    masks = [
+        line.split("disk:")[1].strip()
+        for line in log.splitlines()
+        if "static mask to disk:" in line
+    ]
+    assert masks
+    for mask in masks:
+        assert (scratch / mask).resolve().parent == scratch.resolve(), mask
