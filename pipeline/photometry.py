@@ -13,9 +13,10 @@
   aperture plus the fiducial profile's tail), falling back to the per-target table; other
   bands = V - offset (Lee et al. 2022 Sect. 4.3).  Without the CI cut the share of clusters
   among the bright isolated sources set the correction, and it moved by 0.03 mag when the
-  detection went deeper; now it moves by 0.002 mag (demo field).  Isolated stars come out
-  0.017 mag faint: the simulator's PSF stamps miss 0.9% of the light and the 10 px tail is
-  the cluster fiducial's.
+  detection went deeper; now it moves by 0.002 mag (demo field).  The per-source values are
+  combined by an inverse-variance weighted, clipped mean (the 10 px flux of a faint star is
+  noisy).  Isolated stars come out 0.017 mag faint: the simulator's PSF stamps miss 0.9% of
+  the light and the 10 px tail is the cluster fiducial's.
 * CI = m(1) - m(3); NCI_ij = 1 - CI_ij / CI_ij(fiducial); MCI_in over (1, 1.5, 2, 2.5) and
   MCI_out over (2.5, 3, 4, 5) px, normalised by the fiducial Moffat (FWHM 2 px, slope 3)
   convolved with the band's PSF, measured with the same code on a rendered profile.
@@ -450,7 +451,9 @@ def aperture_correction_v(
     data, _ = _clean(data)
     err, _ = _clean(err)
     radii = (config.phot_radius, config.apcorr_radius)
-    flux, _, _, _ = aperture_fluxes(data, err, x[pick], y[pick], radii, config.apcorr_annulus)
+    flux, flux_err, _, _ = aperture_fluxes(
+        data, err, x[pick], y[pick], radii, config.apcorr_annulus
+    )
     small = flux[:, 0] if flux4 is None else np.asarray(flux4, float)[pick]
     good = (small > 0) & (flux[:, 1] > 0)
     if good.sum() < 5:
@@ -458,7 +461,23 @@ def aperture_correction_v(
     fid = fiducial_ci(config.reference_filter, (config.apcorr_radius, 40.0))
     tail = 10 ** (-0.4 * (fid[1] - fid[0]))  # flux(40 px) / flux(apcorr_radius) of the fiducial
     corr = -2.5 * np.log10(flux[good, 1] * tail / small[good])
-    return float(np.median(corr))
+    # the 10 px flux of a faint star is noisy (sky over 314 px): weight by the errors
+    sigma = 2.5 / np.log(10) * np.hypot(flux_err[good, 1] / flux[good, 1], 0.01)
+    return _clipped_mean(corr, sigma)
+
+
+def _clipped_mean(values: np.ndarray, sigma: np.ndarray, clip: float = 3.0) -> float:
+    """Inverse-variance weighted mean, iteratively dropping values beyond ``clip`` sigma."""
+    keep = np.ones(values.size, bool)
+    mean = float(np.median(values))
+    for _ in range(10):
+        weight = 1.0 / sigma[keep] ** 2
+        mean = float(np.sum(weight * values[keep]) / np.sum(weight))
+        new = np.abs(values - mean) <= clip * sigma
+        if not new.any() or np.array_equal(new, keep):
+            break
+        keep = new
+    return mean
 
 
 def measure_bands(
