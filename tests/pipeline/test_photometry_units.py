@@ -84,3 +84,21 @@ def test_parallel_bands_equal_sequential(tmp_path):
     assert apc_seq == apc_par
     for name in seq.colnames:
         np.testing.assert_array_equal(np.asarray(seq[name]), np.asarray(par[name]), err_msg=name)
+
+
+def test_object_types_follow_the_stellar_locus():
+    """Extended/too-sharp limits move with the SHARP of the point sources of the catalog."""
+    from phangs_products.pipeline.dolphot import object_type, stellar_locus
+
+    rng = np.random.default_rng(3)
+    for locus in (0.0, -0.023):
+        stars = locus + rng.normal(0.0, 0.004, 300)
+        clusters = locus - rng.uniform(0.025, 0.08, 60)
+        sharp = np.r_[stars, clusters]
+        snr = np.full(sharp.size, 30.0)
+        assert abs(stellar_locus(snr, sharp) - locus) < 0.003
+        kind = object_type(snr, sharp, np.zeros(sharp.size))
+        assert np.mean(kind[:300] == 1) > 0.99
+        assert np.all(kind[300:] == 5)
+    few = np.full(10, 30.0)
+    assert stellar_locus(few, np.full(10, -0.05)) == 0.0  # too few bright sources: no shift
