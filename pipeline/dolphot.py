@@ -361,7 +361,14 @@ def fit_psf(
         aperture_radius=3,
         local_bkg_estimator=LocalBackground(7, 9, bkg_estimator=MMMBackground()),
     )
-    result = phot(data, error=err, init_params=Table({"x": x, "y": y}))
+    with warnings.catch_warnings():
+        # photutils warns once per call about groups of more than 25 sources (crowded arms);
+        # the fits are fine at our fit box, and the console of a run is no place for it
+        warnings.filterwarnings("ignore", message="Some groups have more than")
+        result = phot(data, error=err, init_params=Table({"x": x, "y": y}))
+    if "group_id" in result.colnames and len(result):
+        largest = int(np.bincount(np.asarray(result["group_id"], np.int64)).max())
+        log.debug("PSF fit: %d sources, largest group %d", len(x), largest)
     return PSFFit(result, alpha, beta, phot)
 
 
