@@ -5,16 +5,20 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-import astropy.units as u
 import numpy as np
 import pytest
-from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from conftest import ds9_load_and_save, needs_ds9
 from regions import PolygonSkyRegion
 
 import phangs_products as pp
-from phangs_products.bands import galaxy, pc_per_pixel
+from phangs_products.bands import galaxy
+from phangs_products.pipeline.assoc_recovery import (
+    catalogs_in,
+    nearest_scales,
+    recovery,
+    recovery_lines,
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,28 +92,11 @@ def test_end_to_end_recovery_of_simulated_associations(products, sim_small):
     test_associations_method.py).
     """
     truth = Table.read(sim_small.truth_associations)
-    pc_px = pc_per_pixel(galaxy("ngc628").distance_mpc, 0.04)
-    scales = np.array([8, 16, 32, 64])
-    fwhm = np.asarray(truth["fwhm_pc"], float)
-    nearest = scales[np.argmin(np.abs(np.log(fwhm[:, None] / scales[None, :])), axis=1)]
-    centres: dict[tuple[str, int], SkyCoord] = {}
-    for path in (p for p in products["assoc-catalog"] if p.suffix == ".fits"):
-        table = pp.open(path).table
-        sel, scale = path.stem.split("_")[-1].split("-")[1:3]
-        centres[sel, int(scale[:-2])] = SkyCoord(table["ASC_RA"], table["ASC_DEC"], unit="deg")
-    true = SkyCoord(truth["ra"], truth["dec"], unit="deg")
-    found = {}
-    for sel in ("v", "nuv"):
-        hit = np.zeros(len(truth), bool)
-        for i, scale in enumerate(nearest):
-            cat = centres[sel, int(scale)]
-            if len(cat):
-                limit = scale / pc_px * 0.04 * u.arcsec
-                hit[i] = bool((true[i].separation(cat) <= limit).any())
-        found[sel] = hit
-        per = {int(s): f"{hit[nearest == s].sum()}/{(nearest == s).sum()}" for s in scales}
-        print(f"{sel}-selected: recovered {hit.sum()}/{len(hit)}, per nearest scale {per}")
+    folder = products["assoc-catalog"][0].parent
+    found = recovery(truth, catalogs_in(folder), galaxy("ngc628").distance_mpc)
+    print("\n".join(recovery_lines(truth, found)))
+    nearest = nearest_scales(np.asarray(truth["fwhm_pc"], float))
     large = nearest >= 32
-    assert large.sum() >= 2
+    assert set(found) == {"v", "nuv"} and large.sum() >= 2
     for sel, hit in found.items():
         assert hit[large].mean() >= 0.8, (sel, hit[large].mean())
