@@ -9,7 +9,7 @@
   map plus the sky uncertainty, Vega magnitudes from the zero points, mJy from the Vega flux
   density of the band.
 * Aperture corrections: V from bright isolated sources of the field, the more compact half by
-  CI (median of m(4 px) - m(total), the 4 px flux as in the catalog, the total from a 10 px
+  CI (mean of m(4 px) - m(total), the 4 px flux as in the catalog, the total from a 10 px
   aperture plus the fiducial profile's tail), falling back to the per-target table; other
   bands = V - offset (Lee et al. 2022 Sect. 4.3).  Without the CI cut the share of clusters
   among the bright isolated sources set the correction, and it moved by 0.03 mag when the
@@ -144,10 +144,10 @@ def detect_sources(drc: ImageModel, config: PhotometryConfig) -> Table:
     data, bad = _clean(drc.data)
     if data.size == 0 or bad.all():
         raise PhangsProductsError(f"{drc.file_name or 'DRC'}: image holds no valid pixels")
-    valid = data[~bad & (data != 0)]
-    if valid.size < 100:
+    empty = bad | (data == 0)
+    if np.count_nonzero(~empty) < 100:
         raise PhangsProductsError(f"{drc.file_name or 'DRC'}: fewer than 100 valid pixels")
-    bkg, rms = _background(data, bad | (data == 0), config.background_box)
+    bkg, rms = _background(data, empty, config.background_box)
     finder = DAOStarFinder(
         threshold=config.threshold,
         fwhm=config.fwhm,
@@ -412,7 +412,7 @@ def aperture_correction_v(
     flux4: np.ndarray | None = None,
     ci: np.ndarray | None = None,
 ) -> float | None:
-    """Median V-band correction m_total - m(4 px) of bright isolated compact sources.
+    """V-band correction m_total - m(4 px) of bright isolated compact sources.
 
     The total flux of each source is measured in ``apcorr_radius`` (10 px) with the sky from
     the ``apcorr_annulus`` (12-15 px); the light beyond ``apcorr_radius`` comes from the
@@ -420,8 +420,8 @@ def aperture_correction_v(
     own 4 px flux (sky from the 7-9 px annulus, which holds some of the source's wings): the
     correction is then right for the magnitudes it is added to.  Measuring the 4 px flux with
     the 12-15 px sky instead left point sources 0.03 mag too faint on the simulated field.  Up to
-    ``apcorr_max_sources`` sources with sigma_m < 0.05 are used, the best first; returns None
-    when fewer than 5 qualify.
+    ``apcorr_max_sources`` sources with sigma_m < 0.05 are used, the best first, and their
+    values combined by :func:`_clipped_mean`; returns None when fewer than 5 qualify.
 
     Parameters
     ----------

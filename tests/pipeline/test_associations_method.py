@@ -21,6 +21,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from phangs_products.bands import galaxy, pc_per_pixel
+from phangs_products.pipeline.assoc_recovery import nearest_scales
 from phangs_products.pipeline.associations import (
     FWHM_SIGMA,
     AssociationConfig,
@@ -131,9 +132,7 @@ def test_recovery_of_injected_associations(selection):
         x, y = _detected(scene, selection)
         result = _run(x, y, scene["shape"])
         fwhm = np.asarray(scene["assoc"]["fwhm_pc"], float)
-        nearest = np.asarray(SCALES)[
-            np.argmin(np.abs(np.log(fwhm[:, None] / np.asarray(SCALES)[None, :])), axis=1)
-        ]
+        nearest = nearest_scales(fwhm, SCALES)
         shape = scene["shape"]
         inside = (scene["ax"] >= 0) & (scene["ay"] >= 0)
         inside &= (scene["ax"] < shape[1]) & (scene["ay"] < shape[0])
