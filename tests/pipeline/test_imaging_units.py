@@ -1,13 +1,23 @@
-"""Imaging helpers that need no drizzle run: input checks, the ERR noise model, header cleaning."""
+"""Imaging helpers that need no drizzle run: input checks, the ERR noise model, header cleaning,
+the alignment bookkeeping on a real FLC."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.wcs import WCS
 
 from phangs_products.pipeline.imaging import (
+    ImagingConfig,
     ImagingError,
+    _alignment_result,
+    _chip_centre,
+    _move_wcs,
+    _sky_offset,
     clean_header,
     error_map,
     group_exposures,
@@ -78,3 +88,41 @@ def test_clean_header_drops_machine_paths():
     hdr["PHOTFLAM"] = 1e-19
     out = clean_header(hdr)
     assert list(out.keys()) == ["D001SCAL", "PHOTFLAM"]
+
+
+REAL_FLC = Path(__file__).parents[1] / "data" / "real" / "sample_ipppssoot_flc.fits"
+
+
+def _sky(path, chip):
+    with fits.open(path) as hdul:
+        return np.array(WCS(hdul["SCI", chip].header, hdul).all_pix2world(4.5, 4.5, 0), float)
+
+
+def test_moving_the_wcs_shifts_both_chips_by_the_same_sky_offset(tmp_path):
+    flc = Path(shutil.copy(REAL_FLC, tmp_path / "x_flc.fits"))
+    before = _chip_centre(flc), _sky(flc, 1), _sky(flc, 2)
+    shift = np.array([0.229, -0.699]) / 3600.0  # the medium demo's F555W visit offset (E, N)
+    dec = before[0][1]
+    _move_wcs(flc, np.array([shift[0] / np.cos(np.radians(dec)), shift[1]]))
+    after = _chip_centre(flc), _sky(flc, 1), _sky(flc, 2)
+    for b, a in zip(before, after, strict=True):
+        # 1 mas = 0.025 px, with the file's full SIP and lookup-table distortion, 80" from CRVAL
+        assert np.abs((_sky_offset(b, a) - shift) * 3.6e6).max() < 1.0
+
+
+def test_a_fit_above_the_rms_limit_is_not_aligned(tmp_path):
+    flc = Path(shutil.copy(REAL_FLC, tmp_path / "x_flc.fits"))
+    exp = read_exposure(flc)
+    config = ImagingConfig()
+    assert not _alignment_result(exp, config).aligned  # never TweakReg-ed: no NMATCH
+    for rms_mas, aligned in ((4.1, True), (60.0, False)):
+        with fits.open(flc, mode="update") as hdul:
+            hdul["SCI", 1].header.update(
+                NMATCH=20,
+                RMS_RA=rms_mas / 3.6e6,  # TweakReg writes degrees
+                RMS_DEC=3.8 / 3.6e6,
+                WCSTYPE="user-defined",
+            )
+        res = _alignment_result(exp, config)
+        assert res.aligned is aligned
+        assert res.rms_ra_mas == pytest.approx(rms_mas)
