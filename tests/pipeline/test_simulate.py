@@ -419,3 +419,20 @@ def test_cli_hook(tmp_path):
     result = run_from_args(args)
     assert [fits.getval(p, "FILTER") for p in result.flc_files] == ["F814W"] * 3
     assert fits.getval(result.flc_files[0], "ROOTNAME") == "isim200aq"
+
+
+def test_associations_stay_resolvable():
+    """Members are capped so that HST resolves each association (mean separation inside the
+    half-light radius >= 2 F555W PSF FWHMs); the truth table counts the members kept."""
+    from phangs_products.pipeline.sim_scene import build_scene, resolved_members
+
+    truth, assoc, _ = build_scene(SimConfig(seed=11, size="medium", n_associations=6), (0.04, 0.04))
+    pc_per_arcsec = pp.bands.galaxy("ngc628").distance_mpc * 1e6 / 206264.806
+    fwhm_arcsec = np.asarray(assoc["fwhm_pc"], float) / pc_per_arcsec
+    counts = np.bincount(truth["assoc_id"][truth["kind"] == "assoc_star"], minlength=len(assoc) + 1)
+    assert (counts[1:] == assoc["n_members"]).all()
+    assert (assoc["n_members"] <= np.maximum(resolved_members(fwhm_arcsec), 2)).all()
+    assert assoc["n_members"].min() >= 2 and assoc["n_members"].max() <= 45
+    compact = assoc["fwhm_pc"] < 20
+    assert compact.any() and (assoc["n_members"][compact] <= 15).all()
+    assert (assoc["n_members"][assoc["fwhm_pc"] > 40] >= 15).all()  # wide ones keep all drawn
