@@ -38,8 +38,9 @@ fewer, larger regions; nesting rule: >= 80% of the pixels of the regions at a sc
 regions of the next larger scale and >= 90% of the region centres do; fewer than 5 regions per
 scale on a field of random stars only.  End to end (tests/pipeline/test_associations_products.py:
 simulation, drizzling, PSF photometry, this module) the demo field's associations nearest the 32
-and 64 pc kernels are all recovered; the compact 10-20 pc ones mostly are not (module note in
-that test).
+and 64 pc kernels are all recovered; the compact 10-20 pc ones, which hold 3-15 resolved members
+in the simulator, mostly are not: in the spiral arms a handful of stars rarely passes the
+chance-grouping test (module note in that test).
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class AssociationConfig:
         Optional cut on CROWD (mag); None (the default, as the paper) keeps every crowding (a
         1 mag cut removed 13 of those 72 members).  Without the type-3 and crowding cuts the
         demo field recovers 3/6 (V) and 4/6 (NUV) associations instead of 2/6, and the 2 kpc
-        medium field 24/45 and 29/45 instead of 17/45 and 22/45 (same photometry).
+        medium field 24/45 and 29/45 instead of 17/45 and 22/45 (same photometry; measured
+        before the simulator capped associations at their resolvable members).
     highpass_factor, peak_factor : float
         High-pass kernel size (4x) and marker threshold (1.5 single-object peaks), the
         paper's values.
