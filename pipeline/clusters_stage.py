@@ -134,6 +134,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
         v_err,
         isolated,
         config.photometry,
+        flux4=np.asarray(sources[f"{ref}_flux"], float),  # the catalog's 4 px fluxes
     )
     old = sources.meta.get("apcorr", {})
     if apc_v is not None and old:
