@@ -21,7 +21,7 @@ from phangs_products.spec import BandInfo
 
 from .classify import ClassifierConfig, classify_candidates, import_human_classes
 from .clusters import ClusterSelectionConfig, calibrate_mci, select_candidates
-from .photometry import PhotometryConfig, aperture_correction_v, isolated_sources
+from .photometry import PhotometryConfig, aperture_correction_v, calibrator_isolation
 from .photometry_stage import (
     delivery_from,
     dolphot_fits,
@@ -123,8 +123,11 @@ def clusters_stage(ctx: StageContext) -> Outputs:
     )
     # V aperture correction from bright isolated candidates (compact clusters), paper Sect. 4.3
     x, y = np.asarray(sources["x"], float), np.asarray(sources["y"], float)
-    isolated = np.zeros(len(sources), bool)
-    isolated[idx] = isolated_sources(x, y, config.photometry.apcorr_annulus[1])[idx]
+    candidate = np.zeros(len(sources), bool)
+    candidate[idx] = True
+    isolated = candidate & calibrator_isolation(
+        x, y, np.asarray(sources[f"{ref}_flux"], float), candidate, config.photometry
+    )
     v_err = np.asarray(sources[f"{ref}_mag_err"], float)
     apc_v = aperture_correction_v(
         images[ref].data,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
+from scipy.spatial import cKDTree
 
 import phangs_products as pp
 from phangs_products.pipeline import photometry
@@ -102,3 +103,38 @@ def test_object_types_follow_the_stellar_locus():
         assert np.all(kind[300:] == 5)
     few = np.full(10, 30.0)
     assert stellar_locus(few, np.full(10, -0.05)) == 0.0  # too few bright sources: no shift
+
+
+def test_isolation_allows_faint_neighbours_only_when_asked():
+    x = np.array([0.0, 10.0, 100.0, 105.0, 200.0])
+    y = np.zeros(5)
+    flux = np.array([100.0, 0.5, 100.0, 5.0, np.nan])
+    assert photometry.isolated_sources(x, y, 15.0).tolist() == [False, False, False, False, True]
+    relaxed = photometry.isolated_sources(x, y, 15.0, flux, 0.01)
+    assert relaxed.tolist() == [True, False, False, False, True]  # 0.5% neighbour allowed, 5% not
+    only_bright = photometry.isolated_sources(x, y, 15.0, flux, 0.01, among=flux > 50)
+    assert only_bright.tolist() == [True, False, False, False, False]
+
+
+def test_calibrators_are_found_in_a_crowded_field(caplog):
+    """0.03 sources/px^2 with a rising luminosity function (a 500k-source 4k x 4k pointing):
+    almost no source is alone within 15 px, but bright ones with only faint neighbours are."""
+    rng = np.random.default_rng(3)
+    n = int(0.03 * 1000 * 1000)
+    x, y = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n)
+    mag = 27.0 - rng.exponential(1.0 / (0.3 * np.log(10)), n)  # dlog N / dm = 0.3
+    flux = 10 ** (-0.4 * (mag - 25.0))
+    bright = mag < 21.5
+    config = photometry.PhotometryConfig()
+    strict = photometry.isolated_sources(x, y, config.apcorr_annulus[1])
+    with caplog.at_level("INFO", logger="phangs_products.pipeline.photometry"):
+        chosen = photometry.calibrator_isolation(x, y, flux, bright, config)
+    print(f"{bright.sum()} bright: {np.sum(strict & bright)} alone, {chosen.sum()} allowed")
+    assert np.sum(strict & bright) < config.apcorr_min_isolated
+    assert chosen.sum() >= config.apcorr_min_isolated and not (chosen & ~bright).any()
+    assert "allowing neighbours below 1%" in caplog.text
+    # every allowed calibrator's neighbours hold at most 1% of its flux each
+    tree = cKDTree(np.c_[x, y])
+    for i in np.flatnonzero(chosen):
+        near = [j for j in tree.query_ball_point([x[i], y[i]], 15.0) if j != i]
+        assert (flux[near] <= 0.01 * flux[i]).all()
