@@ -38,7 +38,14 @@ from phangs_products.naming import build_name
 from phangs_products.registry import get_schema
 from phangs_products.spec import BandInfo, ColumnSpec
 
-__all__ = ["DEFAULT_BANDS", "field_galaxy", "make_clean_delivery", "make_drc_products", "make_wcs"]
+__all__ = [
+    "DEFAULT_BANDS",
+    "field_galaxy",
+    "make_clean_delivery",
+    "make_drc_products",
+    "make_wcs",
+    "ndimage_region_photometry",
+]
 
 log = logging.getLogger(__name__)
 
@@ -381,3 +388,29 @@ class _Builder:
         }
         model = RegionsModel.create(regs, meta=meta)
         model.save(self.folder / self.name("ds9-regions", base=base))
+
+
+def ndimage_region_photometry(
+    labels: np.ndarray, data: np.ndarray, err: np.ndarray, fwhm_px: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Association region photometry with ``scipy.ndimage``'s labelled statistics.
+
+    The reference that :func:`phangs_products.pipeline.associations.region_photometry` is
+    tested and benchmarked against: flux and error of each region of ``labels`` in one band,
+    with the median of a ``max(2, FWHM)`` px ring as background.
+    """
+    from scipy import ndimage
+
+    index = np.arange(1, labels.max() + 1)
+    width = max(2, round(fwhm_px))
+    grown = ndimage.grey_dilation(labels, size=2 * width + 1)
+    ring = (labels == 0) & (grown > 0)
+    ring_labels = np.where(ring, grown, 0)
+    data, err = np.nan_to_num(data), np.nan_to_num(err)
+    area = ndimage.sum(np.ones_like(data), labels, index)
+    bkg = np.nan_to_num(ndimage.median(data, ring_labels, index))
+    std = np.nan_to_num(ndimage.standard_deviation(data, ring_labels, index))
+    n_ring = np.maximum(ndimage.sum(ring.astype(float), ring_labels, index), 1)
+    flux = ndimage.sum(data, labels, index) - bkg * area
+    flux_err = np.sqrt(ndimage.sum(err**2, labels, index) + (area * std / np.sqrt(n_ring)) ** 2)
+    return flux, flux_err
