@@ -642,6 +642,12 @@ def find_associations(
     return results
 
 
+def _touches(labels: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
+    """Whether each region 1..n has a pixel in the boolean map ``where``."""
+    hit = labels[where & (labels > 0)]
+    return np.bincount(hit, minlength=n + 1)[1:] > 0
+
+
 def _catalog(
     labels,
     x,
@@ -674,7 +680,7 @@ def _catalog(
     ra, dec = ref.wcs.pixel_to_world_values(cx, cy)
     table["ASC_RA"], table["ASC_DEC"] = ra, dec
     table["ASC_X"], table["ASC_Y"] = cx, cy
-    area = ndimage.sum(np.ones_like(labels, float), labels, index)
+    area = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(float)
     table["ASC_AREA"] = area * pc_px**2
     table["ASC_REFF"] = np.sqrt(area / np.pi) * pc_px
     table["ASC_NSTARS"] = counts.astype(np.int32)
@@ -712,12 +718,10 @@ def _catalog(
         table[f"ASC_{key}"] = values
     border = np.zeros_like(labels, bool)
     border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
-    edge_touch = ndimage.maximum((border | bad).astype(int), labels, index)
-    table["ASC_FLAG_EDGE"] = np.asarray(edge_touch, bool) if n else np.zeros(0, bool)
+    table["ASC_FLAG_EDGE"] = _touches(labels, border | bad, n)
     grown = ndimage.grey_dilation(labels, size=3)
     other = (grown != labels) & (labels > 0) & (grown > 0)
-    touching = ndimage.maximum(other.astype(int), labels, index)
-    table["ASC_FLAG_OVERLAP"] = np.asarray(touching, bool) if n else np.zeros(0, bool)
+    table["ASC_FLAG_OVERLAP"] = _touches(labels, other, n)
     table["ASC_CLUSTER_IDS"] = cluster_ids(labels, clusters)
     return table
 
