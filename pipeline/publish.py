@@ -53,9 +53,14 @@ STEP_TEXT = {
     ),
     "associations": (
         "Stellar associations",
-        "Point sources were placed on the DRC grid, smoothed with Gaussian kernels "
-        "of 8, 16, 32 and 64 pc, high-pass filtered and segmented with a watershed; "
-        "each region was measured in all bands and fitted like the clusters.",
+        "NUV- and V-selected point sources were placed on the DRC grid, smoothed with "
+        "Gaussian kernels of 8, 16, 32 and 64 pc, high-pass filtered (minus the map "
+        "smoothed 4x wider) and segmented with a watershed from the peaks above 1.5 "
+        "single-star peaks, down to the single-star level at half the kernel FWHM. "
+        "Unlike the paper, a peak also has to hold more stars within one kernel FWHM "
+        "than chance groupings of the local field reach (false_alarm expected chance "
+        "peaks per map and scale). Each region was measured in all bands with a local "
+        "ring background and fitted like the clusters.",
     ),
 }
 
