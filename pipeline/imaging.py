@@ -287,9 +287,10 @@ def align_exposures(
 
     Exposures that fail (fewer than ``minobj`` matches, or a fit rms above ``max_rms_mas``:
     typically the 2-D histogram's initial shift landed on a false peak) are retried on their
-    own, first from the sky shift the fits gave the band's aligned exposures (their header WCS
-    moved by the median of those shifts, searched within ``retry_searchrad``), then with
-    ``retry_tolerance``.  Failed fits are reported with ``aligned=False``.
+    own, first from the sky shift the fits gave the band's aligned exposures of the same visit
+    (any visit when none of its own aligned; the header WCS moved by the median of those
+    shifts, searched within ``retry_searchrad``), then with ``retry_tolerance``.  Failed fits
+    are reported with ``aligned=False``.
     """
     radec = np.loadtxt(refcat, usecols=(0, 1), ndmin=2, comments="#")
     n_ref = min(_reference_stars_on(exp, radec) for exp in exposures)
@@ -308,14 +309,18 @@ def align_exposures(
     failed = [exp for exp in exposures if not results[exp.rootname].aligned]
     good = [exp for exp in exposures if results[exp.rootname].aligned]
     if failed and good:
-        shift = np.median([_sky_offset(before[e.rootname], _chip_centre(e.path)) for e in good], 0)
-        log.info(
-            'retrying %s from the shift of the aligned %s exposures (%.3f" E, %.3f" N)',
-            ", ".join(e.rootname for e in failed),
-            exposures[0].filter,
-            *(shift * 3600.0),
-        )
+        shifts = {e.rootname: _sky_offset(before[e.rootname], _chip_centre(e.path)) for e in good}
         for exp in failed:
+            # exposures of one visit (rootname ipppss) share its guide-star pointing error
+            same = [r for r in shifts if r[:6] == exp.rootname[:6]] or list(shifts)
+            shift = np.median([shifts[r] for r in same], axis=0)
+            log.info(
+                'retrying %s from the shift of the aligned %s exposures %s (%.3f" E, %.3f" N)',
+                exp.rootname,
+                exp.filter,
+                ", ".join(same),
+                *(shift * 3600.0),
+            )
             ra, dec = before[exp.rootname]
             target = np.array([ra + shift[0] / np.cos(np.radians(dec)), dec + shift[1]])
             _move_wcs(exp.path, target - _chip_centre(exp.path))
