@@ -41,6 +41,7 @@ from phangs_products.pipeline.associations import (
     tracer_map,
     watershed_regions,
 )
+from phangs_products.testing import DEFAULT_BANDS as BANDS
 from phangs_products.testing import make_drc_products, ndimage_region_photometry
 
 SHAPE = (4096, 4096)
@@ -135,10 +136,8 @@ def photometry_comparison(x: np.ndarray, y: np.ndarray) -> None:
     labels, _, _ = watershed_regions(x, y, SHAPE, fwhm, AssociationConfig())
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_drc_products(Path(tmp) / "d", size=SHAPE[0])
-        images, errors = {}, {}
-        for path in folder.glob("*drc-*.fits"):
-            band, kind = path.name.split("_")[5].upper(), path.name[-8:-5]
-            {"sci": images, "err": errors}.get(kind, {})[band] = pp.open(path)
+        images = {b: pp.open(next(folder.glob(f"*_{b.lower()}_*drc-sci.fits"))) for b in BANDS}
+        errors = {b: pp.open(next(folder.glob(f"*_{b.lower()}_*drc-err.fits"))) for b in BANDS}
         arrays = {
             f: (np.asarray(m.data, float), np.asarray(errors[f].data)) for f, m in images.items()
         }

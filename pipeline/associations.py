@@ -552,7 +552,7 @@ def region_photometry(
         bkg[has] = 0.5 * (ordered[lo[has]] + ordered[hi[has]])
         mean = np.bincount(ring_owner, ring, minlength=n + 1)[1:] / np.maximum(n_ring, 1)
         dev2 = np.bincount(ring_owner, (ring - mean[ring_owner - 1]) ** 2, minlength=n + 1)[1:]
-        bkg_err = np.sqrt(dev2 / np.maximum(n_ring, 1)) / np.sqrt(np.maximum(n_ring, 1))
+        bkg_err = np.sqrt(dev2) / np.maximum(n_ring, 1)  # ring std / sqrt(ring pixels)
         flux = total - bkg * area
         flux_err = np.sqrt(var[1:] + (area * bkg_err) ** 2)
         out[filt] = (flux, flux_err)

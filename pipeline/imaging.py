@@ -82,7 +82,7 @@ class ImagingConfig:
     retry_tolerance : float
         Tolerance (px) of the last TweakReg try of exposures the first ones could not align.
     retry_searchrad : float
-        Search radius (px) of the retry from the shift of the band's aligned exposures.
+        Search radius (px) of the retry from the shift of the visit's aligned exposures.
     max_rms_mas : float
         Largest accepted fit rms (mas, either axis); worse fits count as not aligned.  Measured
         on the simulated fields: good fits 4-10 mas; a false 2-D histogram peak (medium demo

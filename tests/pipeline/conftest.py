@@ -13,7 +13,7 @@ import phangs_products as pp
 from phangs_products.pipeline.config import RunConfig
 from phangs_products.pipeline.pipeline import build_stages
 from phangs_products.pipeline.runner import Stage, run_stages
-from phangs_products.pipeline.simulate import SimConfig, SimResult, simulate
+from phangs_products.pipeline.simulate import SimConfig, SimResult, simulate, true_wcs
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +60,20 @@ def by_filter(paths: list[Path], filt: str) -> Path:
     """The product of one filter from a list of HLSP file names."""
     (path,) = [p for p in paths if f"_{filt.lower()}_" in p.name]
     return path
+
+
+def offsets_from_true_wcs(
+    truth_exposures, ref: np.ndarray, rootname: str, chip: int, path: Path
+) -> np.ndarray:
+    """Distance (FLC px) between where the WCS of ``path`` and the simulator's true WCS of
+    ``rootname`` put the reference stars (``ref``: RA, Dec in deg) that fall on ``chip``."""
+    true = true_wcs(truth_exposures, rootname, chip)
+    x, y = true.world_to_pixel_values(ref[:, 0], ref[:, 1])
+    product = pp.open(path)
+    ny, nx = product.hdus["SCI", chip].data.shape
+    on = (x >= 0) & (x < nx) & (y >= 0) & (y < ny)
+    xa, ya = product.chip_wcs(chip).world_to_pixel_values(ref[on, 0], ref[on, 1])
+    return np.hypot(xa - x[on], ya - y[on])
 
 
 #: skip marker for tests that need the Debian DS9 and xvfb packages

@@ -14,10 +14,10 @@ import shutil
 import numpy as np
 import pytest
 from astropy.table import Table
+from conftest import offsets_from_true_wcs
 
-import phangs_products as pp
 from phangs_products.pipeline.imaging import ImagingConfig, align_exposures, read_exposure
-from phangs_products.pipeline.simulate import SimConfig, simulate, true_wcs
+from phangs_products.pipeline.simulate import SimConfig, simulate
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +41,7 @@ def _align(sim, filters, tmp_path, caplog):
     ref = np.loadtxt(sim.reference_catalog, usecols=(0, 1))
     errors = {}
     for exp in exposures:
-        offsets = []
-        for chip in (1, 2):
-            true = true_wcs(truth, exp.rootname, chip)
-            x, y = true.world_to_pixel_values(ref[:, 0], ref[:, 1])
-            ny, nx = pp.open(exp.path).hdus["SCI", chip].data.shape
-            on = (x >= 0) & (x < nx) & (y >= 0) & (y < ny)
-            xa, ya = pp.open(exp.path).chip_wcs(chip).world_to_pixel_values(ref[on, 0], ref[on, 1])
-            offsets.append(np.hypot(xa - x[on], ya - y[on]))
+        offsets = [offsets_from_true_wcs(truth, ref, exp.rootname, c, exp.path) for c in (1, 2)]
         errors[exp.rootname] = float(np.sqrt(np.mean(np.concatenate(offsets) ** 2)))
     print(f"retries: {retried}; rms vs the true WCS (FLC px): {errors}")
     return results, retried, errors

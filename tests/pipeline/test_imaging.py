@@ -10,14 +10,13 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
-from conftest import assert_shared_grid, by_filter
+from conftest import assert_shared_grid, by_filter, offsets_from_true_wcs
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture
 from photutils.centroids import centroid_2dg, centroid_sources
 
 import phangs_products as pp
 from phangs_products.pipeline.imaging_stage import input_files
 from phangs_products.pipeline.sim_psf import psf_for
-from phangs_products.pipeline.simulate import true_wcs
 
 BANDS = ("F275W", "F336W", "F438W", "F555W", "F814W")
 
@@ -54,17 +53,11 @@ def test_alignment_brings_stars_onto_truth(sim_small, imaging_run):
         filters.append(row["filter"])
         flc_in = next(p for p in input_files(sim_small.flc_dir) if row["rootname"] in p.name)
         flc_out = next(p for p in imaging_run["flc"] if row["rootname"] in p.name)
-        true = true_wcs(exposures, row["rootname"], int(row["extver"]))
-        x, y = true.world_to_pixel_values(ref[:, 0], ref[:, 1])
-        ny, nx = pp.open(flc_out).hdus["SCI", int(row["extver"])].data.shape
-        on = (x >= 0) & (x < nx) & (y >= 0) & (y < ny)
         for path, out in ((flc_in, before), (flc_out, after)):
-            xa, ya = (
-                pp.open(path)
-                .chip_wcs(int(row["extver"]))
-                .world_to_pixel_values(ref[on, 0], ref[on, 1])
+            offsets = offsets_from_true_wcs(
+                exposures, ref, row["rootname"], int(row["extver"]), path
             )
-            out.append(np.hypot(xa - x[on], ya - y[on]) * scale)
+            out.append(offsets * scale)
     rms_before = np.sqrt(np.mean(np.concatenate(before) ** 2))
     rms_after = np.sqrt(np.mean(np.concatenate(after) ** 2))
     worst = max(np.sqrt(np.mean(a**2)) for a in after)
