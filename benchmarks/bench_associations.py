@@ -32,15 +32,10 @@ from scipy import ndimage
 from skimage.segmentation import watershed
 
 import phangs_products as pp
-from phangs_products.pipeline.associations import (
-    FWHM_SIGMA,
-    AssociationConfig,
-    MapSmoother,
-    local_maxima,
-    region_photometry,
-    tracer_map,
-    watershed_regions,
-)
+from phangs_products.pipeline.associations.catalog import region_photometry
+from phangs_products.pipeline.associations.config import FWHM_SIGMA, AssociationConfig
+from phangs_products.pipeline.associations.maps import MapSmoother, tracer_map
+from phangs_products.pipeline.associations.watershed import local_maxima, watershed_regions
 from phangs_products.testing import DEFAULT_BANDS as BANDS
 from phangs_products.testing import make_drc_products, ndimage_region_photometry
 

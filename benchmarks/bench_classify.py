@@ -10,8 +10,13 @@ import time
 
 import numpy as np
 
-from phangs_products.pipeline.classify import ClassifierConfig, classify, cut_stamps
-from phangs_products.pipeline.stamps import BANDS, normalise_stamps, simulate_stamps
+from phangs_products.pipeline.clusters.classify import (
+    ClassifierConfig,
+    classify,
+    cut_stamps,
+    normalise_stamps,
+)
+from phangs_products.pipeline.sim.stamps import BANDS, simulate_stamps
 
 N = 10_000
 N_LOOP = 2_000  # the per-stamp loop is timed on a subset and scaled

@@ -20,8 +20,13 @@ import numpy as np
 from astropy.table import Table
 
 import phangs_products as pp
-from phangs_products.pipeline.clusters import ClusterSelectionConfig, calibrate_mci, profile_stamp
-from phangs_products.pipeline.photometry import PhotometryConfig, aperture_fluxes
+from phangs_products.pipeline.clusters.selection import (
+    ClusterSelectionConfig,
+    calibrate_mci,
+    profile_stamp,
+)
+from phangs_products.pipeline.photometry.aperture import aperture_fluxes
+from phangs_products.pipeline.photometry.config import PhotometryConfig
 from phangs_products.testing import make_drc_products
 
 SIZE = 4000

@@ -24,8 +24,10 @@ from photutils.detection import DAOStarFinder
 from scipy.spatial import cKDTree
 
 import phangs_products as pp
-from phangs_products.pipeline.photometry import PhotometryConfig, detect_sources
-from phangs_products.pipeline.sim_psf import psf_for, render_sources
+from phangs_products.pipeline.instrument import psf_for
+from phangs_products.pipeline.photometry.config import PhotometryConfig
+from phangs_products.pipeline.photometry.detect import detect_sources
+from phangs_products.pipeline.sim.psf import render_sources
 from phangs_products.testing import make_drc_products
 
 SIZE = 4000

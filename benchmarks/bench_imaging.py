@@ -17,12 +17,14 @@ import time
 from pathlib import Path
 
 from phangs_products.pipeline.config import Pointing, RunConfig
-from phangs_products.pipeline.imaging import ImagingConfig, drizzle_band, group_exposures
-from phangs_products.pipeline.imaging_stage import imaging_stage, input_files
-from phangs_products.pipeline.mosaic_stage import mosaic_stage
-from phangs_products.pipeline.publish import publish_stage
+from phangs_products.pipeline.imaging.drizzle import drizzle_band
+from phangs_products.pipeline.imaging.exposures import ImagingConfig, group_exposures
+from phangs_products.pipeline.imaging.mosaic import mosaic_stage
+from phangs_products.pipeline.imaging.stage import imaging_stage, input_files
+from phangs_products.pipeline.publish.publish import publish_stage
 from phangs_products.pipeline.runner import Stage, run_stages
-from phangs_products.pipeline.simulate import SimConfig, simulate
+from phangs_products.pipeline.sim.config import SimConfig
+from phangs_products.pipeline.sim.simulate import simulate
 
 
 def peak_mb() -> float:

@@ -28,14 +28,14 @@ from astropy.table import Table
 from photutils.aperture import CircularAperture, aperture_photometry
 
 import phangs_products as pp
-from phangs_products.pipeline.photometry import (
-    PhotometryConfig,
+from phangs_products.pipeline.photometry.aperture import (
     annulus_sky,
     band_fluxes,
     concentration,
     measure_bands,
     to_mags,
 )
+from phangs_products.pipeline.photometry.config import PhotometryConfig
 from phangs_products.testing import make_drc_products
 
 SIZE = 4000

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from phangs_products.pipeline.sed import SEDConfig, fit_sed, sed_models
-from phangs_products.pipeline.ssp import cluster_magnitudes, distance_modulus
+from phangs_products.pipeline.stellarpops.sed import SEDConfig, fit_sed, sed_models
+from phangs_products.pipeline.stellarpops.ssp import cluster_magnitudes, distance_modulus
 
 FILTERS = ["F275W", "F336W", "F438W", "F555W", "F814W"]
 DIST = 9.84

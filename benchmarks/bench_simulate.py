@@ -1,7 +1,7 @@
 """Time the simulator per exposure at the small, medium and full sizes and print the scaling.
 
 Each size: build the scene, then render and write one F555W exposure (all chips) through the FLC
-model, as :func:`phangs_products.pipeline.simulate.simulate` does; the small size also runs a
+model, as :func:`phangs_products.pipeline.sim.simulate.simulate` does; the small size also runs a
 whole five-band simulation (15 exposures) for the end-to-end figure.
 
 Usage: python benchmarks/bench_simulate.py [--sizes small,medium,full]
@@ -19,15 +19,16 @@ import numpy as np
 from phangs_products.bands import galaxy, pc_per_pixel
 from phangs_products.hlsp import Delivery, common_meta
 from phangs_products.models import FlcModel
-from phangs_products.pipeline.sim_exposure import (
+from phangs_products.pipeline.sim.config import SimConfig
+from phangs_products.pipeline.sim.exposure import (
     ExposureSpec,
     chip_defects,
     chip_wcs,
     exposure_hdulist,
     render_chip,
 )
-from phangs_products.pipeline.sim_scene import FLC_SCALE, build_scene, field_center
-from phangs_products.pipeline.simulate import SimConfig, simulate
+from phangs_products.pipeline.sim.scene import FLC_SCALE, build_scene, field_center
+from phangs_products.pipeline.sim.simulate import simulate
 
 
 def one_exposure(size: str, out: Path) -> tuple[float, float, int]:

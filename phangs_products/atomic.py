@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from phangs_products.errors import ProductError
@@ -67,12 +67,3 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = F
 def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = False) -> Path:
     """Write UTF-8 text atomically; return the final path."""
     return atomic_write_bytes(path, text.encode("utf-8"), overwrite)
-
-
-def atomic_write_with(
-    path: str | os.PathLike, writer: Callable[[Path], None], overwrite: bool = False
-) -> Path:
-    """Call ``writer(tmp_path)`` and move the result into place atomically."""
-    with atomic_path(path, overwrite) as tmp:
-        writer(tmp)
-    return Path(path)

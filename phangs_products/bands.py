@@ -17,7 +17,16 @@ from astropy.table import Table
 
 from phangs_products.errors import PhangsProductsError
 
-__all__ = ["Band", "Galaxy", "band", "band_label", "galaxy", "galaxy_table", "pc_per_pixel"]
+__all__ = [
+    "Band",
+    "Galaxy",
+    "band",
+    "band_label",
+    "galaxy",
+    "galaxy_table",
+    "pc_per_pixel",
+    "survey_filters",
+]
 
 
 def data_path(name: str) -> Path:
@@ -137,6 +146,19 @@ def band(filter_name: str, instrument: str = "WFC3/UVIS") -> Band:
         raise PhangsProductsError(
             f"band {instrument} {filter_name} is not a PHANGS-HST band (known: {known})"
         ) from None
+
+
+@functools.cache
+def survey_filters() -> tuple[str, ...]:
+    """The survey's WFC3/UVIS prime filters in wavelength order (role ``prime`` in the table).
+
+    The five PHANGS-HST bands: ``("F275W", "F336W", "F438W", "F555W", "F814W")``.
+    """
+    table = Table.read(data_path("hst_bands.ecsv"))
+    rows = sorted(
+        (float(r["pivot_wave_svo"]), str(r["filter"])) for r in table if r["role"] == "prime"
+    )
+    return tuple(f for _, f in rows)
 
 
 def band_label(filter_name: str, instrument: str = "WFC3/UVIS") -> str:

@@ -8,7 +8,6 @@ success, 1 for a failed check or run, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
@@ -21,16 +20,6 @@ from phangs_products.errors import PhangsProductsError
 __all__ = ["main"]
 
 log = logging.getLogger("phangs_products")
-
-#: Subcommands provided by other modules: name -> (module, help).  Each module offers
-#: ``add_arguments(parser)`` and ``run(args) -> int``.
-PLUGGED: dict[str, tuple[str, str]] = {
-    "simulate": ("phangs_products.pipeline.cli_simulate", "simulate a galaxy as HST FLC files"),
-    "run": ("phangs_products.pipeline.cli_run", "run the pipeline from a TOML configuration"),
-    "demo": ("phangs_products.pipeline.cli_run", "simulate the default galaxy, run everything"),
-    "validate": ("phangs_products.validation.cli", "validate a delivery against MAST rules"),
-    "docs": ("phangs_products.docs", "render the README and HTML pages of a delivery"),
-}
 
 
 def _cmd_schemas_list(args: argparse.Namespace) -> int:
@@ -129,16 +118,46 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int
     p_info.add_argument("--json", action="store_true", help="also print the keywords as JSON")
     handlers["info"] = _cmd_info
 
-    for name, (module_name, help_text) in PLUGGED.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            log.debug("subcommand %s unavailable: %s", name, exc)
-            continue
-        sp = sub.add_parser(name, help=help_text)
-        adder = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
-        adder(sp)
-        handlers[name] = getattr(module, f"run_{name}", None) or module.run
+    # the pipeline's and the validator's subcommands: this module is the CLI glue, the one
+    # place of core allowed to import them (an import-linter contract says so)
+    from phangs_products.pipeline import cli as pipeline_cli
+    from phangs_products.validation import cli as validation_cli
+
+    plugged = [
+        (
+            "simulate",
+            "simulate a galaxy as HST FLC files",
+            pipeline_cli.add_simulate_arguments,
+            pipeline_cli.run_simulate,
+        ),
+        (
+            "run",
+            "run the pipeline from a TOML configuration",
+            pipeline_cli.add_run_arguments,
+            pipeline_cli.run_run,
+        ),
+        (
+            "demo",
+            "simulate the default galaxy, run everything",
+            pipeline_cli.add_demo_arguments,
+            pipeline_cli.run_demo,
+        ),
+        (
+            "validate",
+            "validate a delivery against MAST rules",
+            validation_cli.add_arguments,
+            validation_cli.run,
+        ),
+        (
+            "docs",
+            "render the README and HTML pages of a delivery",
+            validation_cli.add_docs_arguments,
+            validation_cli.run_docs,
+        ),
+    ]
+    for name, help_text, add, run in plugged:
+        add(sub.add_parser(name, help=help_text))
+        handlers[name] = run
     return parser, handlers
 
 

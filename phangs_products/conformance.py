@@ -20,7 +20,7 @@ import numpy as np
 from astropy.io import fits
 
 from phangs_products.errors import Problem
-from phangs_products.spec import BandInfo, ColumnSpec, ProductSchema
+from phangs_products.spec import BandInfo, ProductSchema
 
 __all__ = [
     "bands_from_meta",
@@ -503,8 +503,3 @@ def check_checksums(hdul: fits.HDUList, *, file: str = "", schema_id: str = "") 
                 )
             )
     return problems
-
-
-def expected_columns(schema: ProductSchema, bands: tuple[BandInfo, ...]) -> list[ColumnSpec]:
-    """Concrete columns of a catalog with these bands."""
-    return schema.expand_columns(bands)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,40 @@ def _name_map() -> list[tuple[str, str]]:
     return rows
 
 
+def render_steps(settings: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
+    """README descriptions of the pipeline steps, rendered from the settings a run used.
+
+    The method text of each stage lives in ``templates/readme-steps.md.j2`` (one macro per
+    stage); the settings line lists every option.
+
+    Parameters
+    ----------
+    settings : mapping
+        Stage name -> that stage's configuration as nested mappings.  Stages without an entry
+        are left out.
+
+    Returns
+    -------
+    list of dict
+        ``{'title', 'text'}`` per step, in pipeline order.
+
+    Raises
+    ------
+    jinja2.UndefinedError
+        If the text names a setting the configuration does not have.
+    """
+    module = _md_env().get_template("readme-steps.md.j2").module
+    steps = []
+    for stage in module.order:
+        if stage not in settings:
+            continue
+        values = dict(settings[stage])
+        body = str(getattr(module, stage)(values)).strip()
+        listed = ", ".join(f"{k} = {v}" for k, v in values.items())
+        steps.append({"title": module.titles[stage], "text": f"{body} Settings: {listed}."})
+    return steps
+
+
 def render_readme(
     *,
     galaxy_: Galaxy,
@@ -124,8 +158,8 @@ def render_readme(
     steps: Sequence[dict[str, str]],
     run_id: str = "",
     simulated: bool = False,
-    scales: Sequence[int] = (8, 16, 32, 64),
-    selections: Sequence[str] = ("nuv", "v"),
+    scales: Sequence[int] | None = None,
+    selections: Sequence[str] | None = None,
     exports: bool = True,
 ) -> str:
     """Render the delivery README (markdown) of one field.
@@ -142,7 +176,15 @@ def render_readme(
         Manifest-style records of the products (name, product, size, filter/scale/...).
     steps : sequence of dict
         ``{'title', 'text'}`` per pipeline step, built from the stage configurations.
+    scales, selections : sequence, optional
+        Association scales (pc) and selections delivered (default every variant of the
+        association-catalog schema).
     """
+    assoc = get_schema("assoc-catalog")
+    scales = list(scales) if scales is not None else [int(s) for s in assoc.variants("scale")]
+    selections = list(selections) if selections is not None else list(assoc.variants("selection"))
+    missing = get_schema("cluster-catalog").sentinel
+    not_measured = get_schema("dolphot-catalog").sentinel
     template = _md_env().get_template("readme.md.j2")
     return template.render(
         collection_title="PHANGS-HST",
@@ -150,8 +192,8 @@ def render_readme(
         field=field,
         version=version,
         simulated=simulated,
-        scales=list(scales),
-        selections=list(selections),
+        scales=scales,
+        selections=selections,
         lead=LEAD,
         software=software_versions(),
         date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d"),
@@ -159,8 +201,8 @@ def render_readme(
         dois={k: v["doi"] for k, v in COLLECTIONS.items()},
         files=file_entries(files),
         exports=exports,
-        sentinel_note="-9999 in the cluster and association catalogs (as in the PHANGS-CAT "
-        "release) and 99.999 for DOLPHOT magnitudes; images use 0 where there is no data",
+        sentinel_note=f"{missing} in the cluster and association catalogs (as in the PHANGS-CAT "
+        f"release) and {not_measured} for DOLPHOT magnitudes; images use 0 where there is no data",
         catalogs=_catalog_sections(),
         steps=steps,
         image_target=image_target(field),
@@ -425,28 +467,3 @@ def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[
             f"{str(selection).upper()}-selected stellar associations at each scale",
         )
     return previews
-
-
-# ------------------------------------------------------------------------------------------ CLI
-def add_arguments(parser: Any) -> None:
-    """Arguments of ``phangs-products docs``."""
-    parser.add_argument("delivery", help="delivery root folder (one folder per field)")
-    parser.add_argument(
-        "--no-validate", action="store_true", help="do not run the validator for the report page"
-    )
-
-
-def run(args: Any) -> int:
-    """``phangs-products docs DIR``: write the HTML site; print where the index is."""
-    root = Path(args.delivery)
-    problems: list[dict[str, Any]] = []
-    summary = ""
-    if not args.no_validate:
-        from phangs_products.validation import validate_delivery
-
-        report = validate_delivery(root)
-        problems = [p.to_dict() if hasattr(p, "to_dict") else dict(p) for p in report.problems]
-        summary = report.summary() if hasattr(report, "summary") else ""
-    index = build_site(root, problems, summary)
-    print(f"HTML index: {index}")
-    return 0

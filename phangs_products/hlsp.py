@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +120,3 @@ def common_meta(
     if delivery.simulated:
         meta["simulatd"] = True
     return meta
-
-
-def utc_now() -> str:
-    """Current UTC time, ISO 8601 without fraction."""
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")

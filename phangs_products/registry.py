@@ -8,7 +8,6 @@ Schemas ship inside the package (``phangs_products.schemas``) as ``<area>/<name>
 from __future__ import annotations
 
 import functools
-import hashlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -255,8 +254,3 @@ def get_schema(name: str, version: str | None = None) -> ProductSchema:
 def product_schemas() -> list[ProductSchema]:
     """The current version of every product schema (fragments and metaschema excluded)."""
     return [get_schema(name) for name in sorted(_manifest())]
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 hex digest of a file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -241,6 +241,24 @@ class ProductSchema:
                 return h["name"]
         return None
 
+    def variants(self, placeholder: str) -> tuple[str, ...]:
+        """Allowed values of a file-name placeholder (``scale``, ``selection``, ``subset``)."""
+        return tuple(str(v) for v in self.product.get("variants", {}).get(placeholder, ()))
+
+    @functools.cached_property
+    def sentinel(self) -> float | int | None:
+        """The value that marks a missing entry in this schema's columns (None if none has one).
+
+        Raises
+        ------
+        ValueError
+            If the columns declare different sentinels (ask a column's ``sentinel`` instead).
+        """
+        values = {c.sentinel for c in self.columns if c.sentinel is not None}
+        if len(values) > 1:
+            raise ValueError(f"{self.id}: columns have several sentinels {sorted(values)}")
+        return values.pop() if values else None
+
     @functools.cached_property
     def keyword_by_name(self) -> dict[str, KeywordSpec]:
         """Keywords by attribute name."""

@@ -395,7 +395,7 @@ def ndimage_region_photometry(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Association region photometry with ``scipy.ndimage``'s labelled statistics.
 
-    The reference that :func:`phangs_products.pipeline.associations.region_photometry` is
+    The reference that :func:`phangs_products.pipeline.associations.catalog.region_photometry` is
     tested and benchmarked against: flux and error of each region of ``labels`` in one band,
     with the median of a ``max(2, FWHM)`` px ring as background.
     """

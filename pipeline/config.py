@@ -46,7 +46,7 @@ from typing import Any
 
 import jsonschema
 
-from phangs_products.bands import Galaxy, galaxy
+from phangs_products.bands import Galaxy, galaxy, survey_filters
 from phangs_products.errors import PhangsProductsError
 from phangs_products.naming import image_target, sanitize_target
 from phangs_products.registry import get_schema
@@ -54,7 +54,7 @@ from phangs_products.registry import get_schema
 __all__ = ["DEFAULT_BANDS", "Pointing", "RunConfig", "load_config", "stage_config"]
 
 #: The five PHANGS-HST prime bands (Lee et al. 2022 Sect. 3.1).
-DEFAULT_BANDS = ("F275W", "F336W", "F438W", "F555W", "F814W")
+DEFAULT_BANDS = survey_filters()
 CONFIG_SCHEMA = "run-config-1.0.0"
 #: The version that adds ``pointings`` and ``mosaic``.
 CONFIG_SCHEMA_POINTINGS = "run-config-1.1.0"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import functools
 import hashlib
 import json
 import logging
@@ -38,9 +37,9 @@ from threadpoolctl import threadpool_limits
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ManifestModel
 from phangs_products.models import open as open_product
-from phangs_products.provenance import file_digest, new_run_id, software_versions
-
-from .config import RunConfig
+from phangs_products.pipeline.code import code_digest, tree_digest
+from phangs_products.pipeline.config import RunConfig
+from phangs_products.provenance import file_digest, make_provenance, new_run_id, software_versions
 
 __all__ = ["Stage", "StageContext", "StageResult", "run_stages"]
 
@@ -85,8 +84,6 @@ class StageContext:
 
     def provenance(self, inputs: Iterable[Path] = ()) -> dict[str, Any]:
         """Provenance tree for a product made by this stage."""
-        from phangs_products.provenance import make_provenance
-
         return make_provenance(
             "",
             run_id=self.run_id,
@@ -106,6 +103,11 @@ class Stage:
     config: Any = None
     #: Input files outside the work folder that the stage reads (hashed into its key).
     external_inputs: Callable[[RunConfig], list[Path]] | None = None
+
+    def __post_init__(self) -> None:
+        # plain strings in the manifest and logs, whatever str subclass (StageName) was given
+        object.__setattr__(self, "name", str(self.name))
+        object.__setattr__(self, "depends", tuple(str(d) for d in self.depends))
 
 
 @dataclass
@@ -148,38 +150,13 @@ def _relative(path: Path, work: Path) -> str:
         return str(path.resolve())
 
 
-def tree_digest(files: Iterable[Path]) -> str:
-    """SHA-256 over the names and contents (:func:`file_digest`) of ``files``, sorted."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(f) for f in files):
-        digest.update(path.name.encode())
-        digest.update(file_digest(path).encode())
-    return digest.hexdigest()
-
-
-@functools.cache
-def code_digest() -> str:
-    """Digest of the code that makes the products: pipeline sources, shipped data, versions.
-
-    Part of every stage key, so a changed pipeline module, model grid or classifier, or a new
-    drizzlepac/photutils version, redoes the work instead of reusing old results.
-    """
-    from importlib import resources
-
-    here = Path(__file__).parent
-    data = Path(str(resources.files("phangs_products") / "data"))
-    files = [*here.glob("*.py"), *(p for p in data.glob("*") if p.is_file())]
-    versions = json.dumps(software_versions(), sort_keys=True)
-    return hashlib.sha256((tree_digest(files) + versions).encode()).hexdigest()
-
-
 def stage_key(
     stage: Stage, run: RunConfig, inputs: dict[str, Outputs], code: str | None = None
 ) -> str:
     """SHA-256 of a stage's name, configuration, inputs and code (:func:`code_digest`)."""
     digest = hashlib.sha256()
     digest.update(stage.name.encode())
-    digest.update((code if code is not None else code_digest()).encode())
+    digest.update((code if code is not None else code_digest(stage.func)).encode())
     digest.update(json.dumps(_plain(stage.config), sort_keys=True).encode())
     run_fields = {k: v for k, v in run.to_dict().items() if k not in ("stages", "overwrite")}
     digest.update(json.dumps(_plain(run_fields), sort_keys=True, default=str).encode())
@@ -348,7 +325,7 @@ def run_stages(
             ) from exc
         seconds = time.perf_counter() - t0
         recorded = {
-            product: {_relative(p, run.work): file_digest(p) for p in paths}
+            str(product): {_relative(p, run.work): file_digest(p) for p in paths}
             for product, paths in outputs.items()
         }
         manifest.record(

@@ -11,7 +11,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .config import RunConfig
+from phangs_products.pipeline.config import RunConfig
+from phangs_products.pipeline.graph import run_galaxy
 
 __all__ = ["GalaxyOutcome", "run_many"]
 
@@ -29,8 +30,6 @@ class GalaxyOutcome:
 
 
 def _run_one(config: RunConfig) -> GalaxyOutcome:
-    from .pipeline import run_galaxy
-
     try:
         results = run_galaxy(config)
     except Exception as exc:  # reported per galaxy, the others go on

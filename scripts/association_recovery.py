@@ -16,13 +16,8 @@ from pathlib import Path
 from astropy.table import Table
 
 from phangs_products.models import open as open_product
-from phangs_products.pipeline.assoc_recovery import (
-    catalogs_in,
-    on_image,
-    recovery,
-    recovery_lines,
-)
 from phangs_products.pipeline.config import load_config
+from phangs_products.pipeline.sim.recovery import catalogs_in, on_image, recovery, recovery_lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             stamps.normalise_stamps.__doc__.strip().split("\n\n")[1].split()
         ),
         "training_data": {
-            "simulator": "phangs_products.pipeline.stamps.simulate_stamps",
+            "simulator": "phangs_products.pipeline.sim.stamps.simulate_stamps",
             "recipe": stamps.__doc__.split("------\n", 1)[-1].strip(),
             "config": {k: getattr(sim_cfg, k) for k in sim_cfg.__dataclass_fields__},
             "n_train": args.n_train,

@@ -1,17 +1,24 @@
-"""Minimal valid products of every type, built with the real models (for tests)."""
+"""Test data and helpers: minimal valid products of every type built with the real models, and
+the checks pipeline tests share (products by filter, WCS against the simulator's truth, DS9)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
+import pytest
 from astropy.table import Table
 from astropy.wcs import WCS
 
 import phangs_products as pp
-from phangs_products.bands import galaxy
+from phangs_products.bands import galaxy, survey_filters
 from phangs_products.hlsp import Delivery, common_meta
 from phangs_products.naming import build_name
+from phangs_products.pipeline.sim.simulate import true_wcs
 
-BANDS = [pp.BandInfo(f) for f in ("F275W", "F336W", "F438W", "F555W", "F814W")]
+BANDS = [pp.BandInfo(f) for f in survey_filters()]
 
 
 def demo_delivery() -> Delivery:
@@ -104,3 +111,58 @@ def product_name(model: pp.Model, ext: str | None = None) -> str:
     return build_name(
         model.schema, target="ngc628c", version="v1", filter=filt, extension=ext, **variants
     )
+
+
+def by_filter(paths: list[Path], filt: str) -> Path:
+    """The product of one filter from a list of HLSP file names."""
+    (path,) = [p for p in paths if f"_{filt.lower()}_" in p.name]
+    return path
+
+
+def offsets_from_true_wcs(
+    truth_exposures, ref: np.ndarray, rootname: str, chip: int, path: Path
+) -> np.ndarray:
+    """Distance (FLC px) between where the WCS of ``path`` and the simulator's true WCS of
+    ``rootname`` put the reference stars (``ref``: RA, Dec in deg) that fall on ``chip``."""
+    true = true_wcs(truth_exposures, rootname, chip)
+    x, y = true.world_to_pixel_values(ref[:, 0], ref[:, 1])
+    product = pp.open(path)
+    ny, nx = product.hdus["SCI", chip].data.shape
+    on = (x >= 0) & (x < nx) & (y >= 0) & (y < ny)
+    xa, ya = product.chip_wcs(chip).world_to_pixel_values(ref[on, 0], ref[on, 1])
+    return np.hypot(xa - x[on], ya - y[on])
+
+
+#: skip marker for tests that need the Debian DS9 and xvfb packages
+needs_ds9 = pytest.mark.skipif(
+    shutil.which("ds9") is None or shutil.which("xvfb-run") is None,
+    reason="Debian saods9/xvfb not installed",
+)
+
+
+def ds9_load_and_save(image: Path, regions: Path, out: Path) -> subprocess.CompletedProcess:
+    """Open ``image`` in DS9 under xvfb, load ``regions``, save them again to ``out``, exit."""
+    command = ["xvfb-run", "-a", "ds9", str(image), "-regions", "load", str(regions)]
+    command += ["-regions", "save", str(out), "-exit"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def assert_shared_grid(products: dict[str, list[Path]], bands: tuple[str, ...]) -> pp.ImageModel:
+    """Every DRC science/ERR/EXP product of ``bands`` is on the F555W science grid.
+
+    Same shape, CRVAL, CD and CRPIX, 0.04"/px, north up.  Returns the F555W science model.
+    """
+    ref = pp.open(by_filter(products["drc-sci"], "F555W"))
+    for filt in bands:
+        for kind in ("drc-sci", "drc-err", "drc-exp"):
+            model = pp.open(by_filter(products[kind], filt))
+            assert model.data.shape == ref.data.shape
+            np.testing.assert_allclose(model.wcs.wcs.crval, ref.wcs.wcs.crval, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(
+                model.wcs.pixel_scale_matrix, ref.wcs.pixel_scale_matrix, rtol=1e-9, atol=1e-16
+            )
+            np.testing.assert_allclose(model.wcs.wcs.crpix, ref.wcs.wcs.crpix, atol=1e-6)
+    scale = np.sqrt(abs(np.linalg.det(ref.wcs.pixel_scale_matrix))) * 3600
+    assert scale == pytest.approx(0.04, rel=1e-6)
+    assert ref.wcs.pixel_scale_matrix[0, 1] == pytest.approx(0.0, abs=1e-12)  # north up
+    return ref

@@ -121,7 +121,8 @@ def _same_fits(a: Path, b: Path) -> None:
 def test_two_galaxies_on_dask_match_sequential_runs(demo, tmp_path):
     from phangs_products.pipeline.config import load_config
     from phangs_products.pipeline.scaleout import run_many
-    from phangs_products.pipeline.simulate import SimConfig, simulate
+    from phangs_products.pipeline.sim.config import SimConfig
+    from phangs_products.pipeline.sim.simulate import simulate
 
     # galaxy 1: the demo field again; galaxy 2: another field simulated with another seed
     cfg1 = tmp_path / "a.toml"

@@ -1,8 +1,11 @@
-"""``phangs-products validate DIR``: the validator's command line.
+"""``phangs-products validate DIR`` and ``phangs-products docs DIR``: the validator's command lines.
 
-Exit codes: 0 clean, 1 errors (warnings too with ``--strict``), 2 usage (bad arguments, no
-such folder).  ``add_parser(subparsers)`` registers the subcommand; the main CLI may instead
-call ``add_arguments(parser)`` on a parser it made.  ``run(args)`` returns the exit code.
+``docs`` renders the HTML site of a delivery with the validator's report page (the core's
+:mod:`phangs_products.docs` renders; the validation runs here, so core never imports the
+validator).  Exit codes: 0 clean, 1 errors (warnings too with ``--strict``), 2 usage (bad
+arguments, no such folder).  ``add_parser(subparsers)`` registers the subcommand; the main CLI
+may instead call ``add_arguments(parser)`` on a parser it made.  ``run(args)`` returns the exit
+code.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ import sys
 from pathlib import Path
 
 from phangs_products.atomic import atomic_write_text
+from phangs_products.docs import build_site
 
-__all__ = ["add_arguments", "add_parser", "main", "run"]
+from .api import validate_delivery
+
+__all__ = ["add_arguments", "add_docs_arguments", "add_parser", "main", "run", "run_docs"]
 
 FORMATS = ("text", "json", "junit")
 
@@ -50,8 +56,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Validate and write the report; return the exit code (0 clean, 1 errors, 2 usage)."""
-    from .api import validate_delivery
-
     path = Path(args.path)
     if not path.is_dir():
         print(f"error: {path}: no such delivery folder", file=sys.stderr)
@@ -81,6 +85,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         report.print()
     return report.exit_code
+
+
+def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``phangs-products docs``."""
+    parser.add_argument("delivery", help="delivery root folder (one folder per field)")
+    parser.add_argument(
+        "--no-validate", action="store_true", help="do not run the validator for the report page"
+    )
+
+
+def run_docs(args: argparse.Namespace) -> int:
+    """``phangs-products docs DIR``: write the HTML site; print where the index is."""
+    root = Path(args.delivery)
+    problems: list[dict] = []
+    summary = ""
+    if not args.no_validate:
+        report = validate_delivery(root)
+        problems = report.to_dict()["problems"]
+        summary = report.summary()
+    index = build_site(root, problems, summary)
+    print(f"HTML index: {index}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 
 import phangs_products as pp
+from phangs_products.pipeline.code import code_digest, code_files, module_closure, tree_digest
 from phangs_products.pipeline.config import ConfigError, RunConfig, load_config, stage_config
 from phangs_products.pipeline.runner import (
     Stage,
     StageError,
-    code_digest,
     run_stages,
     stage_key,
-    tree_digest,
 )
 
 
@@ -101,10 +100,10 @@ def test_config_or_input_change_reruns_downstream(tmp_path):
 
 
 def test_stage_keys_follow_the_code(tmp_path):
-    """The code digest (pipeline sources, shipped data, tool versions) is part of every key."""
+    """The code digest (the stage's code, schemas, templates, data, tool versions) is in the key."""
     run = make_run(tmp_path)
     stage = stages()[0]
-    assert stage_key(stage, run, {}) == stage_key(stage, run, {}, code=code_digest())
+    assert stage_key(stage, run, {}) == stage_key(stage, run, {}, code=code_digest(stage.func))
     assert stage_key(stage, run, {}, code="a") != stage_key(stage, run, {}, code="b")
     # the digest reads file contents: an edited source gives another digest
     src = tmp_path / "module.py"
@@ -112,7 +111,34 @@ def test_stage_keys_follow_the_code(tmp_path):
     before = tree_digest([src, run.input / "numbers.txt"])
     src.write_text("x = 2\n")
     assert tree_digest([src, run.input / "numbers.txt"]) != before
-    assert len(code_digest()) == 64 and code_digest() == code_digest()
+    assert len(code_digest(stage.func)) == 64
+
+
+def test_stage_code_covers_schemas_templates_and_imports_not_the_simulator(tmp_path):
+    """Each stage's key covers what its products depend on, and nothing that makes none.
+
+    Editing a schema changes every stage's key, a template the publish and docs stages', a
+    stage's own algorithm module its key; editing the simulator or the CLI changes none.
+    """
+    from importlib import resources
+
+    from phangs_products.pipeline.graph import build_stages
+
+    schemas = {p for p in Path(str(resources.files("phangs_products.schemas"))).rglob("*.yaml")}
+    templates = set(Path(str(resources.files("phangs_products.templates"))).glob("*.j2"))
+    run = make_run(tmp_path)
+    by_name = {str(s.name): set(code_files(s.func)) for s in build_stages(run)}
+    for name, files in by_name.items():
+        assert schemas <= files, name
+        assert not any("/sim/" in str(f) or f.name == "cli.py" for f in files), name
+        assert (templates <= files) == (name in ("publish", "docs")), name
+    clusters = {f.as_posix() for f in by_name["clusters"]}
+    for module in ("clusters/selection.py", "clusters/classify.py", "stellarpops/sed.py"):
+        assert any(f.endswith(f"pipeline/{module}") for f in clusters), module
+    assert "phangs_products.naming" in module_closure("phangs_products.pipeline.imaging.stage")
+    assert "phangs_products.pipeline.photometry.stage" not in module_closure(
+        "phangs_products.pipeline.clusters.stage"
+    )
 
 
 def test_failed_stage_keeps_earlier_products_and_resumes(tmp_path):

@@ -1,0 +1,86 @@
+"""Settings of the association method, and the schema facts it uses (scales, sentinel)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from phangs_products.bands import band, survey_filters
+from phangs_products.registry import get_schema
+
+#: Missing-value marker of the catalog columns (from the schema).
+SENTINEL = float(get_schema("assoc-catalog").sentinel)
+#: Smoothing scales in pc, the schema's file-name variants.
+SCALES = tuple(int(s) for s in get_schema("assoc-catalog").variants("scale"))
+
+
+#: Filter of each point-source selection: the survey band whose label the selection names
+#: (``nuv`` -> F275W, ``v`` -> F555W), for every selection the schema allows.
+SELECTION_FILTER = {
+    sel: next(f for f in survey_filters() if band(f).label == sel.upper())
+    for sel in get_schema("assoc-catalog").variants("selection")
+}
+
+
+FWHM_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))  # Gaussian FWHM / sigma
+
+
+@dataclass(frozen=True)
+class AssociationConfig:
+    """Association settings (the paper gives no quality-cut numbers: documented choices).
+
+    Attributes
+    ----------
+    scales : tuple of int
+        Kernel FWHMs in pc.
+    selections : tuple of str
+        ``nuv`` (F275W) and ``v`` (F555W).
+    min_snr : float
+        Minimum S/N in the selection band.
+    max_sharp : float
+        Maximum |SHARP| in the selection band (DOLPHOT's sharpness).
+    object_types : tuple of int
+        DOLPHOT object types kept: 1 (star), 2 (faint star) and 3 (elongated); 4 (too sharp)
+        and 5 (extended) are the sharpness cut of the paper.  Type 3 is kept because the paper
+        cuts on S/N, sharpness and data quality only, and in the groups we look for a
+        neighbour's light makes stars look elongated: on the simulated demo field 21 of the 72
+        detected association members were type 3, against 26 of 254 field stars.
+    max_crowd : float or None
+        Optional cut on CROWD (mag); None (the default, as the paper) keeps every crowding (a
+        1 mag cut removed 13 of those 72 members).  Without the type-3 and crowding cuts the
+        demo field recovers 3/6 (V) and 4/6 (NUV) associations instead of 2/6, and the 2 kpc
+        medium field 24/45 and 29/45 instead of 17/45 and 22/45 (same photometry; measured
+        before the simulator capped associations at their resolvable members).
+    highpass_factor, peak_factor : float
+        High-pass kernel size (4x) and marker threshold (1.5 single-object peaks), the
+        paper's values.
+    count_radius : float
+        Radius of the chance-grouping count around a peak, in kernel FWHMs (our choice).
+    false_alarm : float
+        Nominal expected chance groupings per map and scale (:func:`chance_threshold`; our
+        choice; the search over all positions makes the measured rate a few times higher).
+        Measured on the method tests' scenes (V / NUV; test_associations_method.py):
+
+        ===========  ==================  ====================  ======================
+        false_alarm  recovered (of 44)   spurious, smooth disk  spurious, 10x density
+        ===========  ==================  ====================  ======================
+        0.1          34 / 35             <= 2 / <= 1            3, 1, 0, 1
+        0.3          36 / 36             <= 2 / <= 1            3, 2, 4, 2
+        1.0          37 / 37             <= 3 / <= 3            5, 7, 4, 2
+        ===========  ==================  ====================  ======================
+
+        0.3 keeps the spurious count well below the limit of 5 per scale on the smooth disk
+        while recovering the most associations.
+    """
+
+    scales: tuple[int, ...] = SCALES
+    selections: tuple[str, ...] = ("nuv", "v")
+    min_snr: float = 5.0
+    max_sharp: float = 0.3
+    object_types: tuple[int, ...] = (1, 2, 3)
+    max_crowd: float | None = None
+    highpass_factor: float = 4.0
+    peak_factor: float = 1.5
+    count_radius: float = 1.0
+    false_alarm: float = 0.3

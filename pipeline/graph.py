@@ -1,0 +1,142 @@
+"""The stage graph of one galaxy field and the function that runs it.
+
+A galaxy observed with several pointings (``RunConfig.pointings``) runs every pointing as a
+field of its own, then the mosaic stages (:func:`build_mosaic_stages`) on the aligned FLCs the
+pointings published.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from phangs_products.pipeline.associations.stage import AssociationStageConfig, associations_stage
+from phangs_products.pipeline.clusters.stage import ClusterStageConfig, clusters_stage
+from phangs_products.pipeline.config import RunConfig, stage_config
+from phangs_products.pipeline.imaging.exposures import ImagingConfig
+from phangs_products.pipeline.imaging.mosaic import aligned_flcs, mosaic_stage
+from phangs_products.pipeline.imaging.stage import imaging_stage, input_files
+from phangs_products.pipeline.photometry.stage import PhotometryStageConfig, photometry_stage
+from phangs_products.pipeline.products import StageName
+from phangs_products.pipeline.publish.document import document_stage
+from phangs_products.pipeline.publish.publish import publish_stage
+from phangs_products.pipeline.publish.validate import validate_stage
+from phangs_products.pipeline.runner import Stage, StageResult, run_stages
+
+log = logging.getLogger(__name__)
+
+
+def _inputs(run: RunConfig):
+    return [*input_files(run.input), run.reference_catalog]
+
+
+def _human_table(run: RunConfig):
+    path = (run.stages.get(StageName.CLUSTERS) or {}).get("human_table")
+    return [Path(path)] if path else []
+
+
+def build_stages(run: RunConfig) -> list[Stage]:
+    """The stages of a run, with configurations from the paper defaults and the run's overrides."""
+    imaging = stage_config(ImagingConfig, run.stages.get(StageName.IMAGING), StageName.IMAGING)
+    photometry = stage_config(
+        PhotometryStageConfig, run.stages.get(StageName.PHOTOMETRY), StageName.PHOTOMETRY
+    )
+    clusters = stage_config(
+        ClusterStageConfig, run.stages.get(StageName.CLUSTERS), StageName.CLUSTERS
+    )
+    associations = stage_config(
+        AssociationStageConfig, run.stages.get(StageName.ASSOCIATIONS), StageName.ASSOCIATIONS
+    )
+    configs = {
+        StageName.IMAGING: imaging,
+        StageName.PHOTOMETRY: photometry,
+        StageName.CLUSTERS: clusters,
+        StageName.ASSOCIATIONS: associations,
+    }
+    stages = [
+        Stage(StageName.IMAGING, imaging_stage, config=imaging, external_inputs=_inputs),
+        Stage(
+            StageName.PHOTOMETRY, photometry_stage, depends=(StageName.IMAGING,), config=photometry
+        ),
+        Stage(
+            StageName.CLUSTERS,
+            clusters_stage,
+            depends=(StageName.IMAGING, StageName.PHOTOMETRY),
+            config=clusters,
+            external_inputs=_human_table,
+        ),
+        Stage(
+            StageName.ASSOCIATIONS,
+            associations_stage,
+            depends=(StageName.IMAGING, StageName.PHOTOMETRY, StageName.CLUSTERS),
+            config=associations,
+        ),
+    ]
+    science = [StageName.IMAGING, StageName.PHOTOMETRY, StageName.CLUSTERS, StageName.ASSOCIATIONS]
+    stages += [
+        Stage(
+            StageName.PUBLISH,
+            publish_stage,
+            depends=tuple(science),
+            config={"stage_configs": configs},
+        ),
+        Stage(StageName.VALIDATE, validate_stage, depends=(StageName.PUBLISH,), config={}),
+        Stage(StageName.DOCS, document_stage, depends=(StageName.VALIDATE,), config={}),
+    ]
+    return stages
+
+
+def _aligned_inputs(run: RunConfig) -> list[Path]:
+    return [p for pointing in run.pointings for p in aligned_flcs(pointing.input)]
+
+
+def build_mosaic_stages(run: RunConfig) -> list[Stage]:
+    """Stages of a mosaic run (:meth:`RunConfig.mosaic_run`): mosaic, publish, validate, docs.
+
+    The mosaic stage uses the imaging stage's settings (``stages.imaging``); its key covers the
+    aligned FLC products of every pointing, so it is redone when a pointing changes.
+    """
+    imaging = stage_config(ImagingConfig, run.stages.get(StageName.IMAGING), StageName.IMAGING)
+    return [
+        Stage(StageName.MOSAIC, mosaic_stage, config=imaging, external_inputs=_aligned_inputs),
+        Stage(
+            StageName.PUBLISH,
+            publish_stage,
+            depends=(StageName.MOSAIC,),
+            config={"stage_configs": {StageName.IMAGING: imaging}},
+        ),
+        Stage(StageName.VALIDATE, validate_stage, depends=(StageName.PUBLISH,), config={}),
+        Stage(StageName.DOCS, document_stage, depends=(StageName.VALIDATE,), config={}),
+    ]
+
+
+def _named(result: StageResult, field: str) -> StageResult:
+    return dataclasses.replace(result, name=f"{field}/{result.name}")
+
+
+def run_galaxy(
+    run: RunConfig, report: Callable[[StageResult], None] | None = None
+) -> list[StageResult]:
+    """Run every stage of one galaxy field (skipping unchanged ones).
+
+    With several pointings: every pointing's stages, then the mosaic's; stage names in the
+    results are prefixed with their field (``ngc628e/imaging``, ``ngc628mosaic/mosaic``).
+    """
+    if not run.pointings:
+        return run_stages(run, build_stages(run), report=report)
+    results: list[StageResult] = []
+    mosaic = run.mosaic_run()
+    for sub, stages in [
+        *((p, build_stages(p)) for p in run.pointing_runs()),
+        (mosaic, build_mosaic_stages(mosaic)),
+    ]:
+
+        def show(result: StageResult, field: str = sub.field) -> None:
+            if report is not None:
+                report(_named(result, field))
+
+        log.info("field %s of %s", sub.field, run.field)
+        results += [_named(r, sub.field) for r in run_stages(sub, stages, report=show)]
+    return results

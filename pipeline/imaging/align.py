@@ -1,0 +1,182 @@
+"""Alignment of FLC exposures to the reference catalog (TweakReg), with retries."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from phangs_products.pipeline.imaging.exposures import Exposure, ImagingConfig, captured, in_folder
+
+log = logging.getLogger(__name__)
+
+ALIGNED_WCSNAME = "PHANGS-REFCAT"
+
+
+@dataclass(frozen=True)
+class AlignmentResult:
+    """TweakReg fit of one exposure."""
+
+    rootname: str
+    filter: str
+    nmatch: int
+    rms_ra_mas: float
+    rms_dec_mas: float
+    aligned: bool
+
+
+def align_exposures(
+    exposures: Sequence[Exposure], refcat: Path, config: ImagingConfig, scratch: Path
+) -> list[AlignmentResult]:
+    """TweakReg the exposures (in place) against the reference catalog.
+
+    Exposures that fail (fewer than ``minobj`` matches, or a fit rms above ``max_rms_mas``:
+    typically the 2-D histogram's initial shift landed on a false peak) are retried on their
+    own, first from the sky shift the fits gave the band's aligned exposures of the same visit
+    (any visit when none of its own aligned; the header WCS moved by the median of those
+    shifts, searched within ``retry_searchrad``), then with ``retry_tolerance``.  Failed fits
+    are reported with ``aligned=False``.
+    """
+    radec = np.loadtxt(refcat, usecols=(0, 1), ndmin=2, comments="#")
+    n_ref = min(_reference_stars_on(exp, radec) for exp in exposures)
+    geometry = config.fitgeometry if n_ref >= config.min_refstars_rscale else "shift"
+    if geometry != config.fitgeometry:
+        log.info(
+            "%s: %d reference stars per chip (< %d): fitting shifts only",
+            exposures[0].filter,
+            n_ref,
+            config.min_refstars_rscale,
+        )
+    config = dataclasses.replace(config, fitgeometry=geometry)
+    before = {exp.rootname: _chip_centre(exp.path) for exp in exposures}
+    _tweakreg([str(e.path) for e in exposures], refcat, config, scratch)
+    results = {exp.rootname: _alignment_result(exp, config) for exp in exposures}
+    failed = [exp for exp in exposures if not results[exp.rootname].aligned]
+    good = [exp for exp in exposures if results[exp.rootname].aligned]
+    if failed and good:
+        shifts = {e.rootname: _sky_offset(before[e.rootname], _chip_centre(e.path)) for e in good}
+        for exp in failed:
+            # exposures of one visit (rootname ipppss) share its guide-star pointing error
+            same = [r for r in shifts if r[:6] == exp.rootname[:6]] or list(shifts)
+            shift = np.median([shifts[r] for r in same], axis=0)
+            log.info(
+                'retrying %s from the shift of the aligned %s exposures %s (%.3f" E, %.3f" N)',
+                exp.rootname,
+                exp.filter,
+                ", ".join(same),
+                *(shift * 3600.0),
+            )
+            ra, dec = before[exp.rootname]
+            target = np.array([ra + shift[0] / np.cos(np.radians(dec)), dec + shift[1]])
+            _move_wcs(exp.path, target - _chip_centre(exp.path))
+        retry = dataclasses.replace(config, searchrad=config.retry_searchrad)
+        _tweakreg([str(e.path) for e in failed], refcat, retry, scratch)
+        results.update({e.rootname: _alignment_result(e, config) for e in failed})
+        failed = [exp for exp in failed if not results[exp.rootname].aligned]
+    if failed and config.retry_tolerance > config.tolerance:
+        log.info(
+            "retrying %s with tolerance %.1f px",
+            ", ".join(e.rootname for e in failed),
+            config.retry_tolerance,
+        )
+        retry = dataclasses.replace(config, tolerance=config.retry_tolerance)
+        _tweakreg([str(e.path) for e in failed], refcat, retry, scratch)
+        results.update({e.rootname: _alignment_result(e, config) for e in failed})
+    for res in results.values():
+        level = logging.INFO if res.aligned else logging.WARNING
+        log.log(
+            level,
+            "%s %s: %s, %d matches, rms %.1f/%.1f mas",
+            res.rootname,
+            res.filter,
+            "aligned" if res.aligned else "NOT aligned",
+            res.nmatch,
+            res.rms_ra_mas,
+            res.rms_dec_mas,
+        )
+    return [results[exp.rootname] for exp in exposures]
+
+
+def _chip_centre(path: Path) -> np.ndarray:
+    """RA and Dec (deg) of the centre of the exposure's chip 1."""
+    with fits.open(path) as hdul:
+        hdu = hdul["SCI", 1]
+        ny, nx = hdu.header["NAXIS2"], hdu.header["NAXIS1"]
+        ra, dec = WCS(hdu.header, hdul).all_pix2world((nx - 1) / 2.0, (ny - 1) / 2.0, 0)
+    return np.array([float(ra), float(dec)])
+
+
+def _sky_offset(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Offset (deg on the sky: east, north) from one RA, Dec to a nearby one."""
+    cosd = np.cos(np.radians(0.5 * (start[1] + end[1])))
+    return np.array([(end[0] - start[0]) * cosd, end[1] - start[1]])
+
+
+def _move_wcs(path: Path, delta: np.ndarray) -> None:
+    """Add ``delta`` (deg of RA and of Dec) to the reference point of every SCI extension."""
+    with fits.open(path, mode="update") as hdul:
+        for hdu in hdul:
+            if hdu.name == "SCI" and "CRVAL1" in hdu.header:
+                hdu.header["CRVAL1"] += float(delta[0])
+                hdu.header["CRVAL2"] += float(delta[1])
+
+
+def _tweakreg(files: list[str], refcat: Path, config: ImagingConfig, scratch: Path) -> None:
+    """One TweakReg run of ``files`` against the reference catalog, log captured."""
+    with in_folder(scratch), captured(scratch / "tweakreg.log"):
+        from drizzlepac import tweakreg  # its import logs to the console: capture it too
+
+        tweakreg.TweakReg(
+            files,
+            imagefindcfg={"threshold": config.threshold, "conv_width": config.conv_width},
+            refcat=str(refcat),
+            refxcol=1,
+            refycol=2,
+            refxyunits="degrees",
+            searchrad=config.searchrad,
+            searchunits="pixels",
+            tolerance=config.tolerance,
+            use2dhist=True,
+            minobj=config.minobj,
+            fitgeometry=config.fitgeometry,
+            nclip=config.nclip,
+            sigma=config.sigma,
+            updatehdr=True,
+            wcsname=ALIGNED_WCSNAME,
+            reusename=True,
+            interactive=False,
+            see2dplot=False,
+            residplot="No plot",
+            shiftfile=False,
+            clean=True,
+        )
+
+
+def _reference_stars_on(exp: Exposure, radec: np.ndarray) -> int:
+    """Reference stars ((N, 2) RA, Dec in deg) inside the exposure's first chip (header WCS)."""
+    with fits.open(exp.path) as hdul:
+        hdu = hdul["SCI", 1]
+        x, y = WCS(hdu.header, hdul).all_world2pix(radec[:, 0], radec[:, 1], 0)
+        ny, nx = hdu.data.shape
+    return int(np.count_nonzero((x >= 0) & (x < nx) & (y >= 0) & (y < ny)))
+
+
+def _alignment_result(exp: Exposure, config: ImagingConfig) -> AlignmentResult:
+    """The fit TweakReg recorded in the exposure's first SCI header, judged by its rms."""
+    hdr = fits.getheader(exp.path, ("SCI", 1))
+    rms = (float(hdr.get("RMS_RA", np.nan)) * 3.6e6, float(hdr.get("RMS_DEC", np.nan)) * 3.6e6)
+    fitted = "NMATCH" in hdr and "user" in str(hdr.get("WCSTYPE", "user"))
+    return AlignmentResult(
+        rootname=exp.rootname,
+        filter=exp.filter,
+        nmatch=int(hdr.get("NMATCH", 0)),
+        rms_ra_mas=rms[0],
+        rms_dec_mas=rms[1],
+        aligned=fitted and max(rms) <= config.max_rms_mas,
+    )

@@ -1,0 +1,94 @@
+"""The publish stage: products into the delivery folder, README, manifest and checksums."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from phangs_products.atomic import atomic_path
+from phangs_products.bands import band
+from phangs_products.delivery import write_checksums, write_manifest
+from phangs_products.docs import render_readme, render_steps
+from phangs_products.models import ReadmeModel, read_meta
+from phangs_products.naming import build_name
+from phangs_products.pipeline.products import ProductKey
+from phangs_products.pipeline.runner import Outputs, StageContext
+from phangs_products.registry import get_schema
+
+log = logging.getLogger(__name__)
+
+
+def _settings(config: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    return dict(config or {})
+
+
+def _copy_atomic(src: Path, dst: Path) -> Path:
+    with atomic_path(dst, overwrite=True) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst
+
+
+def _record(path: Path) -> dict[str, Any]:
+    meta = read_meta(path)
+    schema = get_schema(str(meta["PPSCHEMA"]), str(meta["PPSCHVER"]))
+    rec: dict[str, Any] = {
+        "name": path.name,
+        "product": schema.name,
+        "schema": schema.id,
+        "size": path.stat().st_size,
+    }
+    if schema.product.get("filter_field") == "band" and meta.get("FILTER"):
+        rec["filter"] = str(meta["FILTER"])
+    for key, field in (("ASCSCALE", "scale"), ("CLSUBSET", "subset")):
+        if meta.get(key) is not None:
+            rec[field] = meta[key]
+    if meta.get("ASCSEL"):
+        rec["selection"] = str(meta["ASCSEL"]).lower()
+    return rec
+
+
+def publish_stage(ctx: StageContext) -> Outputs:
+    """Copy every HLSP product of the earlier stages into the delivery, then README + manifest."""
+    run = ctx.run
+    field_dir = run.output / run.field
+    field_dir.mkdir(parents=True, exist_ok=True)
+    published: list[Path] = []
+    for stage_outputs in ctx.inputs.values():
+        for product, paths in stage_outputs.items():
+            for path in paths:
+                if path.name.startswith("hlsp_"):
+                    published.append(_copy_atomic(path, field_dir / path.name))
+                else:
+                    log.debug("not a delivery product: %s (%s)", path.name, product)
+    records = [_record(p) for p in published]
+    configs = ctx.config.get("stage_configs", {}) if isinstance(ctx.config, dict) else {}
+    text = render_readme(
+        galaxy_=run.galaxy,
+        field=run.field,
+        version=run.version,
+        files=records,
+        steps=render_steps({str(k): _settings(c) for k, c in configs.items()}),
+        run_id=ctx.run_id,
+        simulated=run.simulated,
+    )
+    readme = ReadmeModel.create(text)
+    readme_path = readme.save(
+        field_dir / build_name(get_schema("readme"), target=run.field, version=run.version),
+        overwrite=True,
+    )
+    bands = [{"filter": f, "instrument": band(f).instrument} for f in run.bands]
+    # a run with pointings publishes here only the mosaics (each pointing is a field of its own)
+    mosaic = bool(run.pointings)
+    extra: dict[str, Any] = {"kind": "mosaic", "scales": (), "selections": (), "subsets": ()}
+    manifest_path = write_manifest(
+        field_dir, target=run.field, version=run.version, bands=bands, **(extra if mosaic else {})
+    )
+    sums = write_checksums(field_dir)
+    log.info("published %d products to %s", len(published) + 1, field_dir)
+    # recorded with their hashes: a rerun redoes this stage if the delivery was changed
+    return {ProductKey.DELIVERY: [*published, readme_path, Path(manifest_path), Path(sums)]}

@@ -1,0 +1,189 @@
+"""What to simulate: :class:`SimConfig`, detector sizes, dithers and bands."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from phangs_products.bands import band, galaxy, survey_filters
+from phangs_products.errors import PhangsProductsError
+from phangs_products.naming import sanitize_target
+
+#: Detector layouts: (number of chips, rows, columns) per size preset.
+SIZES: dict[str, tuple[int, int, int]] = {
+    "small": (1, 512, 512),
+    "medium": (2, 1024, 1024),
+    "full": (2, 2051, 4096),
+}
+
+
+#: Dither offsets (x, y) of the 3 exposures of a visit, FLC pixels.
+DITHERS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (2.5, 1.5), (5.0, 3.0))
+
+
+BANDS: tuple[str, ...] = survey_filters()
+
+
+MARGIN_PX = 20  # objects are placed this far beyond the detector edges too
+
+
+GAP_S = 120.0  # s between exposures (overheads)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """What to simulate.
+
+    Attributes
+    ----------
+    target, field : str
+        Galaxy (survey table, e.g. ``ngc628``) and field name (``ngc628c``).
+    seed : int
+        Random seed: same seed, same scene and noise; another seed, another scene.
+    size : str
+        ``small`` (1 chip 512x512), ``medium`` (2 chips 1024x1024) or ``full`` (2 chips
+        4096x2051, the real UVIS format).
+    bands : tuple of str
+        WFC3/UVIS filters (default the five PHANGS bands).
+    n_stars, n_clusters, n_associations : int
+        Objects per 512x512 FLC pixels (scaled with the detector area).
+    noiseless : bool
+        Expected counts only: no noise, cosmic rays, detector defects, saturation or pointing
+        errors (for flux tests).
+    spiral_arms : bool
+        Add spiral arms to the disk and put young objects on them.
+    diffuse : bool
+        Render the diffuse disk light (off: sources on sky only, e.g. for flux tests).
+    pointing_error_arcsec, pointing_error_deg : float
+        1-sigma pointing error per visit: shift per axis (arcsec) and rotation (deg).
+    mjd_start : float
+        Start of the first exposure, MJD (UTC).
+    exptime_scale : float
+        Factor on the paper's exposure times.
+    pointings : int
+        Number of overlapping pointings (1-5) laid out from west to east (module doc).
+    overlap : float
+        Fraction of the detector width shared by neighbouring pointings (0.05-0.95).
+    fields : tuple of str
+        Field names of the pointings (default: ``field``, then ``<target>e``, ``<target>e2``...).
+    """
+
+    target: str = "ngc628"
+    field: str = "ngc628c"
+    seed: int = 1
+    size: str = "small"
+    bands: tuple[str, ...] = BANDS
+    n_stars: int = 700
+    n_clusters: int = 60
+    n_associations: int = 6
+    noiseless: bool = False
+    spiral_arms: bool = True
+    diffuse: bool = True
+    pointing_error_arcsec: float = 0.25
+    pointing_error_deg: float = 0.01
+    mjd_start: float = 58800.2
+    exptime_scale: float = 1.0
+    pointings: int = 1
+    overlap: float = 0.3
+    fields: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.size not in SIZES:
+            raise PhangsProductsError(
+                f"SimConfig: size {self.size!r} is not one of {', '.join(SIZES)}"
+            )
+        if isinstance(self.bands, str) or not self.bands:
+            raise PhangsProductsError("SimConfig: bands must be a non-empty tuple of filters")
+        object.__setattr__(self, "bands", tuple(str(b).upper() for b in self.bands))
+        for filt in self.bands:
+            band(filt)  # raises for a filter that is not a WFC3/UVIS PHANGS band
+        if len(set(self.bands)) != len(self.bands):
+            raise PhangsProductsError(f"SimConfig: repeated band in {self.bands}")
+        if len(self.bands) > 10:
+            raise PhangsProductsError("SimConfig: at most 10 bands (one rootname digit)")
+        galaxy(self.target)  # raises for an unknown galaxy
+        if not isinstance(self.seed, int | np.integer) or self.seed < 0:
+            raise PhangsProductsError(f"SimConfig: seed must be an integer >= 0, got {self.seed!r}")
+        for name in ("n_stars", "n_clusters", "n_associations"):
+            if getattr(self, name) < 0:
+                raise PhangsProductsError(f"SimConfig: {name} must be >= 0")
+        if not self.exptime_scale > 0:
+            raise PhangsProductsError("SimConfig: exptime_scale must be > 0")
+        if self.pointing_error_arcsec < 0 or self.pointing_error_deg < 0:
+            raise PhangsProductsError("SimConfig: pointing errors must be >= 0")
+        if not 40000.0 < self.mjd_start < 80000.0:
+            raise PhangsProductsError(f"SimConfig: mjd_start {self.mjd_start} is not an HST date")
+        if not isinstance(self.pointings, int | np.integer) or not 1 <= self.pointings <= 5:
+            raise PhangsProductsError(
+                f"SimConfig: pointings must be an integer 1-5, got {self.pointings!r}"
+            )
+        if not 0.05 <= self.overlap <= 0.95:
+            raise PhangsProductsError(
+                f"SimConfig: overlap must be a fraction 0.05-0.95, got {self.overlap!r}"
+            )
+        if isinstance(self.fields, str):
+            raise PhangsProductsError("SimConfig: fields must be a tuple of field names")
+        object.__setattr__(self, "fields", tuple(self.fields))
+        if self.fields and len(self.fields) != self.pointings:
+            raise PhangsProductsError(
+                f"SimConfig: {len(self.fields)} field name(s) for {self.pointings} pointing(s)"
+            )
+        names = self.pointing_fields
+        if len(set(names)) != len(names):
+            raise PhangsProductsError(f"SimConfig: repeated field name in {names}")
+        for name in names:
+            sanitize_target(name)  # raises for a name MAST does not allow
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(chips, rows, columns) of the detector."""
+        return SIZES[self.size]
+
+    @property
+    def pointing_fields(self) -> tuple[str, ...]:
+        """Field name of each pointing (module doc)."""
+        if self.fields:
+            return self.fields
+        extra = [f"{self.target}e" + (str(k) if k > 1 else "") for k in range(1, self.pointings)]
+        return (self.field, *extra)
+
+    @property
+    def pointing_step_px(self) -> float:
+        """East-west distance between neighbouring pointings, FLC pixels."""
+        return SIZES[self.size][2] * (1.0 - self.overlap)
+
+    @property
+    def area_factor(self) -> float:
+        """Detector area relative to 512x512."""
+        chips, ny, nx = SIZES[self.size]
+        return chips * ny * nx / 512.0**2
+
+    def exptime(self, filt: str) -> float:
+        """Exposure time of one of the three dithers in a band, s."""
+        return round(band(filt).exptime / len(DITHERS) * self.exptime_scale, 1)
+
+    def rootname(self, band_index: int, dither: int, pointing: int = 0) -> str:
+        """9-character rootname (``isim<seed%10><band><dither><pointing letter>q``)."""
+        return f"isim{self.seed % 10}{band_index}{dither}{chr(ord('a') + pointing)}q"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dictionary of the configuration (for provenance).
+
+        The pointing settings appear only for several pointings (a one-pointing simulation
+        records what it recorded before they existed).
+        """
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if self.pointings == 1:
+            for key in ("pointings", "overlap", "fields"):
+                out.pop(key)
+        return out
+
+    def __repr__(self) -> str:
+        """Constructor-like text; the pointing settings only for several pointings."""
+        names = [f.name for f in fields(self)]
+        if self.pointings == 1:
+            names = [n for n in names if n not in ("pointings", "overlap", "fields")]
+        items = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
+        return f"SimConfig({items})"
