@@ -365,6 +365,15 @@ def test_legus_ngc1566_39_columns(legus):
     assert t["PHANGS_F438W_VEGA_ERR"].unit == u.mag
 
 
+def test_cli_info_names_the_legacy_layout(legus, capsys):
+    from phangs_products.cli import main
+
+    main(["info", str(legus / LEGUS_628)])
+    text = capsys.readouterr().out
+    assert "legacy   legus-clusters-1.0.0 layout 'readme-35'" in text
+    assert "table    3080 rows x 35 columns" in text
+
+
 def test_legus_raw_values_on_request(legus):
     t = pp.open(legus / LEGUS_628, masked=False).table
     assert not isinstance(t["PHANGS_F275W_VEGA"], MaskedColumn)
