@@ -479,6 +479,38 @@ def test_unknown_layouts_get_one_line_naming_what_was_expected(tmp_path):
     one_line_error(plain, "no PPSCHEMA/PPSCHVER.*historical")
 
 
+def test_no_current_product_name_is_taken_for_a_historical_one():
+    from phangs_products.legacy.layouts import match
+    from phangs_products.naming import build_name
+    from phangs_products.registry import product_schemas
+
+    checked = 0
+    for schema in product_schemas():
+        variants = {k: v[0] for k, v in schema.product.get("variants", {}).items()}
+        variants.setdefault("rootname", "ib4606c5q")
+        for instruments in ("WFC3/UVIS", "ACS/WFC", ["WFC3/UVIS", "ACS/WFC"]):
+            for ext in schema.product["extensions"]:
+                name = build_name(
+                    schema,
+                    target="ngc628c",
+                    version="v1",
+                    instruments=instruments,
+                    filter="F555W",
+                    extension=ext,
+                    **variants,
+                )
+                assert match(Path(name)) is None, name
+                checked += 1
+    assert checked > 30
+
+
+def test_read_meta_reads_historical_headers(tmp_path):
+    path = write_image(tmp_path / "hlsp_phangs-hst_hst_wfc3-uvis_ngc7496_f275w_v1_exp-drc-sci.fits")
+    meta = pp.read_meta(path)
+    assert meta.filter == "F275W" and meta["NDRIZIM"] == 3
+    assert meta.legacy.layout == "exp-drc-sci"
+
+
 # ----------------------------------------------------------------------- our own catalogs
 def test_own_catalog_masks_on_request_and_answers_dr4_names(delivery, tmp_path):
     model = catalog_product(delivery, "cluster-catalog")

@@ -118,6 +118,11 @@ def read_meta(path: str | Path) -> Meta:
         If the file cannot be read or records no (known) schema.
     """
     path = Path(path)
+    from phangs_products.legacy import open_historical  # the legacy readers use this module
+
+    historical = open_historical(path)
+    if historical is not None:  # headers only: tables and arrays are never touched
+        return historical.meta
     headers = _read_headers(path)
     schema = _schema_from(headers["PRIMARY"], path)
     return meta_class(schema)(headers)
