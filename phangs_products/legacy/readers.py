@@ -262,13 +262,17 @@ def read_fits_table(
             primary = hdul[0].header.copy()
             if "PPSCHEMA" in primary:
                 return None, []
-            if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+            try:
+                table_hdu = hdul[1]
+            except IndexError:
+                table_hdu = None
+            if not isinstance(table_hdu, fits.BinTableHDU):
                 raise ProductError(
                     f"{path.name}: not a {family.title_short} {layout.title}: HDU 1 is not a "
                     f"binary table (expected the {layout.name} columns of {family.schema_id})"
                 )
-            check_complete([hdul[0], hdul[1]], path)
-            table_header = hdul[1].header.copy()
+            check_complete([hdul[0], table_hdu], path)
+            table_header = table_hdu.header.copy()
     except (OSError, ValueError, TypeError) as exc:
         raise ProductError(f"{path.name}: not a readable FITS file ({exc})") from None
     names = list(_table_keywords(table_header, "TTYPE").values())
