@@ -73,6 +73,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     model = phangs_products.open(args.file)
     schema = model.schema
     print(f"{Path(args.file).name}\n  schema   {schema.id} ({schema.title})")
+    if model.meta.legacy is not None:
+        print(f"  legacy   {model.meta.legacy}")
     for name, value in model.meta.schema_items().items():
         spec = schema.keyword_by_name[name]
         print(f"  {spec.fits_keyword:<8} = {value!r}")

@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 SCHEMA_URI_BASE = "https://phangs-products.org/schemas/"
+#: libyaml's safe loader when PyYAML was built with it (same documents, several times faster).
+YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _KEYWORD_RULE_KEYS = (
     "type",
     "enum",
@@ -80,7 +82,7 @@ def load_document(schema_id: str) -> dict[str, Any]:
         raise SchemaError(f"unknown schema {schema_id!r} (known: {', '.join(sorted(files))})")
     path = files[schema_id]
     with path.open() as fh:
-        doc = yaml.safe_load(fh)
+        doc = yaml.load(fh, Loader=YAML_LOADER)
     if doc.get("id") != schema_id:
         raise SchemaError(f"{path.name}: id {doc.get('id')!r} does not match the file name")
     return doc
@@ -113,8 +115,14 @@ def list_schemas() -> list[tuple[str, str, bool]]:
 
 @functools.cache
 def metaschema() -> dict[str, Any]:
-    """The phangs-products metaschema document."""
-    return load_document("metaschema-1.0.0")
+    """The newest phangs-products metaschema document.
+
+    Metaschema versions only add keywords, so the newest one accepts every document an older
+    one accepts; all schema files are checked against it.
+    """
+    versions = [split_schema_id(i)[1] for i in schema_files() if i.startswith("metaschema-")]
+    newest = max(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
+    return load_document(f"metaschema-{newest}")
 
 
 @functools.cache

@@ -38,6 +38,7 @@ def test_wheel_contains_package_data(wheel):
     for data in (ROOT / "phangs_products" / "data").iterdir():
         assert f"phangs_products/data/{data.name}" in names
     assert "phangs_products/pipeline/__init__.py" in names
+    assert "phangs_products/legacy/readers.py" in names
     assert "phangs_products/validation/__init__.py" in names
 
 

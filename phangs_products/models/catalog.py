@@ -16,6 +16,7 @@ from phangs_products import conformance
 from phangs_products.atomic import atomic_path, refuse_overwrite
 from phangs_products.errors import Problem, ProductError, ValidationError
 from phangs_products.models.base import FitsModel, _clean_header
+from phangs_products.models.tables import mask_sentinels, with_aliases
 from phangs_products.spec import BandInfo, ProductSchema
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,16 @@ class CatalogModel(FitsModel):
 
     Written as FITS (binary table with TUNIT/TDISP/TNULL from the schema), Parquet (schema id,
     units and descriptions in the Arrow metadata) or ECSV, chosen by the file extension.
+
+    A table read from a file is an :class:`~phangs_products.models.tables.AliasTable`: the
+    historical names the schema records (``historical``, e.g. ``PHANGS_CLUSTER_CLASS_ML_VGG``)
+    answer as today's columns.  With ``masked`` set (``open(path, masked=True)``) entries holding
+    the schema's sentinel are masked.
     """
 
     kinds = ("catalog",)
+    #: Mask sentinel entries when the table is read (set by ``open(path, masked=True)``).
+    masked: bool = False
 
     def __init__(self, schema, headers=None, path=None):
         super().__init__(schema, headers, path)
@@ -107,6 +115,18 @@ class CatalogModel(FitsModel):
         self._table = self.conform(value, self.bands)
 
     def _read_table(self) -> Table:
+        table = with_aliases(self._read_stored_table(), self.historical_names())
+        if self.masked:
+            mask_sentinels(table, self.schema, self.bands)
+        return table
+
+    def historical_names(self) -> dict[str, str]:
+        """Historical column name -> today's name, from the schema's ``historical`` entries."""
+        return {
+            c.historical: c.name for c in self.schema.expand_columns(self.bands) if c.historical
+        }
+
+    def _read_stored_table(self) -> Table:
         assert self.path is not None
         suffix = self.path.suffix.lower()
         if suffix == ".fits":

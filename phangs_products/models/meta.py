@@ -35,6 +35,14 @@ class Meta:
         """Headers by HDU name (``PRIMARY``, ``CATALOG``, ``SCI`` ...)."""
         return self._headers
 
+    @property
+    def legacy(self) -> Any:
+        """Historical layout the file was read from (:class:`~phangs_products.legacy.LegacyInfo`).
+
+        None for files phangs-products wrote (they record PPSCHEMA/PPSCHVER).
+        """
+        return self.__dict__.get("_legacy")
+
     def header(self, hdu: str = "PRIMARY") -> fits.Header:
         """Header of one HDU (created empty on first use)."""
         return self._headers.setdefault(hdu, fits.Header())

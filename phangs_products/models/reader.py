@@ -87,8 +87,11 @@ def check_complete(hdus: Iterable[Any], path: Path) -> None:
 def _schema_from(meta: Mapping[str, Any], path: Path) -> ProductSchema:
     name, version = meta.get("PPSCHEMA"), meta.get("PPSCHVER")
     if not name or not version:
+        from phangs_products.legacy import expected_names
+
         raise ProductError(
-            f"{path.name}: header has no PPSCHEMA/PPSCHVER keywords; not a phangs-products file"
+            f"{path.name}: header has no PPSCHEMA/PPSCHVER keywords; not a phangs-products file "
+            f"nor named like a historical product ({expected_names()})"
         )
     try:
         return get_schema(str(name), str(version))
@@ -115,6 +118,11 @@ def read_meta(path: str | Path) -> Meta:
         If the file cannot be read or records no (known) schema.
     """
     path = Path(path)
+    from phangs_products.legacy import open_historical  # the legacy readers use this module
+
+    historical = open_historical(path)
+    if historical is not None:  # headers only: tables and arrays are never touched
+        return historical.meta
     headers = _read_headers(path)
     schema = _schema_from(headers["PRIMARY"], path)
     return meta_class(schema)(headers)
@@ -183,20 +191,27 @@ def _header_from_dict(values: Mapping[str, Any]) -> fits.Header:
     return hdr
 
 
-def open(path: str | Path, strict: bool = False) -> Model:
+def open(path: str | Path, strict: bool = False, masked: bool | None = None) -> Model:
     """Open a phangs-products file and return its typed model.
 
     Only headers are read; arrays and tables load on first access.  The file is validated
     against the schema version it records: with ``strict=False`` (default) problems produce one
     summary :class:`ProductValidationWarning`; with ``strict=True`` they raise
-    :class:`ValidationError`.
+    :class:`ValidationError`.  Historical files without PPSCHEMA/PPSCHVER (PHANGS-HST v1 images,
+    PHANGS-CAT DR4 and LEGUS catalogs) are recognised by name and content and read as today's
+    model (:mod:`phangs_products.legacy`; ``model.meta.legacy`` says which layout).
 
     Parameters
     ----------
     path : path-like
-        ``.fits``, ``.parquet``, ``.ecsv``, ``.reg``, ``.md`` or ``.asdf`` product.
+        ``.fits``, ``.parquet``, ``.ecsv``, ``.reg``, ``.md`` or ``.asdf`` product, or a
+        historical ``.fits``/``.tab`` product.
     strict : bool
         Raise on schema problems instead of warning.
+    masked : bool, optional
+        Catalog tables with sentinel entries masked (astropy MaskedColumn); False gives the
+        stored values.  Default: masked for historical products, stored values for
+        phangs-products catalogs.
 
     Raises
     ------
@@ -204,14 +219,19 @@ def open(path: str | Path, strict: bool = False) -> Model:
         If the file is not a readable product.
     """
     path = Path(path)
+    from phangs_products.legacy import open_historical  # the legacy readers use this module
+
+    historical = open_historical(path, strict=strict, masked=masked)
+    if historical is not None:
+        return historical
     if path.suffix.lower() == ".fits":
         schema, headers, problems = _open_fits(path)
-        model = _KIND_CLASSES[schema.kind](schema, headers, path)
+        model = _new_model(schema, headers, path, masked)
     else:
         headers = _read_headers(path)
         schema = _schema_from(headers["PRIMARY"], path)
         tree = headers.pop("_tree", None)  # type: ignore[call-overload]
-        model = _KIND_CLASSES[schema.kind](schema, headers, path)
+        model = _new_model(schema, headers, path, masked)
         if isinstance(model, ManifestModel):
             model.tree = tree or {}
         if isinstance(model, TextModel):
@@ -227,6 +247,15 @@ def open(path: str | Path, strict: bool = False) -> Model:
             ProductValidationWarning,
             stacklevel=2,
         )
+    return model
+
+
+def _new_model(
+    schema: ProductSchema, headers: dict[str, fits.Header], path: Path, masked: bool | None
+) -> Model:
+    model = _KIND_CLASSES[schema.kind](schema, headers, path)
+    if masked and isinstance(model, CatalogModel):
+        model.masked = True
     return model
 
 
