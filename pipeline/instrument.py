@@ -22,8 +22,11 @@ import numpy as np
 from phangs_products.bands import band
 from phangs_products.spec import BandInfo
 
-__all__ = ["PSF", "band_order", "moffat_alpha", "moffat_ee", "psf_for"]
+__all__ = ["FLC_SCALE", "PSF", "band_order", "moffat_alpha", "moffat_ee", "psf_for"]
 
+#: arcsec per WFC3/UVIS FLC pixel (IDCSCALE of the real FLC header); the PSF widths below are
+#: in these pixels.
+FLC_SCALE = 0.0396
 CORE_BETA = 2.15
 CORE_FRACTION = 1.0
 HALO_BETA = 1.5

@@ -23,6 +23,7 @@ from phangs_products.pipeline.imaging.drizzle import (
 from phangs_products.pipeline.imaging.exposures import (
     ImagingConfig,
 )
+from phangs_products.pipeline.psf import MeasuredPSF, measure_psf
 from phangs_products.pipeline.runner import StageContext
 from phangs_products.registry import get_schema
 
@@ -62,7 +63,11 @@ def _instrument_keyword(instrument: str) -> str:
 
 
 def _drc_meta(
-    delivery: Delivery, images: BandImages, config: ImagingConfig, pointing: str | None = None
+    delivery: Delivery,
+    images: BandImages,
+    config: ImagingConfig,
+    psf: MeasuredPSF,
+    pointing: str | None = None,
 ) -> dict:
     facts = band(images.filter, images.exposures[0].instrument)
     hdr = images.header
@@ -89,9 +94,9 @@ def _drc_meta(
         "refband": config.reference_filter,
         "pointing": pointing or delivery.field,
         "wcsname": str(hdr.get("WCSNAME", "")) or "DRZWCS",
+        # measured on this image (or the instrument model where it has too few stars)
+        "psfsize": round(psf.fwhm_px * config.pixscale, 4),
     }
-    if not math.isnan(facts.psf_fwhm):
-        meta["psfsize"] = facts.psf_fwhm
     return meta
 
 
@@ -138,7 +143,15 @@ def drc_products(
     exp0 = images.exposures[0]
     err = error_map(sci, wht, images.sky_rate, exp0.read_noise, exp0.exptime)
     wcs = grid_wcs(clean_header(images.header))
-    meta = _drc_meta(delivery, images, config, pointing)
+    psf = measure_psf(sci, images.filter, config.pixscale)
+    log.info(
+        'band %s: PSF FWHM %.3f" (%s, %d stars)',
+        images.filter,
+        psf.fwhm_px * config.pixscale,
+        psf.source,
+        psf.n_stars,
+    )
+    meta = _drc_meta(delivery, images, config, psf, pointing)
     inputs = [e.path for e in images.exposures]
     names = {}
     # the EXP weight scales with the output/input pixel area; the product holds seconds

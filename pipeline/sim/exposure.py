@@ -36,9 +36,9 @@ from scipy import fft as sfft
 from scipy.ndimage import map_coordinates
 
 from phangs_products.bands import band
-from phangs_products.pipeline.instrument import PSF, psf_for
+from phangs_products.pipeline.instrument import FLC_SCALE, PSF, psf_for
 from phangs_products.pipeline.sim.psf import render_sources
-from phangs_products.pipeline.sim.scene import FLC_SCALE, DiskModel, eff_shape
+from phangs_products.pipeline.sim.scene import DiskModel, eff_shape
 
 GAIN = 1.56  # e-/ADU, ATODGNA-D of the real header
 

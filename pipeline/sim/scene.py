@@ -49,13 +49,11 @@ import numpy as np
 from astropy.table import Table
 
 from phangs_products.bands import Galaxy, band, galaxy, galaxy_table
+from phangs_products.pipeline.instrument import FLC_SCALE
 from phangs_products.pipeline.stellarpops.ssp import absolute_magnitudes, cluster_magnitudes
 
 if TYPE_CHECKING:
     from phangs_products.pipeline.sim.config import SimConfig
-
-
-FLC_SCALE = 0.0396  # arcsec per FLC pixel (IDCSCALE of the real header)
 
 
 DISK_PA = 20.0  # deg, position angle of the major axis (choice, close to NGC 628's)

@@ -18,6 +18,7 @@ from phangs_products.bands import galaxy, pc_per_pixel
 from phangs_products.errors import PhangsProductsError, ProductError
 from phangs_products.hlsp import Delivery, common_meta
 from phangs_products.models import FlcModel
+from phangs_products.pipeline.instrument import FLC_SCALE
 from phangs_products.pipeline.sim.config import DITHERS, GAP_S, MARGIN_PX, SimConfig
 from phangs_products.pipeline.sim.exposure import (
     ExposureSpec,
@@ -26,7 +27,7 @@ from phangs_products.pipeline.sim.exposure import (
     exposure_hdulist,
     render_chip,
 )
-from phangs_products.pipeline.sim.scene import FLC_SCALE, build_scene, field_center
+from phangs_products.pipeline.sim.scene import build_scene, field_center
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,10 @@ from phangs_products.bands import galaxy, pc_per_pixel
 from phangs_products.pipeline.associations.config import FWHM_SIGMA, AssociationConfig
 from phangs_products.pipeline.associations.maps import MapSmoother, tracer_map
 from phangs_products.pipeline.associations.watershed import watershed_regions
+from phangs_products.pipeline.instrument import FLC_SCALE
 from phangs_products.pipeline.sim.config import MARGIN_PX, SimConfig
 from phangs_products.pipeline.sim.recovery import nearest_scales
-from phangs_products.pipeline.sim.scene import FLC_SCALE, build_scene, field_center
+from phangs_products.pipeline.sim.scene import build_scene, field_center
 
 SCALES = (8, 16, 32, 64)
 PC_PX = pc_per_pixel(galaxy("ngc628").distance_mpc, 0.04)
