@@ -40,6 +40,9 @@ from phangs_products.testing import make_drc_products
 
 SIZE = 4000
 
+#: FWHM (px) of the V PSF for the CI normalisation
+PSF_FWHM = 2.5
+
 
 def _timed(func, *args):
     """Run ``func(*args)`` twice: timed, then under tracemalloc (which slows it down).
@@ -75,7 +78,7 @@ def per_band(sizes: list[int]) -> None:
         def ours(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
             flux, flux_err, covered = band_fluxes(data, err, x, y, config)
             mags, _ = to_mags(flux, flux_err, 25.0)
-            concentration(mags, radii, "F555W")
+            concentration(mags, radii, PSF_FWHM)
             return flux, flux_err, covered
 
         base, t_bare, m_bare = _timed(bare, x, y)

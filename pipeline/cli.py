@@ -211,6 +211,12 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noiseless", action="store_true", help="expected counts only")
     parser.add_argument("--no-arms", action="store_true", help="smooth disk without arms")
     parser.add_argument(
+        "--psf-scale",
+        type=float,
+        default=1.0,
+        help="factor on the instrument PSF's FWHM (default 1; e.g. 1.5 for a broader PSF)",
+    )
+    parser.add_argument(
         "--pointings",
         type=int,
         default=1,
@@ -232,6 +238,7 @@ def simulate_from_args(args: argparse.Namespace) -> SimResult:
         bands=tuple(b.strip() for b in args.bands.split(",") if b.strip()),
         noiseless=args.noiseless,
         spiral_arms=not args.no_arms,
+        psf_scale=args.psf_scale,
         pointings=args.pointings,
         overlap=args.overlap,
     )

@@ -26,7 +26,7 @@ from photutils.detection import DAOStarFinder
 from photutils.psf import EPSFBuilder, extract_stars
 from scipy.spatial import cKDTree
 
-from phangs_products.pipeline.instrument import FLC_SCALE, psf_for
+from phangs_products.pipeline.instrument import CORE_BETA, FLC_SCALE, moffat_alpha, psf_for
 
 __all__ = ["MeasuredPSF", "PSFMeasureConfig", "measure_psf", "profile_fwhm"]
 
@@ -86,6 +86,33 @@ class MeasuredPSF:
     n_stars: int = 0
     epsf: np.ndarray | None = None
     oversampling: int = 1
+
+    def kernel(self, half: int = 12) -> np.ndarray:
+        """The PSF on the image's pixel grid, centred in a ``2 half + 1`` square, sum 1.
+
+        The ePSF sampled at native pixel centres; for the instrument fallback, a Moffat of the
+        model's slope and ``fwhm_px`` integrated over pixels.
+        """
+        if self.epsf is None:
+            alpha = float(moffat_alpha(self.fwhm_px, CORE_BETA))
+            sub = 5
+            f = (np.arange(sub) + 0.5) / sub - 0.5
+            g = (np.arange(-half, half + 1)[:, None] + f[None, :]).ravel()
+            r2 = g[None, :] ** 2 + g[:, None] ** 2
+            n = 2 * half + 1
+            image = ((1.0 + r2 / alpha**2) ** -CORE_BETA).reshape(n, sub, n, sub).mean(axis=(1, 3))
+        else:
+            o = self.oversampling
+            c = (self.epsf.shape[0] - 1) // 2
+            native = self.epsf[c % o :: o, c % o :: o]
+            mid = (native.shape[0] - 1) // 2
+            lo = max(mid - half, 0)
+            image = np.zeros((2 * half + 1, 2 * half + 1))
+            cut = native[lo : mid + half + 1, lo : mid + half + 1]
+            start = half - (mid - lo)
+            image[start : start + cut.shape[0], start : start + cut.shape[1]] = cut
+            image = np.clip(image, 0.0, None)
+        return image / image.sum()
 
 
 def profile_fwhm(image: np.ndarray, oversampling: int = 1) -> float:

@@ -30,9 +30,10 @@ from scipy.signal import fftconvolve
 
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ImageModel
-from phangs_products.pipeline.instrument import moffat_alpha, psf_for
+from phangs_products.pipeline.instrument import moffat_alpha
 from phangs_products.pipeline.photometry.aperture import aperture_fluxes, concentration, to_mags
 from phangs_products.pipeline.photometry.config import PhotometryConfig
+from phangs_products.pipeline.psf import MeasuredPSF, measure_psf
 from phangs_products.pipeline.stellarpops.ssp import cluster_magnitudes
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,12 @@ class MCIRegion:
         return self.inside(mci_in, mci_out) & (np.asarray(mci_out, float) >= self.mci_out_min)
 
 
-def profile_stamp(fwhm: float, slope: float, filter_name: str, half: int = 15) -> np.ndarray:
-    """Unit-flux stamp of an EFF profile of intrinsic FWHM/slope convolved with the PSF."""
+def profile_stamp(fwhm: float, slope: float, kernel: np.ndarray, half: int = 15) -> np.ndarray:
+    """Unit-flux stamp of an EFF profile of intrinsic FWHM/slope convolved with the PSF.
+
+    ``kernel`` is the band's PSF on the image grid, measured on the image
+    (:meth:`~phangs_products.pipeline.psf.MeasuredPSF.kernel`).
+    """
     beta = slope / 2.0
     sub = 3
     f = (np.arange(sub) + 0.5) / sub - 0.5
@@ -134,11 +139,7 @@ def profile_stamp(fwhm: float, slope: float, filter_name: str, half: int = 15) -
     prof = (1.0 + r2 / alpha**2) ** (-beta)
     n = offs.size
     intrinsic = prof.reshape(n, sub, n, sub).mean(axis=(1, 3))
-    psf = psf_for(filter_name)
-    pr2 = offs[None, :] ** 2 + offs[:, None] ** 2
-    palpha = float(moffat_alpha(psf.core_fwhm * 0.0396 / 0.04, psf.core_beta))
-    kernel = (1.0 + pr2 / palpha**2) ** (-psf.core_beta)
-    stamp = fftconvolve(intrinsic, kernel / kernel.sum(), mode="same")
+    stamp = fftconvolve(intrinsic, kernel, mode="same")
     return stamp / stamp.sum()
 
 
@@ -149,6 +150,7 @@ def calibrate_mci(
     distance_mpc: float,
     config: ClusterSelectionConfig,
     phot: PhotometryConfig,
+    psf: MeasuredPSF | None = None,
 ) -> MCIRegion:
     """Inject synthetic clusters into the V DRC, measure them, and build the MCI regions.
 
@@ -167,6 +169,10 @@ def calibrate_mci(
         Galaxy distance (magnitudes of the injections, MCI_out limit of the polygon).
     config, phot : ClusterSelectionConfig, PhotometryConfig
         Profile grid and injection numbers; aperture settings (the same as for real sources).
+    psf : MeasuredPSF, optional
+        The band's PSF (default: measured on ``image``,
+        :func:`~phangs_products.pipeline.psf.measure_psf`): the synthetic clusters are
+        convolved with it and their CI normalised with its FWHM, as the data's sources are.
     """
     rng = np.random.default_rng(config.seed)
     data = np.asarray(image.data, float)
@@ -174,8 +180,11 @@ def calibrate_mci(
     filt = image.meta.filter
     zp = float(image.meta.zp_vega)
     half = 15
+    if psf is None:
+        psf = measure_psf(data, filt, float(image.meta.pixscale))
+    kernel = psf.kernel()
     profiles = [(f, s) for f in config.fwhms for s in config.slopes]
-    stamps = np.stack([profile_stamp(f, s, filt, half) for f, s in profiles])
+    stamps = np.stack([profile_stamp(f, s, kernel, half) for f, s in profiles])
     n_total = len(profiles) * config.per_profile
     which = np.repeat(np.arange(len(profiles)), config.per_profile)
     rng.shuffle(which)
@@ -203,7 +212,7 @@ def calibrate_mci(
             strip, err_strip, xs, np.full(xs.size, float(half)), radii, phot.annulus
         )
         mags_r, _ = to_mags(flux, flux_err, zp)
-        conc = concentration(mags_r, radii, filt)
+        conc = concentration(mags_r, radii, psf.fwhm_px)
         cols.append((flux[:, i4] / flux_err[:, i4], conc["MCI_IN"], conc["MCI_OUT"], conc["CI"]))
     snr, mci_in, mci_out, ci = (np.concatenate(c) for c in zip(*cols, strict=True))
     grid = np.asarray(profiles)[which]

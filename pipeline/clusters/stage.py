@@ -36,6 +36,7 @@ from phangs_products.pipeline.products import (
     read_sources,
     regions_model,
 )
+from phangs_products.pipeline.psf import measure_psf
 from phangs_products.pipeline.runner import Outputs, StageContext
 from phangs_products.pipeline.stellarpops.sed import SEDConfig, fit_sed
 from phangs_products.registry import get_schema
@@ -127,8 +128,16 @@ def clusters_stage(ctx: StageContext) -> Outputs:
     galaxy = ctx.run.galaxy
     # point sources of the field for the stellar MCI region: bright DOLPHOT type-1 matches
     stars = _bright_stars(sources, dolphot, config.selection.star_min_snr)
+    # the PSF of the data: the synthetic clusters and the fiducial CI are seen through it
+    psf = measure_psf(np.asarray(images[ref].data, float), ref, float(images[ref].meta.pixscale))
     region = calibrate_mci(
-        images[ref], errors[ref], stars, galaxy.distance_mpc, config.selection, config.photometry
+        images[ref],
+        errors[ref],
+        stars,
+        galaxy.distance_mpc,
+        config.selection,
+        config.photometry,
+        psf=psf,
     )
     calib_path = ctx.folder / "mci_calibration.ecsv"
     region.injected.write(calib_path, format="ascii.ecsv", overwrite=True)
@@ -152,6 +161,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
         isolated,
         config.photometry,
         flux4=np.asarray(sources[f"{ref}_flux"], float),  # the catalog's 4 px fluxes
+        psf_fwhm=psf.fwhm_px,
     )
     old = sources.meta.get("apcorr", {})
     if apc_v is not None and old:

@@ -19,9 +19,10 @@ from phangs_products.bands import band
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ImageModel
 from phangs_products.models.reader import open as open_product
-from phangs_products.pipeline.instrument import moffat_alpha, psf_for
+from phangs_products.pipeline.instrument import moffat_alpha
 from phangs_products.pipeline.photometry.config import PhotometryConfig
 from phangs_products.pipeline.photometry.detect import _clean
+from phangs_products.pipeline.psf import measure_psf
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +148,12 @@ def _slice_stats(srt: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.nd
 
 
 @functools.cache
-def fiducial_ci(filter_name: str, radii: tuple[float, ...]) -> np.ndarray:
-    """Magnitudes m(r) - m(r[0]) of the fiducial Moffat (FWHM 2 px, slope 3) seen by the band.
+def fiducial_ci(psf_fwhm: float, radii: tuple[float, ...]) -> np.ndarray:
+    """Magnitudes m(r) of the fiducial Moffat (FWHM 2 px, slope 3) seen through the band's PSF.
 
-    The profile is rendered with the simulator's PSF of the band and measured with the same
-    aperture code (noiseless, no sky).
+    The PSF's FWHM ``psf_fwhm`` (px; measured on the image,
+    :func:`~phangs_products.pipeline.psf.measure_psf`) adds in quadrature to the fiducial's;
+    the profile is measured with the same aperture code (noiseless, no sky).
     """
     size = 61
     c = size // 2
@@ -161,10 +163,7 @@ def fiducial_ci(filter_name: str, radii: tuple[float, ...]) -> np.ndarray:
     r2 = (xx[..., None, None] + f[None, None, None, :]) ** 2 + (
         yy[..., None, None] + f[None, None, :, None]
     ) ** 2
-    psf = psf_for(filter_name)
-    # the fiducial (FWHM 2 px, beta 3 Moffat) convolved with the PSF: FWHMs in quadrature
-    fwhm = np.hypot(2.0, psf.core_fwhm * 0.0396 / 0.04)
-    alpha = float(moffat_alpha(fwhm, 3.0))
+    alpha = float(moffat_alpha(np.hypot(2.0, psf_fwhm), 3.0))
     img = ((1 + r2 / alpha**2) ** -3.0).mean(axis=(2, 3))
     phot = aperture_photometry(img, [CircularAperture((c, c), r=r) for r in radii])
     sums = np.array([float(phot[f"aperture_sum_{i}"][0]) for i in range(len(radii))])
@@ -172,11 +171,14 @@ def fiducial_ci(filter_name: str, radii: tuple[float, ...]) -> np.ndarray:
 
 
 def concentration(
-    mags_r: np.ndarray, radii: Sequence[float], filter_name: str
+    mags_r: np.ndarray, radii: Sequence[float], psf_fwhm: float
 ) -> dict[str, np.ndarray]:
-    """CI, NCI_13, MCI_in, MCI_out from magnitudes in each radius (N, n_radii)."""
+    """CI, NCI_13, MCI_in, MCI_out from magnitudes in each radius (N, n_radii).
+
+    ``psf_fwhm`` is the band's PSF FWHM in px (the fiducial profile is seen through it).
+    """
     radii = tuple(float(r) for r in radii)
-    fid = fiducial_ci(filter_name, radii)
+    fid = fiducial_ci(float(psf_fwhm), radii)
     idx = {r: i for i, r in enumerate(radii)}
 
     def ci(a: float, b: float) -> np.ndarray:
@@ -208,6 +210,8 @@ def aperture_correction_v(
     config: PhotometryConfig,
     flux4: np.ndarray | None = None,
     ci: np.ndarray | None = None,
+    *,
+    psf_fwhm: float,
 ) -> float | None:
     """V-band correction m_total - m(4 px) of bright isolated compact sources.
 
@@ -238,6 +242,8 @@ def aperture_correction_v(
     ci : ndarray, optional
         Concentration index m(1 px) - m(3 px) of all sources: only the more compact half of
         the bright isolated sources is used.
+    psf_fwhm : float
+        FWHM of the V PSF in px (the fiducial profile's light beyond ``apcorr_radius``).
     """
     ok = isolated & np.isfinite(mag_err) & (mag_err < APCORR_MAX_ERR)
     if ci is not None and ok.sum() >= 10:
@@ -255,7 +261,7 @@ def aperture_correction_v(
     good = (small > 0) & (flux[:, 1] > 0)
     if good.sum() < 5:
         return None
-    fid = fiducial_ci(config.reference_filter, (config.apcorr_radius, 40.0))
+    fid = fiducial_ci(float(psf_fwhm), (config.apcorr_radius, 40.0))
     tail = 10 ** (-0.4 * (fid[1] - fid[0]))  # flux(40 px) / flux(apcorr_radius) of the fiducial
     corr = -2.5 * np.log10(flux[good, 1] * tail / small[good])
     # the 10 px flux of a faint star is noisy (sky over 314 px): weight by the errors
@@ -283,12 +289,14 @@ def measure_bands(
     errors: Mapping[str, ImageModel],
     config: PhotometryConfig,
     apcorr_fallback_v: float = -0.75,
+    psf_fwhm: float | None = None,
 ) -> tuple[Table, dict[str, float]]:
     """Aperture photometry of the sources in every band (one output row per source).
 
     Returns the table (per band: flux/error at 4 px in e-/s, aperture-corrected Vega mag and
     error, mJy and error, S/N; CI columns from the reference band) and the aperture corrections
-    used per filter.
+    used per filter.  ``psf_fwhm`` is the reference band's PSF FWHM in px (default: measured
+    on the reference image, :func:`~phangs_products.pipeline.psf.measure_psf`).
     """
     if len(sources) == 0:
         raise PhangsProductsError("no sources to measure")
@@ -299,6 +307,10 @@ def measure_bands(
     i4 = radii.index(config.phot_radius)
     per_band = _all_band_fluxes(images, errors, x, y, config)
     ref = config.reference_filter
+    if psf_fwhm is None:
+        psf_fwhm = measure_psf(
+            np.asarray(images[ref].data, float), ref, float(images[ref].meta.pixscale)
+        ).fwhm_px
     zp = {f: float(images[f].meta.zp_vega) for f in images}
     v_flux, v_err, _ = per_band[ref]
     v_mags_r, _ = to_mags(v_flux, v_err, zp[ref])
@@ -306,7 +318,16 @@ def measure_bands(
     isolated = calibrator_isolation(x, y, v_flux[:, i4], v_mag_err < APCORR_MAX_ERR, config)
     ci = v_mags_r[:, radii.index(1.0)] - v_mags_r[:, radii.index(3.0)]
     apc_v = aperture_correction_v(
-        images[ref].data, errors[ref].data, x, y, v_mag_err, isolated, config, v_flux[:, i4], ci
+        images[ref].data,
+        errors[ref].data,
+        x,
+        y,
+        v_mag_err,
+        isolated,
+        config,
+        v_flux[:, i4],
+        ci,
+        psf_fwhm=psf_fwhm,
     )
     if apc_v is None:
         log.warning(
@@ -334,7 +355,7 @@ def measure_bands(
         out[f"{filt}_mjy_err"] = np.where(covered, mjy_err, np.nan)
         out[f"{filt}_snr"] = np.where(covered, snr, np.nan)
         out[f"{filt}_covered"] = covered
-    conc = concentration(v_mags_r, radii, ref)
+    conc = concentration(v_mags_r, radii, psf_fwhm)
     for key, values in conc.items():
         out[key] = values
     for i, r in enumerate(radii):

@@ -52,6 +52,9 @@ class SimConfig:
     noiseless : bool
         Expected counts only: no noise, cosmic rays, detector defects, saturation or pointing
         errors (for flux tests).
+    psf_scale : float
+        Factor on the instrument PSF's core FWHM (1: the instrument model; 1.5 a field whose
+        PSF is broader than the model, to test that the science follows the data's PSF).
     spiral_arms : bool
         Add spiral arms to the disk and put young objects on them.
     diffuse : bool
@@ -79,6 +82,7 @@ class SimConfig:
     n_clusters: int = 60
     n_associations: int = 6
     noiseless: bool = False
+    psf_scale: float = 1.0
     spiral_arms: bool = True
     diffuse: bool = True
     pointing_error_arcsec: float = 0.25
@@ -90,6 +94,8 @@ class SimConfig:
     fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if not 0.5 <= self.psf_scale <= 3.0:
+            raise PhangsProductsError(f"SimConfig: psf_scale {self.psf_scale} is not in [0.5, 3]")
         if self.size not in SIZES:
             raise PhangsProductsError(
                 f"SimConfig: size {self.size!r} is not one of {', '.join(SIZES)}"

@@ -23,6 +23,7 @@ Lee et al. 2022 Sect. 3.1, otherwise documented choices):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -300,6 +301,7 @@ def render_chip(
     rng: np.random.Generator,
     noiseless: bool,
     defects: tuple[np.ndarray, np.ndarray] | None,
+    psf_scale: float = 1.0,
 ) -> dict[str, np.ndarray | float]:
     """SCI, ERR (e-) and DQ arrays of one chip of one exposure.
 
@@ -325,6 +327,8 @@ def render_chip(
         Expected counts only (sky included; no noise, cosmic rays, defects or saturation).
     defects : (ndarray, ndarray) or None
         Fixed DQ flags and residual signal of the chip.
+    psf_scale : float
+        Factor on the instrument PSF's core FWHM (1: the instrument model).
 
     Returns
     -------
@@ -332,7 +336,8 @@ def render_chip(
         ``sci``, ``err`` (float32, e-), ``dq`` (int16), ``meanflsh``, ``meandark`` (e-).
     """
     ny, nx = shape
-    psf = psf_for(filt)
+    model = psf_for(filt)
+    psf = dataclasses.replace(model, core_fwhm=model.core_fwhm * psf_scale)
     x, y = w_true.all_world2pix(np.asarray(truth["ra"]), np.asarray(truth["dec"]), 0)
     counts = np.asarray(truth[f"{filt}_rate"]) * exptime
     image = np.zeros(shape)

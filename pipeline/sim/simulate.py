@@ -226,6 +226,7 @@ def _simulate_visit(
                 rng,
                 config.noiseless,
                 d,
+                config.psf_scale,
             )
             for w, d in zip(true_w, defects, strict=True)
         ]

@@ -8,8 +8,20 @@ from astropy.modeling import fitting, models
 from factories import by_filter
 
 import phangs_products as pp
+from phangs_products.pipeline.config import RunConfig
+from phangs_products.pipeline.graph import build_stages
 from phangs_products.pipeline.instrument import FLC_SCALE, psf_for
-from phangs_products.pipeline.psf import measure_psf, profile_fwhm
+from phangs_products.pipeline.photometry.aperture import aperture_fluxes, fiducial_ci
+from phangs_products.pipeline.psf import (
+    MeasuredPSF,
+    PSFMeasureConfig,
+    _star_positions,
+    measure_psf,
+    profile_fwhm,
+)
+from phangs_products.pipeline.runner import run_stages
+from phangs_products.pipeline.sim.config import SimConfig
+from phangs_products.pipeline.sim.simulate import simulate
 
 
 def _moffat_image(shape, xs, ys, fluxes, fwhm, beta, sub=5):
@@ -81,8 +93,6 @@ def test_drc_psfsize_is_measured_on_the_image(imaging_run):
     psf = measure_psf(data, "F555W", 0.04)
     assert drc.meta.psfsize == pytest.approx(psf.fwhm_px * 0.04, abs=1e-4)
     # independent check: 2-D Moffat fits to the 15 brightest isolated stars the ePSF used
-    from phangs_products.pipeline.psf import PSFMeasureConfig, _star_positions
-
     stars = _star_positions(data, 2.0, PSFMeasureConfig())[:15]
     fitter = fitting.LMLSQFitter()
     widths = []
@@ -94,3 +104,78 @@ def test_drc_psfsize_is_measured_on_the_image(imaging_run):
         fit = fitter(init, xx, yy, cut)
         widths.append(fit[0].fwhm)
     assert psf.fwhm_px == pytest.approx(np.median(widths), rel=0.08)
+
+
+def test_science_follows_a_broader_psf_than_the_model(tmp_path):
+    """A field simulated with a PSF 1.5x broader than the instrument model: PSFSIZE, the CI
+    normalisation and the stellar CI locus follow the data, not the model."""
+    sim = simulate(SimConfig(seed=5, psf_scale=1.5, bands=("F555W",)), tmp_path / "sim")
+    run = RunConfig(
+        target="ngc628",
+        field="ngc628c",
+        input=sim.flc_dir,
+        reference_catalog=sim.reference_catalog,
+        output=tmp_path / "delivery",
+        work=tmp_path / "work",
+        bands=("F555W",),
+        simulated=True,
+    )
+    stages = [s for s in build_stages(run) if s.name == "imaging"]
+    (result,) = run_stages(run, stages)
+    drc = pp.open(by_filter(result.outputs["drc-sci"], "F555W"))
+    data = np.asarray(drc.data, float)
+    psf = measure_psf(data, "F555W", 0.04)
+    model = psf_for("F555W").core_fwhm * FLC_SCALE / 0.04
+    assert psf.source == "image"
+    assert drc.meta.psfsize == pytest.approx(psf.fwhm_px * 0.04, abs=1e-4)
+    assert psf.fwhm_px > 1.3 * model  # the instrument model would have said ~2 px
+    # the stellar CI locus: isolated bright stars measured with the pipeline's apertures have
+    # the CI of the measured PSF (to 0.05 mag); the model's PSF would be >= 0.1 mag off
+    truth = (
+        pp.open(sim.truth).table
+        if False
+        else __import__("astropy.table").table.Table.read(sim.truth)
+    )
+    stars = truth[(truth["kind"] == "star") & (truth["F555W_vega"] < 23.0)]
+    x, y = drc.wcs.world_to_pixel_values(stars["ra"], stars["dec"])
+    ny, nx = data.shape
+    on = (x > 20) & (x < nx - 20) & (y > 20) & (y < ny - 20)
+    x, y = x[on], y[on]
+    sep = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    alone = (sep < 12).sum(axis=1) == 1
+    err = np.ones_like(data)
+    flux, _, _, _ = aperture_fluxes(
+        np.nan_to_num(data), err, x[alone], y[alone], (1.0, 3.0), (7.0, 9.0)
+    )
+    ci_stars = float(np.median(-2.5 * np.log10(flux[:, 0] / flux[:, 1])))
+    kernel = psf.kernel()
+    c = kernel.shape[0] // 2
+    kflux, _, _, _ = aperture_fluxes(
+        kernel, np.ones_like(kernel), np.array([c]), np.array([c]), (1.0, 3.0), (9.0, 11.0)
+    )
+    ci_kernel = float(-2.5 * np.log10(kflux[0, 0] / kflux[0, 1]))
+    old = MeasuredPSF(model, "instrument").kernel()
+    oflux, _, _, _ = aperture_fluxes(
+        old, np.ones_like(old), np.array([c]), np.array([c]), (1.0, 3.0), (9.0, 11.0)
+    )
+    ci_model = float(-2.5 * np.log10(oflux[0, 0] / oflux[0, 1]))
+    assert alone.sum() >= 8
+    assert ci_stars == pytest.approx(ci_kernel, abs=0.05)
+    assert abs(ci_stars - ci_model) > 0.1
+    # the CI normalisation (fiducial profile through the PSF) is broader than with the model
+    fid = fiducial_ci(psf.fwhm_px, (1.0, 3.0))
+    fid_model = fiducial_ci(model, (1.0, 3.0))
+    assert fid[0] - fid[1] > fid_model[0] - fid_model[1]
+
+
+def test_kernel_is_centred_normalised_and_as_wide_as_measured():
+    rng = np.random.default_rng(3)
+    xs = np.repeat(np.arange(6), 10) * 90 + 50 + rng.uniform(-3, 3, 60)
+    ys = np.tile(np.arange(10), 6) * 55 + 40 + rng.uniform(-3, 3, 60)
+    image = _moffat_image((600, 600), xs, ys, rng.uniform(2e3, 2e4, 60), 3.0, 2.5)
+    image += rng.normal(0, 1.0, image.shape) + 5.0
+    for psf in (measure_psf(image, "F555W", 0.04), MeasuredPSF(3.0, "instrument")):
+        kernel = psf.kernel()
+        assert kernel.shape == (25, 25) and kernel.sum() == pytest.approx(1.0)
+        assert np.unravel_index(kernel.argmax(), kernel.shape) == (12, 12)
+        assert profile_fwhm(kernel) == pytest.approx(psf.fwhm_px, rel=0.12)
