@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from phangs_products.atomic import atomic_write_bytes, atomic_write_text
+from phangs_products.atomic import atomic_write_bytes, atomic_write_text, inside
 from phangs_products.bands import Galaxy, galaxy
 from phangs_products.hlsp import COLLECTIONS, LEAD
 from phangs_products.models import ManifestModel, software_version
@@ -276,9 +276,10 @@ def build_site(
             "simulated": _is_simulated(field_dir, tree),
         }
         galaxies.append(entry)
-        previews = make_previews(field_dir, tree, site / "galaxies" / tree["target"])
+        # the target comes from the delivery's manifest: its page stays inside the site
+        previews = make_previews(field_dir, tree, inside(site / "galaxies", str(tree["target"])))
         _write_page(
-            site / "galaxies" / f"{tree['target']}.html",
+            inside(site / "galaxies", f"{tree['target']}.html"),
             "galaxy.html.j2",
             title=f"{gal.name} ({tree['target']})",
             root="../",

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import logging
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Iterator, Sequence
@@ -16,8 +17,12 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from phangs_products.atomic import inside
 from phangs_products.bands import band
 from phangs_products.errors import PhangsProductsError
+
+#: An HST rootname (``ipppssoot``): nine lower-case letters and digits.
+ROOTNAME_RE = re.compile(r"^[a-z0-9]{9}$")
 
 
 class ImagingError(PhangsProductsError):
@@ -180,12 +185,30 @@ def read_exposure(path: Path) -> Exposure:
         path=path,
         filter=filt,
         instrument=instrument,
-        rootname=str(primary.get("ROOTNAME", path.stem.split("_")[0])).strip().lower(),
+        rootname=_rootname(path, primary),
         exptime=float(primary["EXPTIME"]),
         expstart=float(primary["EXPSTART"]),
         expend=float(primary["EXPEND"]),
         read_noise=read_noise,
     )
+
+
+def _rootname(path: Path, primary: fits.Header) -> str:
+    """The exposure's rootname (keyword ROOTNAME, else the file name's first part), checked.
+
+    It names the scratch copies and the FLC products, so it must be an HST rootname.
+    """
+    if "ROOTNAME" in primary:
+        value, where = primary["ROOTNAME"], "HDU PRIMARY keyword ROOTNAME"
+    else:
+        value, where = path.name.split("_")[0], "no keyword ROOTNAME; file name"
+    rootname = str(value).strip().lower()
+    if not ROOTNAME_RE.match(rootname):
+        raise ImagingError(
+            f"{path.name}: {where}: {str(value)[:80]!r} is not an HST rootname "
+            "(9 letters and digits, e.g. 'ib1f01baq')"
+        )
+    return rootname
 
 
 def group_exposures(
@@ -231,7 +254,7 @@ def copy_inputs(exposures: Sequence[Exposure], scratch: Path) -> list[Exposure]:
     scratch.mkdir(parents=True, exist_ok=True)
     out = []
     for exp in exposures:
-        target = scratch / f"{exp.rootname}_flc.fits"
+        target = inside(scratch, f"{exp.rootname}_flc.fits")
         if target.exists():
             raise ImagingError(f"{exp.path.name}: rootname {exp.rootname} is not unique")
         shutil.copy2(exp.path, target)
