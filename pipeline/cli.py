@@ -19,6 +19,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from phangs_products.pipeline.config import RunConfig, load_config
@@ -62,7 +63,12 @@ class StageReporter:
         self.console.print(
             f"  [{style}]{result.status:>7}[/] {result.name:<13} {result.seconds:7.1f} s"
             + (f"  {files} file(s)" if files else "")
-            + (f"  [red]{result.error}[/]" if result.error else "")
+            + (f"  [red]{escape(result.error)}[/]" if result.error else "")
+            + (
+                f"  [yellow]{len(result.skipped_inputs)} input(s) left out[/]"
+                if result.skipped_inputs
+                else ""
+            )
         )
 
     def summary(self) -> RichTable:
@@ -76,6 +82,15 @@ class StageReporter:
             )
         return table
 
+    def left_out(self) -> str:
+        """One line naming every input file the run left out and why ('' when none)."""
+        lines = list(dict.fromkeys(x for r in self.results for x in r.skipped_inputs))
+        if not lines:
+            return ""
+        return f"[yellow]{len(lines)} input file(s) left out[/] (allow_missing_inputs): " + escape(
+            "; ".join(lines)
+        )
+
 
 def _run_one(config: RunConfig, console: Console) -> bool:
     from phangs_products.pipeline.graph import run_galaxy
@@ -87,9 +102,13 @@ def _run_one(config: RunConfig, console: Console) -> bool:
         run_galaxy(config, report=reporter)
     except StageError as exc:
         console.print(reporter.summary())
-        console.print(f"[red]error:[/] {exc}")
+        if reporter.left_out():
+            console.print(reporter.left_out())
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return False
     console.print(reporter.summary())
+    if reporter.left_out():
+        console.print(reporter.left_out())
     console.print(f"finished in {time.perf_counter() - t0:.1f} s")
     return True
 

@@ -73,6 +73,11 @@ class StageContext:
         The stage's frozen configuration.
     run_id : str
         Identifier of the run (recorded in product provenance).
+    skipped_inputs : list of str
+        Input files this stage left out, one line each (``<file>: <why>``), as recorded by
+        :meth:`skip_input`.
+    upstream_skipped : list of str
+        Input files the stages this one depends on (directly or not) left out.
     """
 
     run: RunConfig
@@ -81,6 +86,17 @@ class StageContext:
     inputs: dict[str, Outputs]
     config: Any
     run_id: str
+    skipped_inputs: list[str] = field(default_factory=list)
+    upstream_skipped: list[str] = field(default_factory=list)
+
+    def skip_input(self, line: str) -> None:
+        """Record an input file the stage leaves out (``<file>: <why>``).
+
+        The runner writes the lines into the run manifest and the stage result (the console
+        shows them); later stages see them in :attr:`upstream_skipped` (the README lists them).
+        """
+        log.warning("input left out: %s", line)
+        self.skipped_inputs.append(line)
 
     def provenance(self, inputs: Iterable[Path] = ()) -> dict[str, Any]:
         """Provenance tree for a product made by this stage."""
@@ -119,6 +135,8 @@ class StageResult:
     seconds: float
     outputs: Outputs = field(default_factory=dict)
     error: str = ""
+    #: Input files the stage left out (``<file>: <why>``).
+    skipped_inputs: list[str] = field(default_factory=list)
 
 
 def _plain(value: Any) -> Any:
@@ -151,9 +169,17 @@ def _relative(path: Path, work: Path) -> str:
 
 
 def stage_key(
-    stage: Stage, run: RunConfig, inputs: dict[str, Outputs], code: str | None = None
+    stage: Stage,
+    run: RunConfig,
+    inputs: dict[str, Outputs],
+    code: str | None = None,
+    upstream_skipped: Iterable[str] = (),
 ) -> str:
-    """SHA-256 of a stage's name, configuration, inputs and code (:func:`code_digest`)."""
+    """SHA-256 of a stage's name, configuration, inputs and code (:func:`code_digest`).
+
+    Input files that earlier stages left out (``upstream_skipped``) are part of the key too:
+    the README lists them.
+    """
     digest = hashlib.sha256()
     digest.update(stage.name.encode())
     digest.update((code if code is not None else code_digest(stage.func)).encode())
@@ -164,6 +190,9 @@ def stage_key(
         digest.update(json.dumps(_digest_outputs(inputs[name]), sort_keys=True).encode())
     if stage.external_inputs is not None:
         digest.update(tree_digest(stage.external_inputs(run)).encode())
+    skipped = sorted(upstream_skipped)
+    if skipped:  # absent when nothing was left out: the keys of complete runs stay as they were
+        digest.update(json.dumps(skipped).encode())
     return digest.hexdigest()
 
 
@@ -185,9 +214,9 @@ class RunManifest:
         """The record of one stage (empty when never run)."""
         return self.tree["stages"].get(name, {})
 
-    def record(self, name: str, **values: Any) -> None:
-        """Update a stage record and write the manifest atomically."""
-        entry = dict(self.tree["stages"].get(name, {}))
+    def record(self, name: str, reset: bool = False, **values: Any) -> None:
+        """Update a stage record (or start it afresh) and write the manifest atomically."""
+        entry = {} if reset else dict(self.tree["stages"].get(name, {}))
         entry.update(values)
         self.tree["stages"][name] = entry
         model = ManifestModel.create("run-manifest", self.tree)
@@ -274,20 +303,25 @@ def run_stages(
     run.work.mkdir(parents=True, exist_ok=True)
     manifest = RunManifest(run.work / MANIFEST_NAME, run, run_id)
     done: dict[str, Outputs] = {}
+    #: input files left out by each stage and the stages it depends on
+    left_out: dict[str, list[str]] = {}
     results: list[StageResult] = []
     for stage in stages:
         missing = [d for d in stage.depends if d not in done]
         if missing:
             raise StageError(f"stage {stage.name}: depends on {missing}, which did not run")
         inputs = {d: done[d] for d in stage.depends}
-        key = stage_key(stage, run, inputs)
+        upstream = list(dict.fromkeys(line for d in stage.depends for line in left_out[d]))
+        key = stage_key(stage, run, inputs, upstream_skipped=upstream)
         folder = run.work / stage.name
         previous = manifest.stage(stage.name)
         if previous.get("key") == key:
             outputs = manifest.outputs(stage.name, run.work)
             if outputs is not None:
                 done[stage.name] = outputs
-                result = StageResult(stage.name, "skipped", 0.0, outputs)
+                own = list(previous.get("skipped_inputs", []))
+                left_out[stage.name] = list(dict.fromkeys([*upstream, *own]))
+                result = StageResult(stage.name, "skipped", 0.0, outputs, skipped_inputs=own)
                 results.append(result)
                 log.info("stage %s unchanged: skipped", stage.name)
                 if report:
@@ -297,8 +331,12 @@ def run_stages(
             shutil.rmtree(folder)  # leftovers of an unfinished or outdated attempt
         folder.mkdir(parents=True)
         started = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        manifest.record(stage.name, status="running", key=key, started=started, outputs={})
-        ctx = StageContext(run, stage.name, folder, inputs, stage.config, run_id)
+        manifest.record(
+            stage.name, reset=True, status="running", key=key, started=started, outputs={}
+        )
+        ctx = StageContext(
+            run, stage.name, folder, inputs, stage.config, run_id, upstream_skipped=upstream
+        )
         if report:
             report(StageResult(stage.name, "running", 0.0))
         t0 = time.perf_counter()
@@ -334,9 +372,13 @@ def run_stages(
             seconds=seconds,
             finished=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             outputs=recorded,
+            **({"skipped_inputs": ctx.skipped_inputs} if ctx.skipped_inputs else {}),
         )
         done[stage.name] = outputs
-        result = StageResult(stage.name, "done", seconds, outputs)
+        left_out[stage.name] = list(dict.fromkeys([*upstream, *ctx.skipped_inputs]))
+        result = StageResult(
+            stage.name, "done", seconds, outputs, skipped_inputs=ctx.skipped_inputs
+        )
         results.append(result)
         if report:
             report(result)

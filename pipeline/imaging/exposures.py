@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from astropy.io import fits
 from phangs_products.atomic import inside
 from phangs_products.bands import band
 from phangs_products.errors import PhangsProductsError
+
+log = logging.getLogger(__name__)
 
 #: An HST rootname (``ipppssoot``): nine lower-case letters and digits.
 ROOTNAME_RE = re.compile(r"^[a-z0-9]{9}$")
@@ -69,6 +72,10 @@ class ImagingConfig:
         Drizzle drop size.
     driz_cr : bool
         Cosmic-ray rejection.
+    allow_missing_inputs : bool
+        Run without the input files that cannot be used (unreadable, not an FLC, not a
+        regular file, a band outside the survey): they are listed in the console summary, the
+        run manifest and the README.  By default such a file stops the run.
     """
 
     pixscale: float = 0.04
@@ -88,6 +95,7 @@ class ImagingConfig:
     sigma: float = 3.0
     final_pixfrac: float = 1.0
     driz_cr: bool = True
+    allow_missing_inputs: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,10 +164,28 @@ def read_exposure(path: Path) -> Exposure:
     Raises
     ------
     ImagingError
-        If a needed HDU or keyword is missing or the band is not a survey band.
+        If the file is not a regular file (a FIFO would block the read) or not a readable
+        FITS file, a needed HDU or keyword is missing, the rootname is not an HST rootname or
+        the band is not a survey band.
     """
     try:
-        with fits.open(path) as hdul:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ImagingError(f"{path.name}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO, socket or device"
+        raise ImagingError(f"{path.name}: not a regular file ({kind}); expected an FLC file")
+    try:
+        with warnings.catch_warnings(record=True) as caught, fits.open(path) as hdul:
+            warnings.simplefilter("always")
+            len(hdul)  # reads every header (not the data)
+            damaged = [
+                w for w in caught if "truncated" in str(w.message) or "corrupt" in str(w.message)
+            ]
+            if damaged:
+                reason = str(damaged[0].message).splitlines()[0]
+                raise ImagingError(f"{path.name}: damaged FITS file ({reason})")
+            _check_sizes(hdul, path)
             primary = hdul[0].header
             if ("SCI", 1) not in hdul:
                 raise ImagingError(
@@ -178,8 +204,13 @@ def read_exposure(path: Path) -> Exposure:
             if filt.startswith("CLEAR") or not filt:
                 filt = str(primary.get("FILTER2", primary.get("FILTER1", ""))).strip().upper()
             read_noise = float(np.mean([primary.get(f"READNSE{a}", 3.1) for a in "ABCD"]))
-    except OSError as exc:
-        raise ImagingError(f"{path.name}: not a readable FITS file ({exc})") from None
+    except PhangsProductsError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        # astropy raises these (VerifyError is a ValueError) for empty, truncated or damaged
+        # headers, e.g. a bad NAXIS
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImagingError(f"{path.name}: not a readable FITS file ({reason})") from None
     band(filt, instrument)  # raises for a band outside the survey's band table
     return Exposure(
         path=path,
@@ -191,6 +222,32 @@ def read_exposure(path: Path) -> Exposure:
         expend=float(primary["EXPEND"]),
         read_noise=read_noise,
     )
+
+
+def _check_sizes(hdul: fits.HDUList, path: Path) -> None:
+    """Every HDU announces a sane size and the file holds its bytes (headers only are read).
+
+    A bad NAXIS or a truncated file would otherwise fail deep inside TweakReg.
+    """
+    size = path.stat().st_size
+    for index, hdu in enumerate(hdul):
+        header = hdu.header
+        naxis = header.get("NAXIS")
+        if not isinstance(naxis, int) or not 0 <= naxis <= 999:
+            raise ImagingError(f"{path.name}: HDU {index} keyword NAXIS: {naxis!r} is not 0-999")
+        axes = [header.get(f"NAXIS{i}") for i in range(1, naxis + 1)]
+        bad = [a for a in axes if not isinstance(a, int) or a < 0]
+        if bad:
+            raise ImagingError(f"{path.name}: HDU {index}: NAXISn {bad[0]!r} is not a length")
+        count = int(np.prod(axes, dtype=np.int64)) if axes else 0
+        nbytes = abs(int(header.get("BITPIX", 8))) // 8 * count
+        info = hdu.fileinfo()
+        end = info["datLoc"] + nbytes if info else 0
+        if end > size:
+            raise ImagingError(
+                f"{path.name}: HDU {index} is truncated (the file has {size} bytes, its headers "
+                f"announce at least {end})"
+            )
 
 
 def _rootname(path: Path, primary: fits.Header) -> str:
@@ -216,12 +273,15 @@ def group_exposures(
 ) -> tuple[dict[str, list[Exposure]], list[str]]:
     """Group FLC files by filter; bad files become error lines, the others still proceed.
 
+    Files of a survey band the run does not process are left out on purpose (logged, not
+    errors).
+
     Returns
     -------
     groups : dict
         Exposures per requested filter.
     errors : list of str
-        One line per file that cannot be used.
+        One line per file that cannot be used (``<file>: <why>``).
     """
     groups: dict[str, list[Exposure]] = {}
     errors: list[str] = []
@@ -232,12 +292,33 @@ def group_exposures(
             errors.append(str(exc))
             continue
         if exp.filter not in bands:
-            errors.append(
-                f"{path.name}: FILTER {exp.filter} is not one of the run's bands {list(bands)}"
-            )
+            log.info("%s: FILTER %s is not one of the run's bands", path.name, exp.filter)
             continue
         groups.setdefault(exp.filter, []).append(exp)
     return groups, errors
+
+
+def refuse_unusable(errors: Sequence[str], allow_missing_inputs: bool) -> None:
+    """Stop the run when input files cannot be used, unless the run allows missing inputs.
+
+    Parameters
+    ----------
+    errors : sequence of str
+        One line per unusable file (:func:`group_exposures`).
+    allow_missing_inputs : bool
+        The ``allow_missing_inputs`` setting: when true the caller reports the files instead.
+
+    Raises
+    ------
+    ImagingError
+        One line naming every unusable file and why.
+    """
+    if errors and not allow_missing_inputs:
+        raise ImagingError(
+            f"{len(errors)} input file(s) cannot be used: {'; '.join(errors)} "
+            "(fix or remove them, or set allow_missing_inputs = true in [stages.imaging] "
+            "to run without them)"
+        )
 
 
 def copy_inputs(exposures: Sequence[Exposure], scratch: Path) -> list[Exposure]:

@@ -75,6 +75,7 @@ def publish_stage(ctx: StageContext) -> Outputs:
         steps=render_steps({str(k): _settings(c) for k, c in configs.items()}),
         run_id=ctx.run_id,
         simulated=run.simulated,
+        skipped_inputs=ctx.upstream_skipped,
     )
     readme = ReadmeModel.create(text)
     readme_path = readme.save(

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
+from rich.console import Console
 
+import phangs_products as pp
 from phangs_products.atomic import inside
 from phangs_products.errors import ProductError
-from phangs_products.pipeline.config import RunConfig
+from phangs_products.pipeline.cli import StageReporter
+from phangs_products.pipeline.config import RunConfig, stage_config
 from phangs_products.pipeline.graph import build_stages
 from phangs_products.pipeline.imaging.exposures import (
+    ImagingConfig,
     ImagingError,
     copy_inputs,
     group_exposures,
     read_exposure,
 )
-from phangs_products.pipeline.runner import StageError, run_stages
+from phangs_products.pipeline.imaging.stage import imaging_stage
+from phangs_products.pipeline.publish.publish import publish_stage
+from phangs_products.pipeline.runner import Stage, StageError, run_stages
 
 
 def _flc(path: Path, rootname: str | None = "ib0000aaq", filt: str = "F555W") -> Path:
@@ -108,3 +117,179 @@ def test_scratch_copies_stay_inside_the_scratch_folder(tmp_path):
     assert not (tmp_path.parent / "escaped_flc.fits").exists()
     groups, errors = group_exposures([exp.path], ["F555W"])
     assert errors == [] and [e.rootname for e in groups["F555W"]] == ["ib0000aaq"]
+
+
+# ------------------------------------------------------------------ hangs and silent losses
+def _run_in_thread(func, fifo: Path, timeout: float = 60.0):
+    """Run ``func``; a reader blocked on ``fifo`` is released (and the test fails) on timeout."""
+    outcome: dict[str, object] = {}
+
+    def target():
+        try:
+            outcome["value"] = func()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    started = time.perf_counter()
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # release the blocked open()
+        os.close(fd)
+        thread.join(10)
+        pytest.fail(f"blocked on the FIFO {fifo.name} for {timeout} s")
+    return outcome, time.perf_counter() - started
+
+
+def test_fifo_in_the_input_folder_stops_the_run_at_once(tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _flc(inp / "ib0000aaq_flc.fits")
+    fifo = inp / "ib0000zzq_flc.fits"
+    os.mkfifo(fifo)
+    run = _run(tmp_path, inp)
+    outcome, seconds = _run_in_thread(lambda: run_stages(run, _imaging(run)), fifo)
+    error = outcome.get("error")
+    assert isinstance(error, StageError), outcome
+    assert "ib0000zzq_flc.fits: not a regular file (a FIFO, socket or device)" in str(error)
+    assert "\n" not in str(error) and seconds < 30
+
+
+def _damaged_inputs(folder: Path) -> list[str]:
+    """An empty FLC and one with a bad NAXIS; returns their names."""
+    (folder / "ib0000eeq_flc.fits").write_bytes(b"")
+    raw = bytearray(_flc(folder / "ib0000naq_flc.fits").read_bytes())
+    at = raw.find(b"NAXIS1  =")
+    raw[at : at + 30] = b"NAXIS1  =                   -4"
+    (folder / "ib0000naq_flc.fits").write_bytes(bytes(raw))
+    return ["ib0000eeq_flc.fits", "ib0000naq_flc.fits"]
+
+
+def test_unreadable_inputs_stop_the_run_with_one_line(tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _flc(inp / "ib0000aaq_flc.fits")
+    names = _damaged_inputs(inp)
+    run = _run(tmp_path, inp)
+    with pytest.raises(StageError) as info:
+        run_stages(run, _imaging(run))
+    message = str(info.value)
+    assert "2 input file(s) cannot be used: " in message and "\n" not in message
+    assert f"{names[0]}: not a readable FITS file (Empty or corrupt FITS file)" in message
+    assert f"{names[1]}: HDU 1: NAXISn -4 is not a length" in message
+    assert "allow_missing_inputs = true in [stages.imaging]" in message
+    # no drizzling happened: the stage stopped on reading the headers
+    assert not (run.work / "imaging" / "scratch").exists()
+
+
+def test_a_truncated_input_is_unreadable(tmp_path):
+    path = _flc(tmp_path / "ib0000aaq_flc.fits")
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-100])
+    with pytest.raises(ImagingError, match=r"ib0000aaq_flc.fits: damaged FITS file \(File may"):
+        read_exposure(path)
+
+
+def test_files_of_bands_the_run_does_not_process_are_not_errors(tmp_path):
+    f555w = _flc(tmp_path / "ib0000aaq_flc.fits")
+    f814w = _flc(tmp_path / "ib0000abq_flc.fits", rootname="ib0000abq", filt="F814W")
+    groups, errors = group_exposures([f555w, f814w], ["F555W"])
+    assert errors == [] and list(groups) == ["F555W"]
+
+
+def _toy_stages() -> list[Stage]:
+    def reader(ctx):
+        out = ctx.folder / "read.txt"
+        kept = [p.name for p in sorted(ctx.run.input.iterdir()) if p.read_bytes()]
+        for p in sorted(ctx.run.input.iterdir()):
+            if not p.read_bytes():
+                ctx.skip_input(f"{p.name}: empty file")
+        out.write_text(" ".join(kept))
+        return {"read": [out]}
+
+    def reporter(ctx):
+        out = ctx.folder / "note.txt"
+        out.write_text("\n".join(ctx.upstream_skipped))
+        return {"note": [out]}
+
+    return [
+        Stage("reader", reader, external_inputs=lambda run: sorted(run.input.iterdir())),
+        Stage("reporter", reporter, depends=("reader",)),
+    ]
+
+
+def test_left_out_inputs_reach_the_manifest_results_and_later_stages(tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "a.txt").write_text("1")
+    (inp / "b.txt").write_text("")
+    run = _run(tmp_path, inp)
+    results = run_stages(run, _toy_stages())
+    assert [r.skipped_inputs for r in results] == [["b.txt: empty file"], []]
+    assert (run.work / "reporter" / "note.txt").read_text() == "b.txt: empty file"
+    manifest = pp.open(run.work / "run-manifest.asdf", strict=True)
+    assert manifest.tree["stages"]["reader"]["skipped_inputs"] == ["b.txt: empty file"]
+    assert "skipped_inputs" not in manifest.tree["stages"]["reporter"]
+    # an unchanged rerun still says what was left out
+    again = run_stages(run, _toy_stages())
+    assert [r.status for r in again] == ["skipped", "skipped"]
+    assert again[0].skipped_inputs == ["b.txt: empty file"]
+    # the console: one line per stage, then one line naming what was left out and why
+    console = Console(record=True, width=200)
+    reporter = StageReporter(console, run.field)
+    for result in again:
+        reporter(result)
+    console.print(reporter.left_out())
+    text = console.export_text()
+    assert "1 input(s) left out" in text
+    assert "1 input file(s) left out (allow_missing_inputs): b.txt: empty file" in text
+
+
+def test_readme_lists_left_out_inputs():
+    from phangs_products.bands import galaxy
+    from phangs_products.docs import render_readme
+
+    common = dict(galaxy_=galaxy("ngc628"), field="ngc628c", version="v1", files=[], steps=[])
+    plain = render_readme(**common)
+    noted = render_readme(**common, skipped_inputs=["x_flc.fits: empty [file]"])
+    assert "left out" not in plain
+    assert "- `x_flc.fits`: empty [file]\n" in noted
+    assert noted.replace(noted[noted.index("Input files left out") :], "") in plain
+
+
+@pytest.mark.slow
+def test_allowed_missing_inputs_are_reported_in_manifest_and_readme(sim_small, tmp_path):
+    """With ``allow_missing_inputs`` the run finishes and names what it left out (drizzlepac)."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for path in sim_small.flc_files:
+        if fits.getval(path, "FILTER") == "F555W":
+            (inp / path.name).symlink_to(path)
+    names = _damaged_inputs(inp)
+    run = dataclasses.replace(
+        _run(tmp_path, inp),
+        reference_catalog=sim_small.reference_catalog,
+        bands=("F555W",),
+        simulated=True,
+        stages={"imaging": {"allow_missing_inputs": True}},
+    )
+    imaging = stage_config(ImagingConfig, run.stages["imaging"], "imaging")
+    stages = [
+        Stage("imaging", imaging_stage, config=imaging),
+        Stage(
+            "publish",
+            publish_stage,
+            depends=("imaging",),
+            config={"stage_configs": {"imaging": imaging}},
+        ),
+    ]
+    results = run_stages(run, stages)
+    left_out = results[0].skipped_inputs
+    assert [line.split(":")[0] for line in left_out] == names
+    manifest = pp.open(run.work / "run-manifest.asdf", strict=True)
+    assert manifest.tree["stages"]["imaging"]["skipped_inputs"] == left_out
+    (readme,) = (run.output / run.field).glob("hlsp_*_readme.md")
+    text = readme.read_text()
+    assert "Input files left out (the run allowed missing inputs)" in text
+    assert all(f"- `{name}`: " in text for name in names)
