@@ -15,7 +15,11 @@ rest:
 * each stage logs to ``<work>/logs/<stage>.log``; the console shows one line per stage and a
   summary table;
 * stages run with single-threaded BLAS/OpenMP, so their products are identical whether they
-  run in this process or on a Dask worker (parallelism comes from processes, one field each).
+  run in this process or on a Dask worker (parallelism comes from processes, one field each);
+* one run at a time uses a work folder: the run holds ``<work>/run.lock`` (pid and host), so a
+  second run into the same folder stops at once (:class:`RunLock`); a lock whose process is
+  gone is stale and taken over.  Holding it, the run first removes the temporary files a
+  killed atomic write left in the work and delivery folders.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import os
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,6 +40,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from phangs_products.atomic import inside, remove_temp_files
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ManifestModel
 from phangs_products.models import open as open_product
@@ -41,10 +48,11 @@ from phangs_products.pipeline.code import code_digest, tree_digest
 from phangs_products.pipeline.config import RunConfig
 from phangs_products.provenance import file_digest, make_provenance, new_run_id, software_versions
 
-__all__ = ["Stage", "StageContext", "StageResult", "run_stages"]
+__all__ = ["RunLock", "RunLockedError", "Stage", "StageContext", "StageResult", "run_stages"]
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "run-manifest.asdf"
+LOCK_NAME = "run.lock"
 #: Loggers whose records go to the stage log file (third-party tools are chatty).
 CAPTURED_LOGGERS = ("phangs_products", "drizzlepac", "stsci", "stwcs", "tweakwcs", "astropy")
 
@@ -53,6 +61,114 @@ Outputs = dict[str, list[Path]]
 
 class StageError(PhangsProductsError):
     """A stage failed; earlier stages' products are kept and the run can be resumed."""
+
+
+class RunLockedError(PhangsProductsError):
+    """Another run is using the work folder."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True
+
+
+class RunLock:
+    """The lock of a work folder: ``run.lock`` holding the pid and host of the run using it.
+
+    Created with ``O_CREAT | O_EXCL``, so of two runs starting together exactly one gets it.
+    A lock left by a process that no longer runs on this host is stale and taken over; a lock
+    of another host is never taken over (its process cannot be checked from here).
+
+    Parameters
+    ----------
+    folder : Path
+        The work folder.
+    """
+
+    def __init__(self, folder: Path):
+        self.path = folder / LOCK_NAME
+        self.held = False
+
+    def _holder(self) -> dict[str, Any] | None:
+        try:
+            holder = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return holder if isinstance(holder, dict) else None
+
+    def _stale(self, holder: dict[str, Any] | None) -> bool:
+        if holder is None or holder.get("host") != socket.gethostname():
+            return False
+        pid = holder.get("pid")
+        return isinstance(pid, int) and pid > 0 and not _pid_alive(pid)
+
+    def acquire(self) -> None:
+        """Take the lock.
+
+        Raises
+        ------
+        RunLockedError
+            One line naming the process and host that hold it.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if attempt == 0 and self._stale(holder):
+                    assert holder is not None
+                    log.warning(
+                        "%s: taking over a stale lock (pid %s on %s is not running)",
+                        self.path.parent,
+                        holder.get("pid"),
+                        holder.get("host"),
+                    )
+                    self.path.unlink(missing_ok=True)
+                    continue
+                who = (
+                    f"pid {holder.get('pid')} on {holder.get('host')}, started "
+                    f"{holder.get('started')}"
+                    if holder
+                    else "unreadable lock"
+                )
+                raise RunLockedError(
+                    f"{self.path.parent}: another run is using this folder ({who}); wait for it "
+                    f"to finish, or remove {self.path} if that run is gone"
+                ) from None
+            with os.fdopen(fd, "w") as fh:
+                json.dump(
+                    {
+                        "pid": os.getpid(),
+                        "host": socket.gethostname(),
+                        "started": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                    },
+                    fh,
+                )
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.held = True
+            return
+
+    def release(self) -> None:
+        """Remove the lock if this process holds it."""
+        if self.held:
+            holder = self._holder()
+            if holder and holder.get("pid") == os.getpid():
+                self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 @dataclass
@@ -298,9 +414,33 @@ def run_stages(
     ------
     StageError
         When a stage fails; the manifest records the failure and earlier outputs stay.
+    RunLockedError
+        When another run is using the work folder.
     """
     run_id = run_id or new_run_id()
-    run.work.mkdir(parents=True, exist_ok=True)
+    with RunLock(run.work):
+        _remove_leftovers(run)
+        return _run_locked(run, stages, run_id, report)
+
+
+def _remove_leftovers(run: RunConfig) -> None:
+    """Remove the temporary files of atomic writes a killed run left (work and delivery)."""
+    removed = remove_temp_files(run.work, recursive=True)
+    removed += remove_temp_files(inside(run.output, run.field))
+    if removed:
+        log.warning(
+            "removed %d temporary file(s) a killed run left: %s",
+            len(removed),
+            ", ".join(str(p) for p in removed),
+        )
+
+
+def _run_locked(
+    run: RunConfig,
+    stages: list[Stage],
+    run_id: str,
+    report: Callable[[StageResult], None] | None,
+) -> list[StageResult]:
     manifest = RunManifest(run.work / MANIFEST_NAME, run, run_id)
     done: dict[str, Outputs] = {}
     #: input files left out by each stage and the stages it depends on

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,7 +32,7 @@ from phangs_products.pipeline.imaging.exposures import (
 )
 from phangs_products.pipeline.imaging.stage import imaging_stage
 from phangs_products.pipeline.publish.publish import publish_stage
-from phangs_products.pipeline.runner import Stage, StageError, run_stages
+from phangs_products.pipeline.runner import RunLockedError, Stage, StageError, run_stages
 
 
 def _flc(path: Path, rootname: str | None = "ib0000aaq", filt: str = "F555W") -> Path:
@@ -293,3 +297,120 @@ def test_allowed_missing_inputs_are_reported_in_manifest_and_readme(sim_small, t
     text = readme.read_text()
     assert "Input files left out (the run allowed missing inputs)" in text
     assert all(f"- `{name}`: " in text for name in names)
+
+
+# ------------------------------------------------------------------- concurrent runs, resume
+SECOND_RUN = """
+import sys, time
+from pathlib import Path
+from phangs_products.pipeline.config import RunConfig
+from phangs_products.pipeline.runner import Stage, run_stages
+
+tmp = Path(sys.argv[1])
+
+def slow(ctx):
+    (tmp / "started").write_text("")
+    for _ in range(600):
+        if (tmp / "release").exists():
+            break
+        time.sleep(0.1)
+    out = ctx.folder / "slow.txt"
+    out.write_text("done")
+    return {"slow": [out]}
+
+run = RunConfig(
+    target="ngc628", field="ngc628c", input=tmp / "in", reference_catalog=tmp / "ref.txt",
+    output=tmp / "out", work=tmp / "out" / ".work" / "ngc628c",
+)
+run_stages(run, [Stage("slow", slow)])
+"""
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path.name} did not appear"
+        time.sleep(0.05)
+
+
+def test_a_second_run_into_the_same_folder_stops_at_once(tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    run = _run(tmp_path, inp)
+    (tmp_path / "second_run.py").write_text(SECOND_RUN)
+    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import second_run"
+    first = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        _wait_for(tmp_path / "started", first)
+        lock = run.work / "run.lock"
+        holder = json.loads(lock.read_text())
+        assert holder["pid"] == first.pid and holder["host"] == socket.gethostname()
+        started = time.perf_counter()
+        with pytest.raises(RunLockedError) as info:
+            run_stages(run, _toy_stages())
+        assert time.perf_counter() - started < 2.0
+        message = str(info.value)
+        assert f"another run is using this folder (pid {first.pid} on " in message
+        assert "\n" not in message
+        assert not (run.work / "reader").exists()  # the second run touched nothing
+    finally:
+        (tmp_path / "release").write_text("")
+        _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err.decode()
+    assert not lock.exists()  # released at the end of the first run
+    assert [r.status for r in run_stages(run, _toy_stages())] == ["done", "done"]
+    assert not lock.exists()
+
+
+def test_a_stale_lock_is_taken_over_and_a_failed_run_releases_its_lock(tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "a.txt").write_text("1")
+    run = _run(tmp_path, inp)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    run.work.mkdir(parents=True)
+    lock = run.work / "run.lock"
+    lock.write_text(json.dumps({"pid": int(gone.stdout), "host": socket.gethostname()}))
+    assert [r.status for r in run_stages(run, _toy_stages())] == ["done", "done"]
+    assert not lock.exists()
+
+    def crash(ctx):
+        raise RuntimeError("simulated crash")
+
+    with pytest.raises(StageError, match="simulated crash"):
+        run_stages(run, [Stage("crash", crash)])
+    assert not lock.exists()
+    # a lock of another host is never taken over
+    lock.write_text(json.dumps({"pid": 1, "host": "elsewhere.example"}))
+    with pytest.raises(RunLockedError, match=r"pid 1 on elsewhere.example"):
+        run_stages(run, _toy_stages())
+    assert lock.exists()
+
+
+def test_resume_removes_temporary_files_of_a_killed_write(tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "a.txt").write_text("1")
+    run = _run(tmp_path, inp)
+    run_stages(run, _toy_stages())
+    delivery = run.output / run.field
+    delivery.mkdir(parents=True)
+    strays = [
+        delivery / ".hlsp_x_v1_drc-sci.fits.k2j4h.part",
+        run.work / "reader" / ".read.txt.abc123.part",
+    ]
+    for stray in strays:
+        stray.write_bytes(b"half")
+    keep = delivery / ".notes"
+    keep.write_text("not a temporary file of ours")
+    results = run_stages(run, _toy_stages())
+    assert [r.status for r in results] == ["skipped", "skipped"]
+    assert not any(p.exists() for p in strays) and keep.exists()
