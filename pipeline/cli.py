@@ -16,12 +16,14 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+import tomli_w
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from phangs_products.atomic import atomic_write_text
 from phangs_products.pipeline.config import RunConfig, load_config
 from phangs_products.pipeline.runner import StageError, StageResult
 from phangs_products.pipeline.sim.config import BANDS, SIZES, SimConfig
@@ -127,8 +129,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_run(args: argparse.Namespace) -> int:
     """Run the pipeline for each configuration."""
+    from phangs_products.pipeline.graph import build_stages
+
     console = Console()
     configs = [load_config(p) for p in args.config]
+    for config in configs:  # every stage option checked before any stage runs
+        build_stages(config)
     if len(configs) == 1:
         return 0 if _run_one(configs[0], console) else 1
     from phangs_products.pipeline.scaleout import run_many
@@ -179,21 +185,22 @@ def write_human_classes(truth_path: Path, out: Path) -> Path:
 def write_demo_config(out: Path, sim, field: str) -> Path:
     """Write the TOML configuration of the demo run."""
     human = write_human_classes(Path(sim.truth), out)
-    text = (
-        "# phangs-products demo: the simulated NGC 628 field\n"
-        "[run]\n"
-        'target = "ngc628"\n'
-        f'field = "{field}"\n'
-        f'input = "{Path(sim.flc_dir).resolve()}"\n'
-        f'reference_catalog = "{Path(sim.reference_catalog).resolve()}"\n'
-        'output = "delivery"\n'
-        'version = "v1"\n'
-        "simulated = true\n"
-        "[stages.clusters]\n"
-        f'human_table = "{human.resolve()}"\n'
-    )
+    doc = {
+        "run": {
+            "target": "ngc628",
+            "field": field,
+            "input": str(Path(sim.flc_dir).resolve()),
+            "reference_catalog": str(Path(sim.reference_catalog).resolve()),
+            "output": "delivery",
+            "version": "v1",
+            "simulated": True,
+        },
+        "stages": {"clusters": {"human_table": str(human.resolve())}},
+    }
+    # a TOML writer quotes and escapes the paths (a '"' or '\\' in the folder name is fine)
+    text = "# phangs-products demo: the simulated NGC 628 field\n" + tomli_w.dumps(doc)
     path = out / "demo.toml"
-    path.write_text(text)
+    atomic_write_text(path, text, overwrite=True)
     return path
 
 

@@ -12,7 +12,7 @@ import shutil
 import stat
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -78,22 +78,22 @@ class ImagingConfig:
         run manifest and the README.  By default such a file stops the run.
     """
 
-    pixscale: float = 0.04
+    pixscale: float = field(default=0.04, metadata={"gt": 0})
     reference_filter: str = "F555W"
     skymethod: str = "globalmin+match"
-    threshold: float = 5.0
-    conv_width: float = 2.5
-    searchrad: float = 25.0
-    tolerance: float = 1.0
-    minobj: int = 10
-    retry_tolerance: float = 3.0
-    retry_searchrad: float = 5.0
-    max_rms_mas: float = 25.0
+    threshold: float = field(default=5.0, metadata={"gt": 0})
+    conv_width: float = field(default=2.5, metadata={"gt": 0})
+    searchrad: float = field(default=25.0, metadata={"gt": 0})
+    tolerance: float = field(default=1.0, metadata={"gt": 0})
+    minobj: int = field(default=10, metadata={"ge": 1})
+    retry_tolerance: float = field(default=3.0, metadata={"gt": 0})
+    retry_searchrad: float = field(default=5.0, metadata={"gt": 0})
+    max_rms_mas: float = field(default=25.0, metadata={"gt": 0})
     fitgeometry: str = "rscale"
-    min_refstars_rscale: int = 100
-    nclip: int = 3
-    sigma: float = 3.0
-    final_pixfrac: float = 1.0
+    min_refstars_rscale: int = field(default=100, metadata={"ge": 0})
+    nclip: int = field(default=3, metadata={"ge": 0})
+    sigma: float = field(default=3.0, metadata={"gt": 0})
+    final_pixfrac: float = field(default=1.0, metadata={"gt": 0, "le": 1})
     driz_cr: bool = True
     allow_missing_inputs: bool = False
 

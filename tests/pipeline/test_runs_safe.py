@@ -10,18 +10,23 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.table import Table
 from rich.console import Console
 
 import phangs_products as pp
 from phangs_products.atomic import inside
+from phangs_products.cli import main as cli_main
 from phangs_products.errors import ProductError
-from phangs_products.pipeline.cli import StageReporter
-from phangs_products.pipeline.config import RunConfig, stage_config
+from phangs_products.pipeline.associations.stage import AssociationStageConfig
+from phangs_products.pipeline.cli import StageReporter, write_demo_config
+from phangs_products.pipeline.clusters.stage import ClusterStageConfig
+from phangs_products.pipeline.config import RunConfig, load_config, stage_config
 from phangs_products.pipeline.graph import build_stages
 from phangs_products.pipeline.imaging.exposures import (
     ImagingConfig,
@@ -31,6 +36,7 @@ from phangs_products.pipeline.imaging.exposures import (
     read_exposure,
 )
 from phangs_products.pipeline.imaging.stage import imaging_stage
+from phangs_products.pipeline.photometry.stage import PhotometryStageConfig
 from phangs_products.pipeline.publish.publish import publish_stage
 from phangs_products.pipeline.runner import RunLockedError, Stage, StageError, run_stages
 
@@ -414,3 +420,105 @@ def test_resume_removes_temporary_files_of_a_killed_write(tmp_path):
     results = run_stages(run, _toy_stages())
     assert [r.status for r in results] == ["skipped", "skipped"]
     assert not any(p.exists() for p in strays) and keep.exists()
+
+
+# ----------------------------------------------------------------------------------- config
+GOOD_RUN = '[run]\ntarget = "ngc628"\ninput = "flc"\nreference_catalog = "ref.txt"\n'
+
+
+def _config_folder(tmp_path: Path) -> Path:
+    (tmp_path / "flc").mkdir()
+    (tmp_path / "ref.txt").write_text("# ra dec\n")
+    return tmp_path
+
+
+def _one_line_error(path: Path, capsys) -> str:
+    code = cli_main(["run", str(path)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_bad_config_files_are_one_line_errors(tmp_path, capsys):
+    folder = _config_folder(tmp_path)
+    latin1 = folder / "latin1.toml"
+    latin1.write_bytes((GOOD_RUN + 'output = "d\xe9livery"\n').encode("latin-1"))
+    assert "latin1.toml: not UTF-8 text (byte " in _one_line_error(latin1, capsys)
+    as_folder = folder / "config.toml"
+    as_folder.mkdir()
+    assert "config.toml: a folder, not a configuration file" in _one_line_error(as_folder, capsys)
+    fifo = folder / "fifo.toml"
+    os.mkfifo(fifo)
+    assert "fifo.toml: not a regular file" in _one_line_error(fifo, capsys)
+    (folder / "taken").write_text("a file")
+    for output, message in (
+        ("taken", "run.output: {} is a file, not a folder"),
+        ("taken/delivery", "run.output: {} is inside"),
+    ):
+        cfg = folder / "output.toml"
+        cfg.write_text(GOOD_RUN + f'output = "{output}"\n')
+        expected = message.format(folder / output)
+        assert expected in _one_line_error(cfg, capsys)
+
+
+@pytest.mark.parametrize(
+    ("table", "option", "expected"),
+    [
+        ("photometry.photometry", 'fwhm = "wide"', "fwhm: expected a number > 0, got 'wide'"),
+        ("photometry.photometry", "fwhm = -3", "fwhm: expected a number > 0, got -3"),
+        ("photometry.photometry", "fwhm = 0", "fwhm: expected a number > 0, got 0"),
+        ("photometry.photometry", "radii = [1, -2]", "radii: expected every value > 0"),
+        ("photometry.photometry", "annulus = [7.0]", "annulus: expected a list of 2 numbers"),
+        ("imaging", "final_pixfrac = 1.5", "final_pixfrac: expected a number > 0 and <= 1"),
+        ("imaging", 'allow_missing_inputs = "yes"', "allow_missing_inputs: expected true or"),
+        ("imaging", "minobj = 2.5", "minobj: expected an integer >= 1, got 2.5"),
+        ("imaging", "pixscale = nan", "pixscale: expected a number > 0, got nan"),
+        ("clusters.sed", 'age_prior = "flat"', "age_prior: expected one of 'log_uniform'"),
+        ("associations.associations", "scales = [8, 0]", "scales: expected every value > 0"),
+        ("photometry", "photometry = 3", "photometry: expected a table of options, got 3"),
+    ],
+)
+def test_stage_options_are_checked_before_any_stage_runs(tmp_path, capsys, table, option, expected):
+    folder = _config_folder(tmp_path)
+    cfg = folder / "run.toml"
+    cfg.write_text(GOOD_RUN + f'output = "delivery"\n[stages.{table}]\n{option}\n')
+    started = time.perf_counter()
+    err = _one_line_error(cfg, capsys)
+    assert f"[stages.{table}] {expected}" in err
+    assert time.perf_counter() - started < 10 and not (folder / "delivery").exists()
+
+
+def test_stage_options_keep_every_default_and_convert_toml_values():
+    def plain(value):
+        if dataclasses.is_dataclass(value):
+            fields = dataclasses.fields(value)
+            return {
+                f.name: plain(getattr(value, f.name))
+                for f in fields
+                if getattr(value, f.name) is not None
+            }
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return str(value) if isinstance(value, Path) else value
+
+    for cls in (ImagingConfig, PhotometryStageConfig, ClusterStageConfig, AssociationStageConfig):
+        assert stage_config(cls, plain(cls()), "x") == cls()
+    config = stage_config(PhotometryStageConfig, {"photometry": {"fwhm": 3, "radii": [1, 2]}}, "p")
+    assert config.photometry.fwhm == 3.0 and isinstance(config.photometry.fwhm, float)
+    assert config.photometry.radii == (1.0, 2.0)
+
+
+def test_demo_config_quotes_paths(tmp_path):
+    out = tmp_path / 'we"ird \\ name'
+    out.mkdir()
+    flc = out / "input" / "flc"
+    flc.mkdir(parents=True)
+    ref = out / "input" / "ref.txt"
+    ref.write_text("# ra dec\n")
+    truth = out / "input" / "truth.ecsv"
+    Table({"ra": [24.17], "dec": [15.78], "kind": ["cluster"]}).write(truth)
+    sim = types.SimpleNamespace(flc_dir=flc, reference_catalog=ref, truth=truth)
+    config = load_config(write_demo_config(out, sim, "ngc628c"))
+    assert config.input == flc.resolve() and config.reference_catalog == ref.resolve()
+    assert config.output == (out / "delivery").resolve()
+    assert config.stages["clusters"]["human_table"] == str((out / "human_classes.ecsv").resolve())
