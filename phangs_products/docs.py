@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from phangs_products.atomic import atomic_write_bytes, atomic_write_text
+from phangs_products.atomic import atomic_write_bytes, atomic_write_text, inside
 from phangs_products.bands import Galaxy, galaxy
 from phangs_products.hlsp import COLLECTIONS, LEAD
 from phangs_products.models import ManifestModel, software_version
@@ -161,6 +161,7 @@ def render_readme(
     scales: Sequence[int] | None = None,
     selections: Sequence[str] | None = None,
     exports: bool = True,
+    skipped_inputs: Sequence[str] = (),
 ) -> str:
     """Render the delivery README (markdown) of one field.
 
@@ -179,6 +180,8 @@ def render_readme(
     scales, selections : sequence, optional
         Association scales (pc) and selections delivered (default every variant of the
         association-catalog schema).
+    skipped_inputs : sequence of str
+        Input files the run left out (``<file>: <why>``; runs that allow missing inputs).
     """
     assoc = get_schema("assoc-catalog")
     scales = list(scales) if scales is not None else [int(s) for s in assoc.variants("scale")]
@@ -205,6 +208,7 @@ def render_readme(
         f"release) and {not_measured} for DOLPHOT magnitudes; images use 0 where there is no data",
         catalogs=_catalog_sections(),
         steps=steps,
+        skipped_inputs=list(skipped_inputs),
         image_target=image_target(field),
         catalog_target=catalog_target(field),
         name_map=_name_map(),
@@ -276,9 +280,10 @@ def build_site(
             "simulated": _is_simulated(field_dir, tree),
         }
         galaxies.append(entry)
-        previews = make_previews(field_dir, tree, site / "galaxies" / tree["target"])
+        # the target comes from the delivery's manifest: its page stays inside the site
+        previews = make_previews(field_dir, tree, inside(site / "galaxies", str(tree["target"])))
         _write_page(
-            site / "galaxies" / f"{tree['target']}.html",
+            inside(site / "galaxies", f"{tree['target']}.html"),
             "galaxy.html.j2",
             title=f"{gal.name} ({tree['target']})",
             root="../",

@@ -16,11 +16,14 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+import tomli_w
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
+from phangs_products.atomic import atomic_write_text
 from phangs_products.pipeline.config import RunConfig, load_config
 from phangs_products.pipeline.runner import StageError, StageResult
 from phangs_products.pipeline.sim.config import BANDS, SIZES, SimConfig
@@ -62,7 +65,12 @@ class StageReporter:
         self.console.print(
             f"  [{style}]{result.status:>7}[/] {result.name:<13} {result.seconds:7.1f} s"
             + (f"  {files} file(s)" if files else "")
-            + (f"  [red]{result.error}[/]" if result.error else "")
+            + (f"  [red]{escape(result.error)}[/]" if result.error else "")
+            + (
+                f"  [yellow]{len(result.skipped_inputs)} input(s) left out[/]"
+                if result.skipped_inputs
+                else ""
+            )
         )
 
     def summary(self) -> RichTable:
@@ -76,6 +84,15 @@ class StageReporter:
             )
         return table
 
+    def left_out(self) -> str:
+        """One line naming every input file the run left out and why ('' when none)."""
+        lines = list(dict.fromkeys(x for r in self.results for x in r.skipped_inputs))
+        if not lines:
+            return ""
+        return f"[yellow]{len(lines)} input file(s) left out[/] (allow_missing_inputs): " + escape(
+            "; ".join(lines)
+        )
+
 
 def _run_one(config: RunConfig, console: Console) -> bool:
     from phangs_products.pipeline.graph import run_galaxy
@@ -87,9 +104,13 @@ def _run_one(config: RunConfig, console: Console) -> bool:
         run_galaxy(config, report=reporter)
     except StageError as exc:
         console.print(reporter.summary())
-        console.print(f"[red]error:[/] {exc}")
+        if reporter.left_out():
+            console.print(reporter.left_out())
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return False
     console.print(reporter.summary())
+    if reporter.left_out():
+        console.print(reporter.left_out())
     console.print(f"finished in {time.perf_counter() - t0:.1f} s")
     return True
 
@@ -108,8 +129,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_run(args: argparse.Namespace) -> int:
     """Run the pipeline for each configuration."""
+    from phangs_products.pipeline.graph import build_stages
+
     console = Console()
     configs = [load_config(p) for p in args.config]
+    for config in configs:  # every stage option checked before any stage runs
+        build_stages(config)
     if len(configs) == 1:
         return 0 if _run_one(configs[0], console) else 1
     from phangs_products.pipeline.scaleout import run_many
@@ -160,21 +185,22 @@ def write_human_classes(truth_path: Path, out: Path) -> Path:
 def write_demo_config(out: Path, sim, field: str) -> Path:
     """Write the TOML configuration of the demo run."""
     human = write_human_classes(Path(sim.truth), out)
-    text = (
-        "# phangs-products demo: the simulated NGC 628 field\n"
-        "[run]\n"
-        'target = "ngc628"\n'
-        f'field = "{field}"\n'
-        f'input = "{Path(sim.flc_dir).resolve()}"\n'
-        f'reference_catalog = "{Path(sim.reference_catalog).resolve()}"\n'
-        'output = "delivery"\n'
-        'version = "v1"\n'
-        "simulated = true\n"
-        "[stages.clusters]\n"
-        f'human_table = "{human.resolve()}"\n'
-    )
+    doc = {
+        "run": {
+            "target": "ngc628",
+            "field": field,
+            "input": str(Path(sim.flc_dir).resolve()),
+            "reference_catalog": str(Path(sim.reference_catalog).resolve()),
+            "output": "delivery",
+            "version": "v1",
+            "simulated": True,
+        },
+        "stages": {"clusters": {"human_table": str(human.resolve())}},
+    }
+    # a TOML writer quotes and escapes the paths (a '"' or '\\' in the folder name is fine)
+    text = "# phangs-products demo: the simulated NGC 628 field\n" + tomli_w.dumps(doc)
     path = out / "demo.toml"
-    path.write_text(text)
+    atomic_write_text(path, text, overwrite=True)
     return path
 
 

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import stat
 from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
@@ -42,11 +43,20 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def tree_digest(files: Iterable[Path]) -> str:
-    """SHA-256 over the names and contents (:func:`file_digest`) of ``files``, sorted."""
+    """SHA-256 over the names and contents (:func:`file_digest`) of ``files``, sorted.
+
+    Only regular files are read: a missing file, a folder or a FIFO (whose read would block)
+    counts by its kind, and the stage that reads it reports it.
+    """
     digest = hashlib.sha256()
     for path in sorted(Path(f) for f in files):
         digest.update(path.name.encode())
-        digest.update(file_digest(path).encode())
+        try:
+            regular = stat.S_ISREG(path.stat().st_mode)
+        except OSError:
+            digest.update(b"<missing>")
+            continue
+        digest.update(file_digest(path).encode() if regular else b"<not a regular file>")
     return digest.hexdigest()
 
 

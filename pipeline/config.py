@@ -39,7 +39,10 @@ band is drizzled from the aligned FLCs of all pointings (``<output>/<mosaic>``):
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,11 +259,23 @@ def config_from_dict(doc: dict[str, Any], base: Path, source: str = "config") ->
             )
     if not config.input.is_dir():
         raise ConfigError(f"{source}: run.input: folder {config.input} does not exist")
+    for setting, folder in (("output", config.output), ("work", config.work)):
+        _writable_folder(folder, f"{source}: run.{setting}")
     if not config.reference_catalog.is_file():
         raise ConfigError(
             f"{source}: run.reference_catalog: file {config.reference_catalog} does not exist"
         )
     return config
+
+
+def _writable_folder(folder: Path, where: str) -> None:
+    """Refuse a folder the run cannot create: it, or a parent, is a file."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                what = "is" if candidate == folder else f"is inside {candidate}, which is"
+                raise ConfigError(f"{where}: {folder} {what} a file, not a folder")
+            return
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -272,36 +287,157 @@ def load_config(path: str | Path) -> RunConfig:
         One line naming the file, the setting and what was expected.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: a folder, not a configuration file")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path}: not a regular file (a FIFO or device?)")
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path.name}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: not valid TOML ({exc})") from None
     return config_from_dict(doc, path.parent.resolve(), path.name)
 
 
+#: Range keys a config dataclass field may declare in its metadata
+#: (``field(default=2.5, metadata={"gt": 0})``): value > gt, >= ge, < lt, <= le.
+RANGE_KEYS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def _range_text(meta: Any) -> str:
+    return " and ".join(f"{RANGE_KEYS[k]} {meta[k]}" for k in RANGE_KEYS if k in meta)
+
+
+def _in_range(value: float, meta: Any) -> bool:
+    checks = {
+        "gt": lambda b: value > b,
+        "ge": lambda b: value >= b,
+        "lt": lambda b: value < b,
+        "le": lambda b: value <= b,
+    }
+    return all(check(meta[k]) for k, check in checks.items() if k in meta)
+
+
+def _expected(tp: Any) -> str:
+    """Plain words for a type hint (``a number``, ``a list of 2 numbers``, ...)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_expected(a) for a in args if a is not type(None))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_expected(args[0]).removeprefix('a ').removeprefix('an ')}s"
+        if len(set(args)) == 1:
+            return f"a list of {len(args)} {_expected(args[0]).split(' ', 1)[-1]}s"
+        return f"a list of {len(args)} values ({', '.join(_expected(a) for a in args)})"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if tp is Path:
+        return "a path (string)"
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _convert(value: Any, tp: Any) -> Any:
+    """``value`` as type ``tp`` (TOML lists become tuples), or :class:`_Mismatch`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg)
+            except _Mismatch:
+                pass
+        raise _Mismatch
+    if origin is typing.Literal:
+        if value in args and not isinstance(value, bool):
+            return value
+        raise _Mismatch
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise _Mismatch
+        item_types = [args[0]] * len(value) if args[1:] == (Ellipsis,) else list(args)
+        if len(item_types) != len(value):
+            raise _Mismatch
+        return tuple(_convert(v, t) for v, t in zip(value, item_types, strict=True))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is Path:
+        if isinstance(value, str) and value:
+            return Path(value)
+    else:
+        return value  # a type this check does not know: the dataclass takes it as it is
+    raise _Mismatch
+
+
+def _numbers(value: Any) -> list[float]:
+    if isinstance(value, tuple):
+        return [x for v in value for x in _numbers(v)]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [value]
+    return []
+
+
 def stage_config(cls: type, overrides: dict[str, Any] | None, stage: str) -> Any:
-    """Instantiate a stage's frozen config dataclass with the user's overrides.
+    """Instantiate a stage's frozen config dataclass with the user's overrides, checked.
+
+    Each override is checked against the field's type hint (bool, int, float, str, Path,
+    ``Literal``, tuples, optional values, nested config dataclasses as TOML tables) and
+    against the range the field declares in its metadata (``gt``, ``ge``, ``lt``, ``le``;
+    for a tuple, every element).
 
     Raises
     ------
     ConfigError
-        If an override names an option the stage does not have.
+        One line: ``[stages.<stage>] <option>: expected ..., got ...``, or the unknown options.
     """
     overrides = dict(overrides or {})
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ConfigError(f"stages.{stage}: unknown option(s) {unknown} (known: {sorted(names)})")
-    defaults = cls()
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name not in overrides:
             continue
         value = overrides[f.name]
-        current = getattr(defaults, f.name)
-        if dataclasses.is_dataclass(current) and isinstance(value, dict):
-            overrides[f.name] = stage_config(type(current), value, f"{stage}.{f.name}")
-        elif isinstance(value, list):
-            overrides[f.name] = tuple(value)
+        where = f"[stages.{stage}] {f.name}"
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: expected a table of options, got {value!r}")
+            overrides[f.name] = stage_config(tp, value, f"{stage}.{f.name}")
+            continue
+        try:
+            converted = _convert(value, tp)
+        except _Mismatch:
+            bounds = _range_text(f.metadata)
+            raise ConfigError(
+                f"{where}: expected {_expected(tp)}{' ' + bounds if bounds else ''}, got {value!r}"
+            ) from None
+        if any(not _in_range(x, f.metadata) for x in _numbers(converted)):
+            what = "every value" if isinstance(converted, tuple) else _expected(tp)
+            raise ConfigError(f"{where}: expected {what} {_range_text(f.metadata)}, got {value!r}")
+        overrides[f.name] = converted
     return cls(**overrides)

@@ -15,7 +15,11 @@ rest:
 * each stage logs to ``<work>/logs/<stage>.log``; the console shows one line per stage and a
   summary table;
 * stages run with single-threaded BLAS/OpenMP, so their products are identical whether they
-  run in this process or on a Dask worker (parallelism comes from processes, one field each).
+  run in this process or on a Dask worker (parallelism comes from processes, one field each);
+* one run at a time uses a work folder: the run holds ``<work>/run.lock`` (pid and host), so a
+  second run into the same folder stops at once (:class:`RunLock`); a lock whose process is
+  gone is stale and taken over.  Holding it, the run first removes the temporary files a
+  killed atomic write left in the work and delivery folders.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import os
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,6 +40,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from phangs_products.atomic import inside, remove_temp_files
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ManifestModel
 from phangs_products.models import open as open_product
@@ -41,10 +48,11 @@ from phangs_products.pipeline.code import code_digest, tree_digest
 from phangs_products.pipeline.config import RunConfig
 from phangs_products.provenance import file_digest, make_provenance, new_run_id, software_versions
 
-__all__ = ["Stage", "StageContext", "StageResult", "run_stages"]
+__all__ = ["RunLock", "RunLockedError", "Stage", "StageContext", "StageResult", "run_stages"]
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "run-manifest.asdf"
+LOCK_NAME = "run.lock"
 #: Loggers whose records go to the stage log file (third-party tools are chatty).
 CAPTURED_LOGGERS = ("phangs_products", "drizzlepac", "stsci", "stwcs", "tweakwcs", "astropy")
 
@@ -53,6 +61,114 @@ Outputs = dict[str, list[Path]]
 
 class StageError(PhangsProductsError):
     """A stage failed; earlier stages' products are kept and the run can be resumed."""
+
+
+class RunLockedError(PhangsProductsError):
+    """Another run is using the work folder."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True
+
+
+class RunLock:
+    """The lock of a work folder: ``run.lock`` holding the pid and host of the run using it.
+
+    Created with ``O_CREAT | O_EXCL``, so of two runs starting together exactly one gets it.
+    A lock left by a process that no longer runs on this host is stale and taken over; a lock
+    of another host is never taken over (its process cannot be checked from here).
+
+    Parameters
+    ----------
+    folder : Path
+        The work folder.
+    """
+
+    def __init__(self, folder: Path):
+        self.path = folder / LOCK_NAME
+        self.held = False
+
+    def _holder(self) -> dict[str, Any] | None:
+        try:
+            holder = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return holder if isinstance(holder, dict) else None
+
+    def _stale(self, holder: dict[str, Any] | None) -> bool:
+        if holder is None or holder.get("host") != socket.gethostname():
+            return False
+        pid = holder.get("pid")
+        return isinstance(pid, int) and pid > 0 and not _pid_alive(pid)
+
+    def acquire(self) -> None:
+        """Take the lock.
+
+        Raises
+        ------
+        RunLockedError
+            One line naming the process and host that hold it.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if attempt == 0 and self._stale(holder):
+                    assert holder is not None
+                    log.warning(
+                        "%s: taking over a stale lock (pid %s on %s is not running)",
+                        self.path.parent,
+                        holder.get("pid"),
+                        holder.get("host"),
+                    )
+                    self.path.unlink(missing_ok=True)
+                    continue
+                who = (
+                    f"pid {holder.get('pid')} on {holder.get('host')}, started "
+                    f"{holder.get('started')}"
+                    if holder
+                    else "unreadable lock"
+                )
+                raise RunLockedError(
+                    f"{self.path.parent}: another run is using this folder ({who}); wait for it "
+                    f"to finish, or remove {self.path} if that run is gone"
+                ) from None
+            with os.fdopen(fd, "w") as fh:
+                json.dump(
+                    {
+                        "pid": os.getpid(),
+                        "host": socket.gethostname(),
+                        "started": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                    },
+                    fh,
+                )
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.held = True
+            return
+
+    def release(self) -> None:
+        """Remove the lock if this process holds it."""
+        if self.held:
+            holder = self._holder()
+            if holder and holder.get("pid") == os.getpid():
+                self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 @dataclass
@@ -73,6 +189,11 @@ class StageContext:
         The stage's frozen configuration.
     run_id : str
         Identifier of the run (recorded in product provenance).
+    skipped_inputs : list of str
+        Input files this stage left out, one line each (``<file>: <why>``), as recorded by
+        :meth:`skip_input`.
+    upstream_skipped : list of str
+        Input files the stages this one depends on (directly or not) left out.
     """
 
     run: RunConfig
@@ -81,6 +202,17 @@ class StageContext:
     inputs: dict[str, Outputs]
     config: Any
     run_id: str
+    skipped_inputs: list[str] = field(default_factory=list)
+    upstream_skipped: list[str] = field(default_factory=list)
+
+    def skip_input(self, line: str) -> None:
+        """Record an input file the stage leaves out (``<file>: <why>``).
+
+        The runner writes the lines into the run manifest and the stage result (the console
+        shows them); later stages see them in :attr:`upstream_skipped` (the README lists them).
+        """
+        log.warning("input left out: %s", line)
+        self.skipped_inputs.append(line)
 
     def provenance(self, inputs: Iterable[Path] = ()) -> dict[str, Any]:
         """Provenance tree for a product made by this stage."""
@@ -119,6 +251,8 @@ class StageResult:
     seconds: float
     outputs: Outputs = field(default_factory=dict)
     error: str = ""
+    #: Input files the stage left out (``<file>: <why>``).
+    skipped_inputs: list[str] = field(default_factory=list)
 
 
 def _plain(value: Any) -> Any:
@@ -151,9 +285,17 @@ def _relative(path: Path, work: Path) -> str:
 
 
 def stage_key(
-    stage: Stage, run: RunConfig, inputs: dict[str, Outputs], code: str | None = None
+    stage: Stage,
+    run: RunConfig,
+    inputs: dict[str, Outputs],
+    code: str | None = None,
+    upstream_skipped: Iterable[str] = (),
 ) -> str:
-    """SHA-256 of a stage's name, configuration, inputs and code (:func:`code_digest`)."""
+    """SHA-256 of a stage's name, configuration, inputs and code (:func:`code_digest`).
+
+    Input files that earlier stages left out (``upstream_skipped``) are part of the key too:
+    the README lists them.
+    """
     digest = hashlib.sha256()
     digest.update(stage.name.encode())
     digest.update((code if code is not None else code_digest(stage.func)).encode())
@@ -164,6 +306,9 @@ def stage_key(
         digest.update(json.dumps(_digest_outputs(inputs[name]), sort_keys=True).encode())
     if stage.external_inputs is not None:
         digest.update(tree_digest(stage.external_inputs(run)).encode())
+    skipped = sorted(upstream_skipped)
+    if skipped:  # absent when nothing was left out: the keys of complete runs stay as they were
+        digest.update(json.dumps(skipped).encode())
     return digest.hexdigest()
 
 
@@ -185,9 +330,9 @@ class RunManifest:
         """The record of one stage (empty when never run)."""
         return self.tree["stages"].get(name, {})
 
-    def record(self, name: str, **values: Any) -> None:
-        """Update a stage record and write the manifest atomically."""
-        entry = dict(self.tree["stages"].get(name, {}))
+    def record(self, name: str, reset: bool = False, **values: Any) -> None:
+        """Update a stage record (or start it afresh) and write the manifest atomically."""
+        entry = {} if reset else dict(self.tree["stages"].get(name, {}))
         entry.update(values)
         self.tree["stages"][name] = entry
         model = ManifestModel.create("run-manifest", self.tree)
@@ -269,25 +414,54 @@ def run_stages(
     ------
     StageError
         When a stage fails; the manifest records the failure and earlier outputs stay.
+    RunLockedError
+        When another run is using the work folder.
     """
     run_id = run_id or new_run_id()
-    run.work.mkdir(parents=True, exist_ok=True)
+    with RunLock(run.work):
+        _remove_leftovers(run)
+        return _run_locked(run, stages, run_id, report)
+
+
+def _remove_leftovers(run: RunConfig) -> None:
+    """Remove the temporary files of atomic writes a killed run left (work and delivery)."""
+    removed = remove_temp_files(run.work, recursive=True)
+    removed += remove_temp_files(inside(run.output, run.field))
+    if removed:
+        log.warning(
+            "removed %d temporary file(s) a killed run left: %s",
+            len(removed),
+            ", ".join(str(p) for p in removed),
+        )
+
+
+def _run_locked(
+    run: RunConfig,
+    stages: list[Stage],
+    run_id: str,
+    report: Callable[[StageResult], None] | None,
+) -> list[StageResult]:
     manifest = RunManifest(run.work / MANIFEST_NAME, run, run_id)
     done: dict[str, Outputs] = {}
+    #: input files left out by each stage and the stages it depends on
+    left_out: dict[str, list[str]] = {}
     results: list[StageResult] = []
     for stage in stages:
         missing = [d for d in stage.depends if d not in done]
         if missing:
             raise StageError(f"stage {stage.name}: depends on {missing}, which did not run")
         inputs = {d: done[d] for d in stage.depends}
-        key = stage_key(stage, run, inputs)
+        upstream = list(dict.fromkeys(line for d in stage.depends for line in left_out[d]))
+        key = stage_key(stage, run, inputs, upstream_skipped=upstream)
         folder = run.work / stage.name
         previous = manifest.stage(stage.name)
         if previous.get("key") == key:
             outputs = manifest.outputs(stage.name, run.work)
             if outputs is not None:
                 done[stage.name] = outputs
-                result = StageResult(stage.name, "skipped", 0.0, outputs)
+                own = list(previous.get("skipped_inputs", []))
+                left_out[stage.name] = list(dict.fromkeys([*upstream, *own]))
+                result = StageResult(stage.name, "skipped", 0.0, outputs, skipped_inputs=own)
                 results.append(result)
                 log.info("stage %s unchanged: skipped", stage.name)
                 if report:
@@ -297,8 +471,12 @@ def run_stages(
             shutil.rmtree(folder)  # leftovers of an unfinished or outdated attempt
         folder.mkdir(parents=True)
         started = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        manifest.record(stage.name, status="running", key=key, started=started, outputs={})
-        ctx = StageContext(run, stage.name, folder, inputs, stage.config, run_id)
+        manifest.record(
+            stage.name, reset=True, status="running", key=key, started=started, outputs={}
+        )
+        ctx = StageContext(
+            run, stage.name, folder, inputs, stage.config, run_id, upstream_skipped=upstream
+        )
         if report:
             report(StageResult(stage.name, "running", 0.0))
         t0 = time.perf_counter()
@@ -334,9 +512,13 @@ def run_stages(
             seconds=seconds,
             finished=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             outputs=recorded,
+            **({"skipped_inputs": ctx.skipped_inputs} if ctx.skipped_inputs else {}),
         )
         done[stage.name] = outputs
-        result = StageResult(stage.name, "done", seconds, outputs)
+        left_out[stage.name] = list(dict.fromkeys([*upstream, *ctx.skipped_inputs]))
+        result = StageResult(
+            stage.name, "done", seconds, outputs, skipped_inputs=ctx.skipped_inputs
+        )
         results.append(result)
         if report:
             report(result)

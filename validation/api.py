@@ -15,6 +15,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from phangs_products.atomic import is_temp_file
 from phangs_products.delivery import CHECKSUMS_NAME, find_manifest
 from phangs_products.errors import Problem, ProductError
 
@@ -48,16 +49,34 @@ def field_folders(path: str | Path) -> list[Path]:
     return sorted(d for d in path.iterdir() if d.is_dir() and is_field(d))
 
 
-def _files(folder: Path) -> list[Path]:
-    out = []
+def _files(folder: Path) -> tuple[list[Path], list[Problem]]:
+    """The files of a field folder to check, and the entries that cannot be products.
+
+    Hidden files (temporary files of an interrupted write among them), folders, FIFOs and the
+    like each give a ``delivery.stray-file`` problem; they are not opened.
+    """
+    out: list[Path] = []
+    stray: list[Problem] = []
     for f in sorted(folder.iterdir()):
         if f.name == CHECKSUMS_NAME:
             continue  # checked by the cross-file checks
-        if f.is_file() and not f.name.startswith("."):
+        if f.name.startswith("."):
+            what = (
+                "temporary file of an interrupted write"
+                if is_temp_file(f)
+                else "hidden file or folder"
+            )
+            stray.append(
+                Problem("delivery.stray-file", f"{what}, not a product; remove it", f.name)
+            )
+        elif f.is_file():
             out.append(f)
-        elif f.name.startswith("."):
-            log.debug("skipping hidden file %s", f)
-    return out
+        else:
+            what = "folder" if f.is_dir() else "not a regular file (FIFO, socket or device)"
+            stray.append(
+                Problem("delivery.stray-file", f"{what}, not a product; remove it", f.name)
+            )
+    return out, stray
 
 
 def _task(args: tuple[str, str, bool]) -> FileResult:
@@ -145,8 +164,10 @@ def validate_delivery(
         )
     single = folders == [root]
     tasks = []
+    strays: dict[Path, list[Problem]] = {}
     for folder in folders:
-        tasks += [(str(f), folder.name, data) for f in _files(folder)]
+        files, strays[folder] = _files(folder)
+        tasks += [(str(f), folder.name, data) for f in files]
     results = validate_files(tasks, workers, executor)
     by_folder: dict[str, list[FileResult]] = {}
     for result in results:
@@ -160,6 +181,7 @@ def validate_delivery(
         if (folder / CHECKSUMS_NAME).exists():
             key = f"{prefix}/{CHECKSUMS_NAME}" if prefix else CHECKSUMS_NAME
             report.files[key] = ("delivery",)
+        report.problems += _prefixed(strays[folder], prefix)
         report.problems += _prefixed(check_field(folder, folder_results, data), prefix)
     if strict:
         report.problems = [

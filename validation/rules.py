@@ -120,6 +120,12 @@ _RULES: list[tuple[str, str, str, str]] = [
     ("checksums.format", "delivery", "error", "SHA256SUMS is in sha256sum format."),
     ("checksums.sha256", "delivery", "error", "SHA256SUMS values match the files."),
     ("checksums.unlisted", "delivery", "error", "SHA256SUMS lists every file of the folder."),
+    (
+        "delivery.stray-file",
+        "delivery",
+        "error",
+        "A field folder holds only products: no hidden or temporary file, folder or FIFO.",
+    ),
     ("internal.error", "delivery", "error", "A check failed unexpectedly (a validator bug)."),
 ]
 

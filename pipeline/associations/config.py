@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,13 +74,13 @@ class AssociationConfig:
         while recovering the most associations.
     """
 
-    scales: tuple[int, ...] = SCALES
+    scales: tuple[int, ...] = field(default=SCALES, metadata={"gt": 0})
     selections: tuple[str, ...] = ("nuv", "v")
-    min_snr: float = 5.0
-    max_sharp: float = 0.3
+    min_snr: float = field(default=5.0, metadata={"ge": 0})
+    max_sharp: float = field(default=0.3, metadata={"ge": 0})
     object_types: tuple[int, ...] = (1, 2, 3)
     max_crowd: float | None = None
-    highpass_factor: float = 4.0
-    peak_factor: float = 1.5
-    count_radius: float = 1.0
-    false_alarm: float = 0.3
+    highpass_factor: float = field(default=4.0, metadata={"gt": 0})
+    peak_factor: float = field(default=1.5, metadata={"gt": 0})
+    count_radius: float = field(default=1.0, metadata={"gt": 0})
+    false_alarm: float = field(default=0.3, metadata={"gt": 0})

@@ -43,7 +43,7 @@ class AssociationStageConfig:
 
     associations: AssociationConfig = field(default_factory=AssociationConfig)
     sed: SEDConfig = field(default_factory=SEDConfig)
-    polygon_tolerance: float = 0.5
+    polygon_tolerance: float = field(default=0.5, metadata={"ge": 0})
 
 
 def region_file(

@@ -119,10 +119,10 @@ class ClassifierConfig:
     """
 
     model: Path | None = None
-    stamp_size: int = 32
-    batch_size: int = 1024
+    stamp_size: int = field(default=32, metadata={"ge": 1})
+    batch_size: int = field(default=1024, metadata={"ge": 1})
     filters: tuple[str, ...] = field(default=BANDS)
-    threads: int = 2
+    threads: int = field(default=2, metadata={"ge": 0})
 
     @property
     def model_path(self) -> Path:

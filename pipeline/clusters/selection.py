@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.table import Table
@@ -66,18 +66,22 @@ class ClusterSelectionConfig:
         Random seed of the injections.
     """
 
-    fwhms: tuple[float, ...] = tuple(np.round(np.geomspace(0.5, 7.0, 12), 3).tolist())
-    slopes: tuple[float, ...] = tuple(np.round(np.linspace(0.75, 4.0, 18), 3).tolist())
-    per_profile: int = 100
-    batch: int = 2000
-    min_snr_v: float = 10.0
-    max_err_other: float = 0.3
-    min_other_bands: int = 2
+    fwhms: tuple[float, ...] = field(
+        default=tuple(np.round(np.geomspace(0.5, 7.0, 12), 3).tolist()), metadata={"gt": 0}
+    )
+    slopes: tuple[float, ...] = field(
+        default=tuple(np.round(np.linspace(0.75, 4.0, 18), 3).tolist()), metadata={"gt": 0}
+    )
+    per_profile: int = field(default=100, metadata={"ge": 1})
+    batch: int = field(default=2000, metadata={"ge": 1})
+    min_snr_v: float = field(default=10.0, metadata={"ge": 0})
+    max_err_other: float = field(default=0.3, metadata={"gt": 0})
+    min_other_bands: int = field(default=2, metadata={"ge": 0})
     bright_mv: float = -10.0
     bright_mci_in: tuple[float, float] = (-0.55, 0.45)
     seed: int = 7
-    star_min_snr: float = 10.0
-    star_min_count: int = 3
+    star_min_snr: float = field(default=10.0, metadata={"ge": 0})
+    star_min_count: int = field(default=3, metadata={"ge": 1})
 
 
 def mci_out_limit(distance_mpc: float) -> float:

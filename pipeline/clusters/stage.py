@@ -70,7 +70,7 @@ class ClusterStageConfig:
     sed: SEDConfig = field(default_factory=SEDConfig)
     photometry: PhotometryConfig = field(default_factory=PhotometryConfig)
     human_table: str = ""
-    region_radius_arcsec: float = 0.2
+    region_radius_arcsec: float = field(default=0.2, metadata={"gt": 0})
 
 
 def _value(values: np.ndarray) -> np.ndarray:

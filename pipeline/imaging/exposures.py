@@ -7,17 +7,25 @@ import dataclasses
 import io
 import logging
 import os
+import re
 import shutil
+import stat
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
+from phangs_products.atomic import inside
 from phangs_products.bands import band
 from phangs_products.errors import PhangsProductsError
+
+log = logging.getLogger(__name__)
+
+#: An HST rootname (``ipppssoot``): nine lower-case letters and digits.
+ROOTNAME_RE = re.compile(r"^[a-z0-9]{9}$")
 
 
 class ImagingError(PhangsProductsError):
@@ -64,25 +72,30 @@ class ImagingConfig:
         Drizzle drop size.
     driz_cr : bool
         Cosmic-ray rejection.
+    allow_missing_inputs : bool
+        Run without the input files that cannot be used (unreadable, not an FLC, not a
+        regular file, a band outside the survey): they are listed in the console summary, the
+        run manifest and the README.  By default such a file stops the run.
     """
 
-    pixscale: float = 0.04
+    pixscale: float = field(default=0.04, metadata={"gt": 0})
     reference_filter: str = "F555W"
     skymethod: str = "globalmin+match"
-    threshold: float = 5.0
-    conv_width: float = 2.5
-    searchrad: float = 25.0
-    tolerance: float = 1.0
-    minobj: int = 10
-    retry_tolerance: float = 3.0
-    retry_searchrad: float = 5.0
-    max_rms_mas: float = 25.0
+    threshold: float = field(default=5.0, metadata={"gt": 0})
+    conv_width: float = field(default=2.5, metadata={"gt": 0})
+    searchrad: float = field(default=25.0, metadata={"gt": 0})
+    tolerance: float = field(default=1.0, metadata={"gt": 0})
+    minobj: int = field(default=10, metadata={"ge": 1})
+    retry_tolerance: float = field(default=3.0, metadata={"gt": 0})
+    retry_searchrad: float = field(default=5.0, metadata={"gt": 0})
+    max_rms_mas: float = field(default=25.0, metadata={"gt": 0})
     fitgeometry: str = "rscale"
-    min_refstars_rscale: int = 100
-    nclip: int = 3
-    sigma: float = 3.0
-    final_pixfrac: float = 1.0
+    min_refstars_rscale: int = field(default=100, metadata={"ge": 0})
+    nclip: int = field(default=3, metadata={"ge": 0})
+    sigma: float = field(default=3.0, metadata={"gt": 0})
+    final_pixfrac: float = field(default=1.0, metadata={"gt": 0, "le": 1})
     driz_cr: bool = True
+    allow_missing_inputs: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,10 +164,28 @@ def read_exposure(path: Path) -> Exposure:
     Raises
     ------
     ImagingError
-        If a needed HDU or keyword is missing or the band is not a survey band.
+        If the file is not a regular file (a FIFO would block the read) or not a readable
+        FITS file, a needed HDU or keyword is missing, the rootname is not an HST rootname or
+        the band is not a survey band.
     """
     try:
-        with fits.open(path) as hdul:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ImagingError(f"{path.name}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO, socket or device"
+        raise ImagingError(f"{path.name}: not a regular file ({kind}); expected an FLC file")
+    try:
+        with warnings.catch_warnings(record=True) as caught, fits.open(path) as hdul:
+            warnings.simplefilter("always")
+            len(hdul)  # reads every header (not the data)
+            damaged = [
+                w for w in caught if "truncated" in str(w.message) or "corrupt" in str(w.message)
+            ]
+            if damaged:
+                reason = str(damaged[0].message).splitlines()[0]
+                raise ImagingError(f"{path.name}: damaged FITS file ({reason})")
+            _check_sizes(hdul, path)
             primary = hdul[0].header
             if ("SCI", 1) not in hdul:
                 raise ImagingError(
@@ -173,14 +204,19 @@ def read_exposure(path: Path) -> Exposure:
             if filt.startswith("CLEAR") or not filt:
                 filt = str(primary.get("FILTER2", primary.get("FILTER1", ""))).strip().upper()
             read_noise = float(np.mean([primary.get(f"READNSE{a}", 3.1) for a in "ABCD"]))
-    except OSError as exc:
-        raise ImagingError(f"{path.name}: not a readable FITS file ({exc})") from None
+    except PhangsProductsError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        # astropy raises these (VerifyError is a ValueError) for empty, truncated or damaged
+        # headers, e.g. a bad NAXIS
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImagingError(f"{path.name}: not a readable FITS file ({reason})") from None
     band(filt, instrument)  # raises for a band outside the survey's band table
     return Exposure(
         path=path,
         filter=filt,
         instrument=instrument,
-        rootname=str(primary.get("ROOTNAME", path.stem.split("_")[0])).strip().lower(),
+        rootname=_rootname(path, primary),
         exptime=float(primary["EXPTIME"]),
         expstart=float(primary["EXPSTART"]),
         expend=float(primary["EXPEND"]),
@@ -188,17 +224,64 @@ def read_exposure(path: Path) -> Exposure:
     )
 
 
+def _check_sizes(hdul: fits.HDUList, path: Path) -> None:
+    """Every HDU announces a sane size and the file holds its bytes (headers only are read).
+
+    A bad NAXIS or a truncated file would otherwise fail deep inside TweakReg.
+    """
+    size = path.stat().st_size
+    for index, hdu in enumerate(hdul):
+        header = hdu.header
+        naxis = header.get("NAXIS")
+        if not isinstance(naxis, int) or not 0 <= naxis <= 999:
+            raise ImagingError(f"{path.name}: HDU {index} keyword NAXIS: {naxis!r} is not 0-999")
+        axes = [header.get(f"NAXIS{i}") for i in range(1, naxis + 1)]
+        bad = [a for a in axes if not isinstance(a, int) or a < 0]
+        if bad:
+            raise ImagingError(f"{path.name}: HDU {index}: NAXISn {bad[0]!r} is not a length")
+        count = int(np.prod(axes, dtype=np.int64)) if axes else 0
+        nbytes = abs(int(header.get("BITPIX", 8))) // 8 * count
+        info = hdu.fileinfo()
+        end = info["datLoc"] + nbytes if info else 0
+        if end > size:
+            raise ImagingError(
+                f"{path.name}: HDU {index} is truncated (the file has {size} bytes, its headers "
+                f"announce at least {end})"
+            )
+
+
+def _rootname(path: Path, primary: fits.Header) -> str:
+    """The exposure's rootname (keyword ROOTNAME, else the file name's first part), checked.
+
+    It names the scratch copies and the FLC products, so it must be an HST rootname.
+    """
+    if "ROOTNAME" in primary:
+        value, where = primary["ROOTNAME"], "HDU PRIMARY keyword ROOTNAME"
+    else:
+        value, where = path.name.split("_")[0], "no keyword ROOTNAME; file name"
+    rootname = str(value).strip().lower()
+    if not ROOTNAME_RE.match(rootname):
+        raise ImagingError(
+            f"{path.name}: {where}: {str(value)[:80]!r} is not an HST rootname "
+            "(9 letters and digits, e.g. 'ib1f01baq')"
+        )
+    return rootname
+
+
 def group_exposures(
     paths: Sequence[Path], bands: Sequence[str]
 ) -> tuple[dict[str, list[Exposure]], list[str]]:
     """Group FLC files by filter; bad files become error lines, the others still proceed.
+
+    Files of a survey band the run does not process are left out on purpose (logged, not
+    errors).
 
     Returns
     -------
     groups : dict
         Exposures per requested filter.
     errors : list of str
-        One line per file that cannot be used.
+        One line per file that cannot be used (``<file>: <why>``).
     """
     groups: dict[str, list[Exposure]] = {}
     errors: list[str] = []
@@ -209,12 +292,33 @@ def group_exposures(
             errors.append(str(exc))
             continue
         if exp.filter not in bands:
-            errors.append(
-                f"{path.name}: FILTER {exp.filter} is not one of the run's bands {list(bands)}"
-            )
+            log.info("%s: FILTER %s is not one of the run's bands", path.name, exp.filter)
             continue
         groups.setdefault(exp.filter, []).append(exp)
     return groups, errors
+
+
+def refuse_unusable(errors: Sequence[str], allow_missing_inputs: bool) -> None:
+    """Stop the run when input files cannot be used, unless the run allows missing inputs.
+
+    Parameters
+    ----------
+    errors : sequence of str
+        One line per unusable file (:func:`group_exposures`).
+    allow_missing_inputs : bool
+        The ``allow_missing_inputs`` setting: when true the caller reports the files instead.
+
+    Raises
+    ------
+    ImagingError
+        One line naming every unusable file and why.
+    """
+    if errors and not allow_missing_inputs:
+        raise ImagingError(
+            f"{len(errors)} input file(s) cannot be used: {'; '.join(errors)} "
+            "(fix or remove them, or set allow_missing_inputs = true in [stages.imaging] "
+            "to run without them)"
+        )
 
 
 def copy_inputs(exposures: Sequence[Exposure], scratch: Path) -> list[Exposure]:
@@ -231,7 +335,7 @@ def copy_inputs(exposures: Sequence[Exposure], scratch: Path) -> list[Exposure]:
     scratch.mkdir(parents=True, exist_ok=True)
     out = []
     for exp in exposures:
-        target = scratch / f"{exp.rootname}_flc.fits"
+        target = inside(scratch, f"{exp.rootname}_flc.fits")
         if target.exists():
             raise ImagingError(f"{exp.path.name}: rootname {exp.rootname} is not unique")
         shutil.copy2(exp.path, target)

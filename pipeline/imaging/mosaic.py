@@ -33,6 +33,7 @@ from phangs_products.pipeline.imaging.exposures import (
     ImagingError,
     copy_inputs,
     group_exposures,
+    refuse_unusable,
 )
 from phangs_products.pipeline.products import ProductKey
 from phangs_products.pipeline.runner import Outputs, StageContext
@@ -108,8 +109,9 @@ def mosaic_stage(ctx: StageContext) -> Outputs:
         log.info("pointing %s: %d aligned FLC(s)", pointing.field, len(found))
         paths += found
     groups, errors = group_exposures(paths, run.bands)
+    refuse_unusable(errors, config.allow_missing_inputs)
     for line in errors:
-        log.error("skipped input: %s", line)
+        ctx.skip_input(line)
     if config.reference_filter not in groups:
         raise ImagingError(
             f"{run.field}: no usable {config.reference_filter} exposures; the reference band "

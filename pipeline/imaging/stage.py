@@ -30,6 +30,7 @@ from phangs_products.pipeline.imaging.exposures import (
     ImagingError,
     copy_inputs,
     group_exposures,
+    refuse_unusable,
 )
 from phangs_products.pipeline.products import ProductKey
 from phangs_products.pipeline.runner import Outputs, StageContext
@@ -47,13 +48,16 @@ def input_files(folder: Path) -> list[Path]:
 def imaging_stage(ctx: StageContext) -> Outputs:
     """Align every FLC to the reference catalog and drizzle each band onto the F555W grid.
 
-    Bands whose files are bad are reported and skipped; the other bands still finish.
+    An input file that cannot be used stops the stage, unless ``allow_missing_inputs`` is set:
+    then it is left out and reported (:meth:`StageContext.skip_input`).  A band whose
+    alignment or drizzling fails is logged and skipped; the other bands still finish.
     """
     config: ImagingConfig = ctx.config
     run = ctx.run
     groups, errors = group_exposures(input_files(run.input), run.bands)
+    refuse_unusable(errors, config.allow_missing_inputs)
     for line in errors:
-        log.error("skipped input: %s", line)
+        ctx.skip_input(line)
     if config.reference_filter not in groups:
         raise ImagingError(
             f"{run.input}: no usable {config.reference_filter} exposures; the reference band "

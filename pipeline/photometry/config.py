@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -50,22 +50,24 @@ class PhotometryConfig:
     """
 
     reference_filter: str = "F555W"
-    fwhm: float = 2.5
-    threshold: float = 3.5
-    radii: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)
-    phot_radius: float = 4.0
-    annulus: tuple[float, float] = (7.0, 9.0)
+    fwhm: float = field(default=2.5, metadata={"gt": 0})
+    threshold: float = field(default=3.5, metadata={"gt": 0})
+    radii: tuple[float, ...] = field(
+        default=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0), metadata={"gt": 0}
+    )
+    phot_radius: float = field(default=4.0, metadata={"gt": 0})
+    annulus: tuple[float, float] = field(default=(7.0, 9.0), metadata={"gt": 0})
     sharplo: float = 0.2
     sharphi: float = 1.0
     roundlo: float = -1.0
     roundhi: float = 1.0
-    apcorr_max_sources: int = 40
-    apcorr_radius: float = 10.0
-    apcorr_annulus: tuple[float, float] = (12.0, 15.0)
-    apcorr_min_isolated: int = 10
-    apcorr_neighbour_ratio: float = 0.01
-    edge: int = 10
-    workers: int = 0
-    parallel_min_sources: int = 20000
-    detect_passes: int = 2
-    background_box: int = 64
+    apcorr_max_sources: int = field(default=40, metadata={"ge": 1})
+    apcorr_radius: float = field(default=10.0, metadata={"gt": 0})
+    apcorr_annulus: tuple[float, float] = field(default=(12.0, 15.0), metadata={"gt": 0})
+    apcorr_min_isolated: int = field(default=10, metadata={"ge": 0})
+    apcorr_neighbour_ratio: float = field(default=0.01, metadata={"ge": 0})
+    edge: int = field(default=10, metadata={"ge": 0})
+    workers: int = field(default=0, metadata={"ge": 0})
+    parallel_min_sources: int = field(default=20000, metadata={"ge": 0})
+    detect_passes: int = field(default=2, metadata={"ge": 1})
+    background_box: int = field(default=64, metadata={"ge": 1})

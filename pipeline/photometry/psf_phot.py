@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,10 +58,10 @@ class PSFPhotConfig:
         simultaneously (0: every source alone).
     """
 
-    beta: float = 2.15
-    fit_shape: int = 7
-    n_shape_stars: int = 25
-    group_separation: float = 7.0
+    beta: float = field(default=2.15, metadata={"gt": 0})
+    fit_shape: int = field(default=7, metadata={"ge": 1})
+    n_shape_stars: int = field(default=25, metadata={"ge": 1})
+    group_separation: float = field(default=7.0, metadata={"ge": 0})
 
 
 def _measure_shape(

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from phangs_products.atomic import atomic_path
+from phangs_products.atomic import atomic_path, inside
 from phangs_products.bands import band
 from phangs_products.delivery import write_checksums, write_manifest
 from phangs_products.docs import render_readme, render_steps
@@ -55,14 +55,14 @@ def _record(path: Path) -> dict[str, Any]:
 def publish_stage(ctx: StageContext) -> Outputs:
     """Copy every HLSP product of the earlier stages into the delivery, then README + manifest."""
     run = ctx.run
-    field_dir = run.output / run.field
+    field_dir = inside(run.output, run.field)
     field_dir.mkdir(parents=True, exist_ok=True)
     published: list[Path] = []
     for stage_outputs in ctx.inputs.values():
         for product, paths in stage_outputs.items():
             for path in paths:
                 if path.name.startswith("hlsp_"):
-                    published.append(_copy_atomic(path, field_dir / path.name))
+                    published.append(_copy_atomic(path, inside(field_dir, path.name)))
                 else:
                     log.debug("not a delivery product: %s (%s)", path.name, product)
     records = [_record(p) for p in published]
@@ -75,6 +75,7 @@ def publish_stage(ctx: StageContext) -> Outputs:
         steps=render_steps({str(k): _settings(c) for k, c in configs.items()}),
         run_id=ctx.run_id,
         simulated=run.simulated,
+        skipped_inputs=ctx.upstream_skipped,
     )
     readme = ReadmeModel.create(text)
     readme_path = readme.save(

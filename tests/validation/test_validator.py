@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -197,6 +198,17 @@ def wrong_proj_id(d: Path) -> None:
     refresh(d)
 
 
+def stray_temp_file(d: Path) -> None:
+    # what a killed atomic write leaves: a hidden, half-written copy of a product
+    half = (d / img("f555w", "drc-sci")).read_bytes()[:5000]
+    (d / f".{img('f555w', 'drc-sci')}.x7k2q9.part").write_bytes(half)
+
+
+def stray_folder_and_fifo(d: Path) -> None:
+    (d / "previews").mkdir()
+    os.mkfifo(d / "hlsp_phangs-hst_hst_wfc3-uvis_ngc628c_f555w_v1_pipe.fits")
+
+
 #: (defect, the rule it must trigger, other error rules it may bring along)
 CORPUS: list[tuple[Callable[[Path], None], str, set[str]]] = [
     (upper_case_name, "name.case", {"manifest.missing-file", "manifest.unlisted"}),
@@ -223,6 +235,8 @@ CORPUS: list[tuple[Callable[[Path], None], str, set[str]]] = [
     (unlisted_file, "manifest.unlisted", set()),
     (misnamed_readme, "name.readme", set()),
     (wrong_proj_id, "name.proj-id", set()),
+    (stray_temp_file, "delivery.stray-file", set()),
+    (stray_folder_and_fifo, "delivery.stray-file", set()),
 ]
 
 
@@ -335,3 +349,12 @@ def test_copy_is_independent(tmp_path: Path) -> None:
     shutil.rmtree(a)
     b = make_clean_delivery(tmp_path / "b")
     assert validate_delivery(b).ok
+
+
+def test_stray_temp_file_is_named_in_the_report(clean: Path) -> None:
+    stray_temp_file(clean)
+    report = validate_delivery(clean)
+    (problem,) = report.errors
+    assert problem.rule == "delivery.stray-file" and problem.severity == "error"
+    assert problem.file == f".{img('f555w', 'drc-sci')}.x7k2q9.part"
+    assert "temporary file of an interrupted write" in problem.message
