@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
@@ -166,3 +167,36 @@ def assert_shared_grid(products: dict[str, list[Path]], bands: tuple[str, ...]) 
     assert scale == pytest.approx(0.04, rel=1e-6)
     assert ref.wcs.pixel_scale_matrix[0, 1] == pytest.approx(0.0, abs=1e-12)  # north up
     return ref
+
+
+def tiny_flc(
+    path: Path, filt: str = "F555W", rootname: str | None = "ib0000aaq", sci: bool = True
+) -> Path:
+    """A minimal WFC3/UVIS FLC header file (4x4 SCI/ERR/DQ of zeros; ``sci=False``: none).
+
+    ``rootname=None`` leaves ROOTNAME out (the file name then names the exposure).
+    """
+    primary = fits.PrimaryHDU()
+    primary.header.update(
+        INSTRUME="WFC3",
+        DETECTOR="UVIS",
+        FILTER=filt,
+        EXPTIME=100.0,
+        EXPSTART=58800.0,
+        EXPEND=58800.001,
+        READNSEA=3.1,
+        READNSEB=3.1,
+        READNSEC=3.1,
+        READNSED=3.1,
+    )
+    if rootname is not None:
+        primary.header["ROOTNAME"] = rootname
+    hdus = [primary]
+    if sci:
+        hdus += [
+            fits.ImageHDU(np.zeros((4, 4), np.float32), name="SCI", ver=1),
+            fits.ImageHDU(np.zeros((4, 4), np.float32), name="ERR", ver=1),
+            fits.ImageHDU(np.zeros((4, 4), np.int16), name="DQ", ver=1),
+        ]
+    fits.HDUList(hdus).writeto(path)
+    return path

@@ -1,15 +1,9 @@
-"""The simulator's source renderer for the instrument's point-spread function.
+"""The simulator's source renderer for the instrument's PSF model.
 
-PSF model (documented approximation of WFC3/UVIS): a Moffat profile with beta = 2.15 and FWHM
-2.0 FLC pixels, from a least-squares fit of a scaled Moffat to the STScI UVIS2 encircled-energy
-curves of F336W, F438W and F555W within 0.5" (fitted beta 2.14-2.16, FWHM 1.97-2.05 px).  F275W
-and F814W, whose curves a Moffat fits worse, get a 10% wider core.  The real PSF's extended halo
-(the fits leave 8% of the light outside the Moffat) is not modelled: ``CORE_FRACTION = 1``.
-Extended sources (clusters) are Moffat/EFF profiles whose FWHM adds in quadrature to the core's.
-
+The model (a Moffat fitted to the STScI encircled-energy curves) lives in
+:mod:`phangs_products.pipeline.instrument`, where the science can use it as a fallback.
 Rendering integrates each profile over pixels by 3x3 sub-sampling on a stamp and scales the
-stamp to the profile's analytic enclosed flux, so the total flux is exact to < 0.1%.  The model
-itself lives in :mod:`phangs_products.pipeline.instrument` (the science uses it too).
+stamp to the profile's analytic enclosed flux, so the total flux is exact to < 0.1%.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ import time
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from factories import tiny_flc
 from rich.console import Console
 
 import phangs_products as pp
@@ -39,26 +39,6 @@ from phangs_products.pipeline.imaging.stage import imaging_stage
 from phangs_products.pipeline.photometry.stage import PhotometryStageConfig
 from phangs_products.pipeline.publish.publish import publish_stage
 from phangs_products.pipeline.runner import RunLockedError, Stage, StageError, run_stages
-
-
-def _flc(path: Path, rootname: str | None = "ib0000aaq", filt: str = "F555W") -> Path:
-    primary = fits.PrimaryHDU()
-    primary.header.update(
-        INSTRUME="WFC3",
-        DETECTOR="UVIS",
-        FILTER=filt,
-        EXPTIME=100.0,
-        EXPSTART=58800.0,
-        EXPEND=58800.001,
-    )
-    if rootname is not None:
-        primary.header["ROOTNAME"] = rootname
-    hdus = [primary] + [
-        fits.ImageHDU(np.zeros((4, 4), np.float32), name=name, ver=1)
-        for name in ("SCI", "ERR", "DQ")
-    ]
-    fits.HDUList(hdus).writeto(path)
-    return path
 
 
 def _run(tmp_path: Path, inp: Path) -> RunConfig:
@@ -97,7 +77,7 @@ def test_inside_refuses_a_symlink_that_leaves_the_folder(tmp_path):
 def test_traversal_rootname_is_refused_with_one_line(tmp_path, rootname):
     inp = tmp_path / "in"
     inp.mkdir()
-    bad = _flc(inp / "ib0000aaq_flc.fits", rootname=rootname)
+    bad = tiny_flc(inp / "ib0000aaq_flc.fits", rootname=rootname)
     with pytest.raises(ImagingError) as info:
         read_exposure(bad)
     message = str(info.value)
@@ -112,15 +92,15 @@ def test_traversal_rootname_is_refused_with_one_line(tmp_path, rootname):
 
 
 def test_rootname_from_the_file_name_is_checked_too(tmp_path):
-    bad = _flc(tmp_path / "..x_flc.fits", rootname=None)
+    bad = tiny_flc(tmp_path / "..x_flc.fits", rootname=None)
     with pytest.raises(ImagingError, match=r"no keyword ROOTNAME; file name: '..x'"):
         read_exposure(bad)
-    good = _flc(tmp_path / "ib0000abq_flc.fits", rootname=None)
+    good = tiny_flc(tmp_path / "ib0000abq_flc.fits", rootname=None)
     assert read_exposure(good).rootname == "ib0000abq"
 
 
 def test_scratch_copies_stay_inside_the_scratch_folder(tmp_path):
-    exp = read_exposure(_flc(tmp_path / "ib0000aaq_flc.fits"))
+    exp = read_exposure(tiny_flc(tmp_path / "ib0000aaq_flc.fits"))
     hostile = dataclasses.replace(exp, rootname="../../escaped")
     with pytest.raises(ProductError, match="refused file name"):
         copy_inputs([hostile], tmp_path / "scratch")
@@ -155,7 +135,7 @@ def _run_in_thread(func, fifo: Path, timeout: float = 60.0):
 def test_fifo_in_the_input_folder_stops_the_run_at_once(tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
-    _flc(inp / "ib0000aaq_flc.fits")
+    tiny_flc(inp / "ib0000aaq_flc.fits")
     fifo = inp / "ib0000zzq_flc.fits"
     os.mkfifo(fifo)
     run = _run(tmp_path, inp)
@@ -169,7 +149,7 @@ def test_fifo_in_the_input_folder_stops_the_run_at_once(tmp_path):
 def _damaged_inputs(folder: Path) -> list[str]:
     """An empty FLC and one with a bad NAXIS; returns their names."""
     (folder / "ib0000eeq_flc.fits").write_bytes(b"")
-    raw = bytearray(_flc(folder / "ib0000naq_flc.fits").read_bytes())
+    raw = bytearray(tiny_flc(folder / "ib0000naq_flc.fits").read_bytes())
     at = raw.find(b"NAXIS1  =")
     raw[at : at + 30] = b"NAXIS1  =                   -4"
     (folder / "ib0000naq_flc.fits").write_bytes(bytes(raw))
@@ -179,7 +159,7 @@ def _damaged_inputs(folder: Path) -> list[str]:
 def test_unreadable_inputs_stop_the_run_with_one_line(tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
-    _flc(inp / "ib0000aaq_flc.fits")
+    tiny_flc(inp / "ib0000aaq_flc.fits")
     names = _damaged_inputs(inp)
     run = _run(tmp_path, inp)
     with pytest.raises(StageError) as info:
@@ -194,7 +174,7 @@ def test_unreadable_inputs_stop_the_run_with_one_line(tmp_path):
 
 
 def test_a_truncated_input_is_unreadable(tmp_path):
-    path = _flc(tmp_path / "ib0000aaq_flc.fits")
+    path = tiny_flc(tmp_path / "ib0000aaq_flc.fits")
     raw = path.read_bytes()
     path.write_bytes(raw[:-100])
     with pytest.raises(ImagingError, match=r"ib0000aaq_flc.fits: damaged FITS file \(File may"):
@@ -202,8 +182,8 @@ def test_a_truncated_input_is_unreadable(tmp_path):
 
 
 def test_files_of_bands_the_run_does_not_process_are_not_errors(tmp_path):
-    f555w = _flc(tmp_path / "ib0000aaq_flc.fits")
-    f814w = _flc(tmp_path / "ib0000abq_flc.fits", rootname="ib0000abq", filt="F814W")
+    f555w = tiny_flc(tmp_path / "ib0000aaq_flc.fits")
+    f814w = tiny_flc(tmp_path / "ib0000abq_flc.fits", rootname="ib0000abq", filt="F814W")
     groups, errors = group_exposures([f555w, f814w], ["F555W"])
     assert errors == [] and list(groups) == ["F555W"]
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
+from factories import tiny_flc
 
 from phangs_products.pipeline.imaging.align import (
     _alignment_result,
@@ -26,36 +27,10 @@ from phangs_products.pipeline.imaging.exposures import (
 )
 
 
-def _flc(path, filt="F555W", sci=True):
-    primary = fits.PrimaryHDU()
-    primary.header.update(
-        INSTRUME="WFC3",
-        DETECTOR="UVIS",
-        FILTER=filt,
-        EXPTIME=100.0,
-        EXPSTART=58800.0,
-        EXPEND=58800.001,
-        ROOTNAME="ib0000aaq",
-        READNSEA=3.1,
-        READNSEB=3.1,
-        READNSEC=3.1,
-        READNSED=3.1,
-    )
-    hdus = [primary]
-    if sci:
-        hdus += [
-            fits.ImageHDU(np.zeros((4, 4), np.float32), name="SCI", ver=1),
-            fits.ImageHDU(np.zeros((4, 4), np.float32), name="ERR", ver=1),
-            fits.ImageHDU(np.zeros((4, 4), np.int16), name="DQ", ver=1),
-        ]
-    fits.HDUList(hdus).writeto(path)
-    return path
-
-
 def test_bad_inputs_are_reported_and_others_kept(tmp_path):
-    good = _flc(tmp_path / "a_flc.fits")
-    no_sci = _flc(tmp_path / "b_flc.fits", sci=False)
-    odd_band = _flc(tmp_path / "c_flc.fits", filt="F999W")
+    good = tiny_flc(tmp_path / "a_flc.fits")
+    no_sci = tiny_flc(tmp_path / "b_flc.fits", sci=False)
+    odd_band = tiny_flc(tmp_path / "c_flc.fits", filt="F999W")
     not_fits = tmp_path / "d_flc.fits"
     not_fits.write_text("nope")
     groups, errors = group_exposures([good, no_sci, odd_band, not_fits], ["F555W", "F814W"])
