@@ -64,6 +64,10 @@ class ImagingConfig:
         Drizzle drop size.
     driz_cr : bool
         Cosmic-ray rejection.
+    workers : int
+        Worker processes that align and drizzle the bands of a field concurrently (after the
+        reference band's grid exists); 0: as many as the cores this process may use, 1: the
+        bands one after another in this process.  The products do not depend on it.
     """
 
     pixscale: float = 0.04
@@ -83,6 +87,7 @@ class ImagingConfig:
     sigma: float = 3.0
     final_pixfrac: float = 1.0
     driz_cr: bool = True
+    workers: int = 0
 
 
 @dataclass(frozen=True)
