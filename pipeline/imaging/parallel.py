@@ -3,9 +3,10 @@
 The reference band (F555W) defines the output grid, so its drizzle comes first; every band is
 aligned on its own against the reference catalog, so the other bands' alignments run beside
 it, and their drizzles onto its grid follow as soon as it is written.  Each band works in its
-own scratch subfolder (drizzlepac writes into the current folder and changes it), in a
-``spawn`` worker with single-threaded BLAS like the stage itself, so the arrays are those of
-the sequential run.  Log records of the workers are replayed in the calling process.
+own scratch subfolder (drizzlepac writes into the current folder and changes it), in a worker
+forked from a ``forkserver`` (a clean process that imported drizzlepac once) with
+single-threaded BLAS like the stage itself, so the arrays are those of the sequential run.
+Log records of the workers are replayed in the calling process.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ from phangs_products.pipeline.imaging.drizzle import BandImages, drizzle_band
 from phangs_products.pipeline.imaging.exposures import Exposure, ImagingConfig
 
 log = logging.getLogger(__name__)
+
+#: Modules the worker processes' fork server imports before forking them.
+_PRELOAD = ("drizzlepac.astrodrizzle", "drizzlepac.tweakreg")
 
 
 def available_workers() -> int:
@@ -118,7 +122,7 @@ def run_bands(
     config: ImagingConfig,
     scratch: Path,
     workers: int,
-) -> list[BandTask]:
+) -> Iterator[BandTask]:
     """Align and drizzle every band with ``workers`` processes; the first band is the reference.
 
     Parameters
@@ -135,13 +139,17 @@ def run_bands(
     workers : int
         Worker processes (>= 2).
 
-    Returns
-    -------
-    list of BandTask
-        One per band, in the order given; a band that failed has ``error`` set.  The
+    Yields
+    ------
+    BandTask
+        One per band, in the order given, as soon as it is done (the caller makes a band's
+        products while the workers go on); a band that failed has ``error`` set.  The
         reference band's failure stops the others (they need its grid).
     """
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # the fork server imports drizzlepac once; every worker forks from it (a spawned worker
+    # took as long to import it as to drizzle a band of the small field)
+    context.set_forkserver_preload([__name__, *_PRELOAD])
     folders = {filt: scratch / filt.lower() for filt, _ in bands}
     tasks = [BandTask(filt, list(exposures)) for filt, exposures in bands]
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -151,27 +159,35 @@ def run_bands(
             pool.submit(_band_task, t, refcat, config, folders[t.filter], None, True, False)
             for t in others
         ]
-        done = [first.result()]
-        _replay(done[0])
-        if done[0].error or done[0].images is None:
+        ref = first.result()
+        _replay(ref)
+        if ref.error or ref.images is None:
             for future in aligned:
                 future.cancel()
-            return done + others
-        refimage = done[0].images.sci
-        drizzled: list[Future[BandTask] | BandTask] = []
-        for future in aligned:
+            yield ref
+            yield from others
+            return
+        refimage = ref.images.sci
+        drizzled: list[Future[BandTask]] = []
+        for future in aligned:  # in band order: each drizzle queued once its band is aligned
             task = future.result()
             _replay(task)
             if task.error:
-                drizzled.append(task)
+                drizzled.append(_finished(task))
                 continue
-            drizzled.append(
-                pool.submit(
-                    _band_task, task, refcat, config, folders[task.filter], refimage, False, True
-                )
-            )
-        for item in drizzled:
-            task = item.result() if isinstance(item, Future) else item
+            args = (refcat, config, folders[task.filter], refimage, False, True)
+            drizzled.append(pool.submit(_band_task, task, *args))
+            if len(drizzled) == 1:
+                yield ref  # its products are made while the other bands are drizzled
+        if not drizzled:
+            yield ref
+        for future in drizzled:
+            task = future.result()
             _replay(task)
-            done.append(task)
-    return done
+            yield task
+
+
+def _finished(task: BandTask) -> Future[BandTask]:
+    future: Future[BandTask] = Future()
+    future.set_result(task)
+    return future
