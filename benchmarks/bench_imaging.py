@@ -3,12 +3,16 @@
 Baseline in the same run: a bare AstroDrizzle call on the same exposures (no alignment, no
 products), so the ratio is our overhead over drizzlepac itself.  ``mosaic`` (or
 ``mosaic:<size>``) times the mosaic stage of a two-pointing galaxy (30% overlap) per band against
-the imaging stage of one pointing.  Usage:
-``python benchmarks/bench_imaging.py [small|medium|mosaic|mosaic:medium ...]``.
+the imaging stage of one pointing.  ``concurrent`` (or ``concurrent:<size>``) times the imaging
+stage of one field with its bands on worker processes (``ImagingConfig(workers=0)``: every free
+core) against the sequential stage (``workers=1``) on the same inputs, and checks that the DRC
+arrays are equal.  Usage:
+``python benchmarks/bench_imaging.py [small|medium|mosaic|mosaic:medium|concurrent:<size> ...]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import shutil
 import sys
@@ -16,11 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+from astropy.io import fits
+
 from phangs_products.pipeline.config import Pointing, RunConfig
 from phangs_products.pipeline.imaging.drizzle import drizzle_band
 from phangs_products.pipeline.imaging.exposures import ImagingConfig, group_exposures
 from phangs_products.pipeline.imaging.mosaic import mosaic_stage
+from phangs_products.pipeline.imaging.parallel import worker_count
 from phangs_products.pipeline.imaging.stage import imaging_stage, input_files
+from phangs_products.pipeline.products import ProductKey
 from phangs_products.pipeline.publish.publish import publish_stage
 from phangs_products.pipeline.runner import Stage, run_stages
 from phangs_products.pipeline.sim.config import SimConfig
@@ -70,11 +79,48 @@ def bench_mosaic(size: str) -> None:
         )
 
 
+def bench_concurrent(size: str) -> None:
+    """One field: the imaging stage sequential vs bands on worker processes; print the ratio."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        sim = simulate(SimConfig(size=size), root / "sim")
+        base = RunConfig(
+            target="ngc628",
+            field="ngc628c",
+            input=sim.flc_dir,
+            reference_catalog=sim.reference_catalog,
+            output=root / "out",
+            work=root / "work",
+            simulated=True,
+        )
+        seconds, drcs = {}, {}
+        for workers in (1, 0):
+            run = dataclasses.replace(base, work=root / f"work{workers}")
+            stage = Stage("imaging", imaging_stage, config=ImagingConfig(workers=workers))
+            t0 = time.perf_counter()
+            (result,) = run_stages(run, [stage])
+            seconds[workers] = time.perf_counter() - t0
+            drcs[workers] = result.outputs[ProductKey.DRC_SCI]
+        same = all(
+            np.array_equal(fits.getdata(a), fits.getdata(b))
+            for a, b in zip(drcs[1], drcs[0], strict=True)
+        )
+        n = worker_count(ImagingConfig(), 5)
+        print(
+            f"concurrent:{size}: imaging stage sequential {seconds[1]:.1f} s, bands on {n} "
+            f"processes {seconds[0]:.1f} s: {seconds[0] / seconds[1]:.2f}x the sequential "
+            f"wall time; DRC arrays equal: {same}"
+        )
+
+
 def main(sizes: list[str]) -> None:
     """Simulate each size, run the imaging stage and a bare AstroDrizzle; print the figures."""
     for size in sizes:
         if size.startswith("mosaic"):
             bench_mosaic(size.partition(":")[2] or "small")
+            continue
+        if size.startswith("concurrent"):
+            bench_concurrent(size.partition(":")[2] or "small")
             continue
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -89,7 +135,8 @@ def main(sizes: list[str]) -> None:
                 simulated=True,
             )
             t0 = time.perf_counter()
-            run_stages(run, [Stage("imaging", imaging_stage, config=ImagingConfig())])
+            stage = Stage("imaging", imaging_stage, config=ImagingConfig(workers=1))
+            run_stages(run, [stage])
             ours = time.perf_counter() - t0
             mem = peak_mb()
             groups, _ = group_exposures(input_files(sim.flc_dir), ["F555W"])

@@ -76,6 +76,10 @@ class ImagingConfig:
         Run without the input files that cannot be used (unreadable, not an FLC, not a
         regular file, a band outside the survey): they are listed in the console summary, the
         run manifest and the README.  By default such a file stops the run.
+    workers : int
+        Worker processes that align and drizzle the bands of a field concurrently (after the
+        reference band's grid exists); 0: as many as the cores this process may use, 1: the
+        bands one after another in this process.  The products do not depend on it.
     """
 
     pixscale: float = field(default=0.04, metadata={"gt": 0})
@@ -96,6 +100,7 @@ class ImagingConfig:
     final_pixfrac: float = field(default=1.0, metadata={"gt": 0, "le": 1})
     driz_cr: bool = True
     allow_missing_inputs: bool = False
+    workers: int = field(default=0, metadata={"ge": 0})
 
 
 @dataclass(frozen=True)

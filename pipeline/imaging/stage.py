@@ -13,7 +13,7 @@ from astropy.table import Table
 from phangs_products.hlsp import Delivery, common_meta
 from phangs_products.models import FlcModel
 from phangs_products.naming import build_name
-from phangs_products.pipeline.imaging.align import align_exposures
+from phangs_products.pipeline.imaging.align import AlignmentResult, align_exposures
 from phangs_products.pipeline.imaging.drc import (
     _save,
     _wcsaxes_first,
@@ -22,16 +22,16 @@ from phangs_products.pipeline.imaging.drc import (
     pointing_of,
     shutil_rmtree,
 )
-from phangs_products.pipeline.imaging.drizzle import (
-    drizzle_band,
-)
+from phangs_products.pipeline.imaging.drizzle import BandImages, drizzle_band
 from phangs_products.pipeline.imaging.exposures import (
+    Exposure,
     ImagingConfig,
     ImagingError,
     copy_inputs,
     group_exposures,
     refuse_unusable,
 )
+from phangs_products.pipeline.imaging.parallel import run_bands, worker_count
 from phangs_products.pipeline.products import ProductKey
 from phangs_products.pipeline.runner import Outputs, StageContext
 from phangs_products.registry import get_schema
@@ -77,7 +77,31 @@ def imaging_stage(ctx: StageContext) -> Outputs:
         ProductKey.DRC_EXP: [],
         ProductKey.ALIGNMENT: [],
     }
-    reports = []
+    reports: list[AlignmentResult] = []
+
+    def add_products(images: BandImages, exposures: list[Exposure]) -> None:
+        sci, err, exp = drc_products(ctx, delivery, images, config)
+        outputs[ProductKey.DRC_SCI].append(sci)
+        outputs[ProductKey.DRC_ERR].append(err)
+        outputs[ProductKey.DRC_EXP].append(exp)
+        for exposure in exposures:
+            outputs[ProductKey.FLC].append(
+                _flc_product(ctx, delivery, exposure.path, images.filter)
+            )
+
+    workers = worker_count(config, len(order))
+    if workers > 1:
+        log.info("%d bands on %d worker processes", len(order), workers)
+        bands = [(f, copy_inputs(groups[f], scratch / f.lower())) for f in order]
+        for task in run_bands(bands, run.reference_catalog, config, scratch, workers):
+            if task.error or task.images is None:
+                if task.filter == config.reference_filter:
+                    raise ImagingError(f"band {task.filter}: {task.error}")
+                log.error("band %s failed and is skipped: %s", task.filter, task.error)
+                continue
+            reports += task.reports
+            add_products(task.images, task.exposures)
+        order = []  # every band is done
     refimage: Path | None = None
     for filt in order:
         log.info("band %s: %d exposure(s)", filt, len(groups[filt]))
@@ -92,12 +116,7 @@ def imaging_stage(ctx: StageContext) -> Outputs:
             continue
         if refimage is None:
             refimage = images.sci
-        sci, err, exp = drc_products(ctx, delivery, images, config)
-        outputs[ProductKey.DRC_SCI].append(sci)
-        outputs[ProductKey.DRC_ERR].append(err)
-        outputs[ProductKey.DRC_EXP].append(exp)
-        for exp in exposures:
-            outputs[ProductKey.FLC].append(_flc_product(ctx, delivery, exp.path, filt))
+        add_products(images, exposures)
     table = Table(rows=[asdict(r) for r in reports]) if reports else Table()
     report_path = ctx.folder / "alignment.ecsv"
     table.write(report_path, format="ascii.ecsv", overwrite=True)

@@ -21,6 +21,7 @@ equally as CIGALE does.  Upper limits are not modelled: a band without a measure
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ _M_REF = 25.0  # fluxes are 10^(-0.4 (m - _M_REF)): O(1) numbers
 
 # models with chi2 - chi2_min above this have likelihood < 1e-13 of the best: left out
 _DCHI2_MAX = 60.0
+
+
+_MASS_HALF_RANGE = 6.0  # dex either side of the best mass covered by the mass histogram
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class SEDConfig:
     mass_bin_dex : float
         Resolution of the log(mass) likelihood histogram, dex.
     block : int
-        Objects per matrix block (memory ~ 8 x block x n_models x 8 bytes).
+        Objects per matrix block (memory ~ 17 x block x n_models bytes; 32 keeps a block's
+        arrays in the cache).  Results do not depend on it.
     """
 
     ebv_min: float = 0.0
@@ -82,7 +87,7 @@ class SEDConfig:
     n_free: int = 3
     age_prior: Literal["log_uniform", "grid"] = "log_uniform"
     mass_bin_dex: float = 0.005
-    block: int = 256
+    block: int = 32
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.ebv_min <= self.ebv_max:
@@ -298,6 +303,11 @@ def fit_sed(
     PhangsProductsError
         If the arrays do not match the number of filters, a filter is not in the grid or
         the distance is not positive.
+
+    Notes
+    -----
+    Every block of objects is padded to ``config.block`` rows, so the matrix products of an
+    object do not depend on how many other objects are fitted with it.
     """
     config = config or SEDConfig()
     mags, errors = _validate(mags, errors, filters)
@@ -305,9 +315,15 @@ def fit_sed(
     models = sed_models(filters, config)
     n_age, n_ebv, n_band = models.abs_mags.shape
     flux_model = 10.0 ** (-0.4 * (models.abs_mags.reshape(-1, n_band) + dm - _M_REF))
-    flux_model_sq_t = (flux_model**2).T.copy()  # (B, M)
-    flux_model_t = flux_model.T.copy()
-    prior = np.repeat(models.age_weight, n_ebv)  # (M,)
+    grid = _Grid(
+        flux_t=flux_model.T.copy(),  # (B, M)
+        flux_sq_t=(flux_model**2).T.copy(),
+        prior=np.repeat(models.age_weight, n_ebv),  # (M,)
+        age_of=np.repeat(np.arange(n_age), n_ebv),
+        ebv_of=np.tile(np.arange(n_ebv), n_age),
+        log_ages=np.log10(models.ages_myr),
+        ebv=models.ebv,
+    )
 
     valid = (
         np.isfinite(mags)
@@ -326,49 +342,30 @@ def fit_sed(
     keys = ("age", "age_lo", "age_hi", "mass", "mass_lo", "mass_hi", "ebv", "ebv_lo", "ebv_hi")
     out = {k: np.full(n, sentinel, dtype=float) for k in (*keys, "rchi2", "chi2")}
     fit_rows = np.flatnonzero(n_bands >= config.min_bands)
-    log_ages = np.log10(models.ages_myr)
-    half_range = 6.0  # dex either side of the best mass covered by the histogram
-    n_bins = int(np.ceil(2 * half_range / config.mass_bin_dex))
-    bin_centres = (np.arange(n_bins) + 0.5) * config.mass_bin_dex - half_range
-
-    for start in range(0, fit_rows.size, config.block):
-        rows = fit_rows[start : start + config.block]
-        nb = rows.size
-        r = np.arange(nb)
-        w = weight[rows]
-        fw = flux[rows] * w
-        s_ff = np.einsum("ij,ij->i", flux[rows], fw)
-        s_fF = fw @ flux_model_t  # (nb, M)
-        s_FF = w @ flux_model_sq_t  # (nb, M), > 0: every model flux is positive
-        mass = s_fF / s_FF
-        chi2 = np.maximum(s_ff[:, None] - s_fF * mass, 0.0)
-        best = np.argmin(chi2, axis=1)
-        chi2_min = chi2[r, best]
-        best_mass = mass[r, best]
-        out["chi2"][rows] = chi2_min
-        out["rchi2"][rows] = chi2_min / np.maximum(n_bands[rows] - config.n_free, 1)
-        out["age"][rows] = models.ages_myr[best // n_ebv]
-        out["ebv"][rows] = models.ebv[best % n_ebv]
-        out["mass"][rows] = best_mass
-
-        # likelihood exp(-dchi2/2) of the models that matter (sparse: dchi2 < _DCHI2_MAX)
-        ri, mj = np.nonzero(chi2 < (chi2_min + _DCHI2_MAX)[:, None])
-        like = np.exp(-0.5 * (chi2[ri, mj] - chi2_min[ri])) * prior[mj]
-        like_age = np.bincount(ri * n_age + mj // n_ebv, like, nb * n_age).reshape(nb, n_age)
-        like_ebv = np.bincount(ri * n_ebv + mj % n_ebv, like, nb * n_ebv).reshape(nb, n_ebv)
-        lo, hi = _cdf_quantiles(log_ages, like_age, (0.16, 0.84))
-        out["age_lo"][rows], out["age_hi"][rows] = 10.0**lo, 10.0**hi
-        lo, hi = _cdf_quantiles(models.ebv, like_ebv, (0.16, 0.84))
-        out["ebv_lo"][rows], out["ebv_hi"][rows] = lo, hi
-        # mass: likelihood histogram of log10(best mass of each model) around the best fit
-        offset = np.log10(mass[ri, mj] / best_mass[ri])
-        ibin = np.clip(
-            ((offset + half_range) / config.mass_bin_dex).astype(np.int64), 0, n_bins - 1
-        )
-        hist = np.bincount(ri * n_bins + ibin, like, nb * n_bins).reshape(nb, n_bins)
-        lo, hi = _cdf_quantiles(bin_centres, hist, (0.16, 0.84))
-        out["mass_lo"][rows] = best_mass * 10.0**lo
-        out["mass_hi"][rows] = best_mass * 10.0**hi
+    nb = config.block
+    chunk = nb * max(1, _CHUNK // nb)
+    work = _Work.allocate(nb if fit_rows.size else 0, grid.prior.size)
+    for first in range(0, fit_rows.size, chunk):
+        done = fit_rows[first : first + chunk]
+        # the last block is padded with copies of the last object: every product is (nb, M)
+        rows = np.concatenate([done, np.full(-done.size % nb, done[-1])])
+        fits = [
+            _search_block(
+                flux[rows[i : i + nb]], weight[rows[i : i + nb]], i, done.size, grid, work
+            )
+            for i in range(0, done.size, nb)
+        ]
+        cand = _Candidates.concatenate(fits)
+        age_q, ebv_q, mass_q = _percentiles(cand, grid, config)
+        out["chi2"][done] = cand.chi2_min
+        out["rchi2"][done] = cand.chi2_min / np.maximum(n_bands[done] - config.n_free, 1)
+        out["age"][done] = models.ages_myr[grid.age_of[cand.best]]
+        out["ebv"][done] = models.ebv[grid.ebv_of[cand.best]]
+        out["mass"][done] = cand.best_mass
+        out["age_lo"][done], out["age_hi"][done] = 10.0 ** age_q[0], 10.0 ** age_q[1]
+        out["ebv_lo"][done], out["ebv_hi"][done] = ebv_q
+        out["mass_lo"][done] = cand.best_mass * 10.0 ** mass_q[0]
+        out["mass_hi"][done] = cand.best_mass * 10.0 ** mass_q[1]
 
     log.info(
         "SED fit: %d of %d objects with >= %d bands, %d models (%d ages x %d E(B-V))",
@@ -394,3 +391,204 @@ def fit_sed(
         n_bands=n_bands,
         sentinel=sentinel,
     )
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The models of one fit in the layout the blocks use (M models, B bands)."""
+
+    flux_t: np.ndarray  # (B, M) model fluxes of 1 M_sun
+    flux_sq_t: np.ndarray  # (B, M) their squares
+    prior: np.ndarray  # (M,) prior weight of each model
+    age_of: np.ndarray  # (M,) age index of each model
+    ebv_of: np.ndarray  # (M,) E(B-V) index of each model
+    log_ages: np.ndarray  # (n_age,)
+    ebv: np.ndarray  # (n_ebv,)
+
+
+@dataclass(frozen=True)
+class _Work:
+    """Buffers reused by every block: (block, M) products and the candidate mask."""
+
+    a: np.ndarray
+    b: np.ndarray
+    mask: np.ndarray  # flat, its length a multiple of 8
+
+    @classmethod
+    def allocate(cls, nb: int, n_models: int) -> _Work:
+        shape = (nb, n_models)
+        mask = np.zeros(-(-nb * n_models // 8) * 8, dtype=bool)
+        return cls(np.empty(shape), np.empty(shape), mask)
+
+
+def _flat_true(mask: np.ndarray, size: int) -> np.ndarray:
+    """``np.flatnonzero(mask[:size])`` of a sparse flat mask, eight bytes at a time.
+
+    ``mask`` is a flat boolean buffer whose length is a multiple of 8; the bytes from
+    ``size`` on are cleared here.
+    """
+    end = -(-size // 8) * 8
+    mask[size:end] = False
+    (words,) = np.nonzero(mask[:end].view(np.uint64) != 0)
+    (hits,) = np.nonzero(mask[:end].reshape(-1, 8)[words].ravel())
+    return words[hits >> 3] * 8 + (hits & 7)
+
+
+_CHUNK = 1024  # objects whose likelihood histograms are built together
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """Best fits of n objects and their likely models (chi2 within ``_DCHI2_MAX``).
+
+    ``obj``, ``model``, ``chi2``, ``mass``: one entry per likely model, by object then model.
+    """
+
+    best: np.ndarray
+    chi2_min: np.ndarray
+    best_mass: np.ndarray
+    obj: np.ndarray
+    model: np.ndarray
+    chi2: np.ndarray
+    mass: np.ndarray
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[_Candidates]) -> _Candidates:
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in names))
+
+
+def _search_block(
+    flux: np.ndarray,
+    weight: np.ndarray,
+    start: int,
+    stop: int,
+    grid: _Grid,
+    work: _Work,
+) -> _Candidates:
+    """Best model and likely models of one block of objects (rows of ``flux``/``weight``).
+
+    The objects are numbered ``start`` on; those from ``stop`` on are padding.  Per model
+    the best mass is ``s_fF / s_FF`` and ``chi2 = max(s_ff - s_fF * mass, 0)``; every value
+    that reaches the result is computed by exactly these floating-point operations.  Four
+    passes go over the (block, M) arrays besides the two matrix products: the mass,
+    ``p = s_fF * mass``, the maximum of ``p`` per object and the candidate mask.  As
+    ``fl(s_ff - p)`` never increases with ``p``, the minimum chi2 is
+    ``max(fl(s_ff - max p), 0)``, and every model within ``_DCHI2_MAX`` of it has ``p`` above
+    ``s_ff - threshold`` less a margin far wider than the rounding error: chi2 is evaluated on
+    those candidates only (about 2% of the models), then cut exactly as before.
+    """
+    a, b, mask = work.a, work.b, work.mask
+    real = min(a.shape[0], stop - start)
+    n_models = a.shape[1]
+    fw = flux * weight
+    s_ff = np.einsum("ij,ij->i", flux, fw)
+    np.matmul(fw, grid.flux_t, out=a)  # s_fF
+    np.matmul(weight, grid.flux_sq_t, out=b)  # s_FF > 0: every model flux is positive
+    np.divide(a, b, out=b)  # best mass of every model
+    np.multiply(a, b, out=a)  # p = s_fF * mass
+    s_ff = s_ff[:real]
+    chi2_min = np.maximum(s_ff - a[:real].max(axis=1), 0.0)
+    limit = chi2_min + _DCHI2_MAX
+    floor = (s_ff - limit) - 1e-9 * (np.abs(s_ff) + np.abs(limit))
+    np.greater(a[:real], floor[:, None], out=mask[: real * n_models].reshape(real, n_models))
+    flat = _flat_true(mask, real * n_models)  # by object, then model
+    ri = flat // n_models
+    chi2 = np.maximum(s_ff[ri] - a.ravel()[flat], 0.0)
+    keep = chi2 < limit[ri]
+    flat, ri, chi2 = flat[keep], ri[keep], chi2[keep]
+    mj = flat - ri * n_models
+    # the best model: the first (lowest index) of an object's models at its minimum chi2
+    at_min = np.flatnonzero(chi2 == chi2_min[ri])
+    first = at_min[np.concatenate([[True], np.diff(ri[at_min]) > 0])] if at_min.size else at_min
+    best = np.zeros(real, dtype=np.int64)
+    found = np.zeros(real, dtype=bool)
+    best[ri[first]] = mj[first]
+    found[ri[first]] = True
+    if not found.all():  # NaN, or chi2 so large that adding _DCHI2_MAX changes nothing
+        missing = np.flatnonzero(~found)
+        ri, mj, chi2 = _dense_rows(missing, (ri, mj, chi2), s_ff, a, best, chi2_min, limit)
+    b = b.ravel()
+    best_mass = b[np.arange(real) * n_models + best]
+    return _Candidates(best, chi2_min, best_mass, ri + start, mj, chi2, b[ri * n_models + mj])
+
+
+def _percentiles(
+    cand: _Candidates, grid: _Grid, config: SEDConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """16th/84th likelihood percentiles of log10(age), E(B-V) and log10(mass / best mass).
+
+    The likelihood exp(-dchi2/2) times the prior of the likely models, binned per object
+    on the age nodes, the E(B-V) nodes and a log(mass) histogram around the best mass.
+    Returns three (2, n) arrays.
+    """
+    n = cand.best.size
+    ri, mj = cand.obj, cand.model
+    n_age, n_ebv = grid.log_ages.size, grid.ebv.size
+    like = np.exp(-0.5 * (cand.chi2 - cand.chi2_min[ri])) * grid.prior[mj]
+    like_age = np.bincount(ri * n_age + grid.age_of[mj], like, n * n_age).reshape(n, n_age)
+    like_ebv = np.bincount(ri * n_ebv + grid.ebv_of[mj], like, n * n_ebv).reshape(n, n_ebv)
+    age_q = _cdf_quantiles(grid.log_ages, like_age, (0.16, 0.84))
+    ebv_q = _cdf_quantiles(grid.ebv, like_ebv, (0.16, 0.84))
+    half_range = _MASS_HALF_RANGE
+    n_bins = int(np.ceil(2 * half_range / config.mass_bin_dex))
+    bin_centres = (np.arange(n_bins) + 0.5) * config.mass_bin_dex - half_range
+    offset = np.log10(cand.mass / cand.best_mass[ri])
+    ibin = np.clip(((offset + half_range) / config.mass_bin_dex).astype(np.int64), 0, n_bins - 1)
+    mass_q = _sparse_cdf_quantiles(bin_centres, ri, ibin, like, n, (0.16, 0.84))
+    return age_q, ebv_q, mass_q
+
+
+def _dense_rows(
+    rows: np.ndarray,
+    candidates: tuple[np.ndarray, np.ndarray, np.ndarray],
+    s_ff: np.ndarray,
+    p: np.ndarray,
+    best: np.ndarray,
+    chi2_min: np.ndarray,
+    limit: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best model and likely models of ``rows`` from every model's chi2 (the rare cases).
+
+    For NaN or a chi2 so large that adding ``_DCHI2_MAX`` changes nothing.  Sets ``best``,
+    ``chi2_min`` and ``limit`` of those rows; returns the candidates (object, model, chi2)
+    with the entries of those rows replaced (appended: the histograms add up per object).
+    """
+    ri, mj, chi2 = candidates
+    drop = np.isin(ri, rows)
+    parts_r, parts_m, parts_c = [ri[~drop]], [mj[~drop]], [chi2[~drop]]
+    for i in rows:
+        row_chi2 = np.maximum(s_ff[i] - p[i], 0.0)
+        best[i] = np.argmin(row_chi2)
+        chi2_min[i] = row_chi2[best[i]]
+        limit[i] = chi2_min[i] + _DCHI2_MAX
+        (sel,) = np.nonzero(row_chi2 < limit[i])
+        parts_r.append(np.full(sel.size, i))
+        parts_m.append(sel)
+        parts_c.append(row_chi2[sel])
+    return np.concatenate(parts_r), np.concatenate(parts_m), np.concatenate(parts_c)
+
+
+def _sparse_cdf_quantiles(
+    values: np.ndarray,
+    rows: np.ndarray,
+    index: np.ndarray,
+    weights: np.ndarray,
+    n: int,
+    qs: Sequence[float],
+) -> np.ndarray:
+    """:func:`_cdf_quantiles` of the histogram ``bincount(rows * K + index, weights)``.
+
+    Only the columns from the one before the lowest occupied index to the highest are built:
+    the cumulative sums over the empty columns outside are zero or the total, so the result
+    is that of the full (n, K) histogram, bit for bit.
+    """
+    if rows.size == 0:
+        return np.full((len(qs), n), values[0])
+    lo = max(int(index.min()) - 1, 0)
+    width = int(index.max()) + 1 - lo
+    hist = np.bincount(rows * width + (index - lo), weights, n * width).reshape(n, width)
+    out = _cdf_quantiles(values[lo : lo + width], hist, qs)
+    empty = ~(hist.sum(axis=1) > 0)
+    out[:, empty] = values[0]  # the full histogram's answer for a row without weight
+    return out

@@ -1,0 +1,193 @@
+"""The bands of one field aligned and drizzled as concurrent tasks in worker processes.
+
+The reference band (F555W) defines the output grid, so its drizzle comes first; every band is
+aligned on its own against the reference catalog, so the other bands' alignments run beside
+it, and their drizzles onto its grid follow as soon as it is written.  Each band works in its
+own scratch subfolder (drizzlepac writes into the current folder and changes it), in a worker
+forked from a ``forkserver`` (a clean process that imported drizzlepac once) with
+single-threaded BLAS like the stage itself, so the arrays are those of the sequential run.
+Log records of the workers are replayed in the calling process.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+from phangs_products.pipeline.imaging.align import AlignmentResult, align_exposures
+from phangs_products.pipeline.imaging.drizzle import BandImages, drizzle_band
+from phangs_products.pipeline.imaging.exposures import Exposure, ImagingConfig
+
+log = logging.getLogger(__name__)
+
+#: Modules the worker processes' fork server imports before forking them.
+_PRELOAD = ("drizzlepac.astrodrizzle", "drizzlepac.tweakreg")
+
+
+def available_workers() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_count(config: ImagingConfig, n_bands: int) -> int:
+    """Worker processes for ``n_bands`` bands: ``config.workers``, 0 meaning every free core.
+
+    Never more than the bands; 1 means the sequential loop in this process.
+    """
+    wanted = config.workers or available_workers()
+    return max(1, min(wanted, n_bands))
+
+
+@dataclass
+class BandTask:
+    """What a worker returns for one band: aligned exposures, alignment and drizzle results.
+
+    ``error`` is the failure message (the band is then skipped), ``records`` the worker's log
+    records to replay.
+    """
+
+    filter: str
+    exposures: list[Exposure]
+    reports: list[AlignmentResult] = field(default_factory=list)
+    images: BandImages | None = None
+    error: str = ""
+    records: list[logging.LogRecord] = field(default_factory=list)
+
+
+class _Collect(logging.Handler):
+    """Keep the log records of a task (made picklable) to send back."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg = record.getMessage()
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        self.records.append(record)
+
+
+def _band_task(
+    task: BandTask,
+    refcat: Path,
+    config: ImagingConfig,
+    folder: Path,
+    refimage: Path | None,
+    align: bool,
+    drizzle: bool,
+) -> BandTask:
+    """Align and/or drizzle one band in ``folder`` (runs in a worker process)."""
+    collect = _Collect()
+    logger = logging.getLogger("phangs_products")
+    logger.addHandler(collect)
+    level = logger.level
+    if level == logging.NOTSET or level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        with threadpool_limits(limits=1):
+            if align:
+                task.reports = align_exposures(task.exposures, refcat, config, folder)
+            if drizzle:
+                task.images = drizzle_band(task.exposures, folder, config, refimage)
+    except Exception as exc:  # reported to the caller, which decides whether to go on
+        task.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        logger.removeHandler(collect)
+        logger.setLevel(level)
+    task.records = collect.records
+    return task
+
+
+def _replay(task: BandTask) -> None:
+    for record in task.records:
+        logging.getLogger(record.name).handle(record)
+    task.records = []
+
+
+def run_bands(
+    bands: Sequence[tuple[str, list[Exposure]]],
+    refcat: Path,
+    config: ImagingConfig,
+    scratch: Path,
+    workers: int,
+) -> Iterator[BandTask]:
+    """Align and drizzle every band with ``workers`` processes; the first band is the reference.
+
+    Parameters
+    ----------
+    bands : sequence of (filter, exposures)
+        Bands in output order, the reference band first; the exposures are copies in
+        ``scratch/<filter>/``, edited in place.
+    refcat : Path
+        Reference catalog of the alignment.
+    config : ImagingConfig
+        Alignment and drizzle settings.
+    scratch : Path
+        Scratch folder; band ``F`` works in ``scratch/<f>`` (lower case).
+    workers : int
+        Worker processes (>= 2).
+
+    Yields
+    ------
+    BandTask
+        One per band, in the order given, as soon as it is done (the caller makes a band's
+        products while the workers go on); a band that failed has ``error`` set.  The
+        reference band's failure stops the others (they need its grid).
+    """
+    context = multiprocessing.get_context("forkserver")
+    # the fork server imports drizzlepac once; every worker forks from it (a spawned worker
+    # took as long to import it as to drizzle a band of the small field)
+    context.set_forkserver_preload([__name__, *_PRELOAD])
+    folders = {filt: scratch / filt.lower() for filt, _ in bands}
+    tasks = [BandTask(filt, list(exposures)) for filt, exposures in bands]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        ref, *others = tasks
+        first = pool.submit(_band_task, ref, refcat, config, folders[ref.filter], None, True, True)
+        aligned: list[Future[BandTask]] = [
+            pool.submit(_band_task, t, refcat, config, folders[t.filter], None, True, False)
+            for t in others
+        ]
+        ref = first.result()
+        _replay(ref)
+        if ref.error or ref.images is None:
+            for future in aligned:
+                future.cancel()
+            yield ref
+            yield from others
+            return
+        refimage = ref.images.sci
+        drizzled: list[Future[BandTask]] = []
+        for future in aligned:  # in band order: each drizzle queued once its band is aligned
+            task = future.result()
+            _replay(task)
+            if task.error:
+                drizzled.append(_finished(task))
+                continue
+            args = (refcat, config, folders[task.filter], refimage, False, True)
+            drizzled.append(pool.submit(_band_task, task, *args))
+            if len(drizzled) == 1:
+                yield ref  # its products are made while the other bands are drizzled
+        if not drizzled:
+            yield ref
+        for future in drizzled:
+            task = future.result()
+            _replay(task)
+            yield task
+
+
+def _finished(task: BandTask) -> Future[BandTask]:
+    future: Future[BandTask] = Future()
+    future.set_result(task)
+    return future
