@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from phangs_products.hlsp import HlspIdentity
 from phangs_products.pipeline.config import Pointing, RunConfig
 from phangs_products.pipeline.imaging.drizzle import drizzle_band
 from phangs_products.pipeline.imaging.exposures import ImagingConfig, group_exposures
@@ -34,6 +35,9 @@ from phangs_products.pipeline.publish.publish import publish_stage
 from phangs_products.pipeline.runner import Stage, run_stages
 from phangs_products.pipeline.sim.config import SimConfig
 from phangs_products.pipeline.sim.simulate import simulate
+
+#: HLSP identity of benchmark runs on simulated data (no collection DOI).
+BENCH_IDENTITY = HlspIdentity(names={"phangs-hst": "phangs-products benchmark"}, lead="benchmarks")
 
 
 def peak_mb() -> float:
@@ -55,6 +59,8 @@ def bench_mosaic(size: str) -> None:
             output=root / "out",
             work=root / "work",
             simulated=True,
+            ebv_mw=0.0,
+            hlsp=BENCH_IDENTITY,
             pointings=tuple(Pointing(f, sim.pointings[f]) for f in fields),
         )
         seconds = {}
@@ -133,6 +139,8 @@ def main(sizes: list[str]) -> None:
                 output=root / "out",
                 work=root / "work",
                 simulated=True,
+                ebv_mw=0.0,
+                hlsp=BENCH_IDENTITY,
             )
             t0 = time.perf_counter()
             stage = Stage("imaging", imaging_stage, config=ImagingConfig(workers=1))

@@ -166,9 +166,27 @@ def band_label(filter_name: str, instrument: str = "WFC3/UVIS") -> str:
     return band(filter_name, instrument).label
 
 
+#: Where the survey galaxies' positions and distances come from.
+SURVEY_TABLE_SOURCE = "Lee et al. 2022 Table 1"
+
+
 @dataclass(frozen=True)
 class Galaxy:
-    """A PHANGS-HST galaxy (Lee et al. 2022 Table 1)."""
+    """A galaxy: from the survey table (Lee et al. 2022 Table 1) or given by a run configuration.
+
+    Attributes
+    ----------
+    name, target : str
+        Name (``NGC 628``) and lower-case target (``ngc628``).
+    ra, dec : float
+        Centre, ICRS degrees.
+    distance_mpc, distance_err_mpc : float
+        Adopted distance and its one-sigma uncertainty, Mpc.
+    mosaic : bool
+        Observed with several pointings.
+    source : str
+        Where position and distance come from.
+    """
 
     name: str
     target: str
@@ -176,6 +194,8 @@ class Galaxy:
     dec: float
     distance_mpc: float
     mosaic: bool
+    distance_err_mpc: float = math.nan
+    source: str = SURVEY_TABLE_SOURCE
 
     @property
     def distance_modulus(self) -> float:
@@ -207,6 +227,7 @@ def galaxy(target: str) -> Galaxy:
                 dec=float(row["dec_deg"]),
                 distance_mpc=float(row["dist"]),
                 mosaic=bool(row["hst_mosaic"]),
+                distance_err_mpc=float(row["dist_err"]),
             )
     raise PhangsProductsError(f"galaxy {target!r} is not in the PHANGS-HST table (galaxies.ecsv)")
 

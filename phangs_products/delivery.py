@@ -144,6 +144,7 @@ def build_manifest(
     selections: Iterable[str] = ALL_SELECTIONS,
     subsets: Iterable[str] = ALL_SUBSETS,
     kind: str = "field",
+    omitted: Sequence[Mapping[str, str]] = (),
 ) -> ManifestModel:
     """Scan a field folder (headers only) and build its delivery manifest.
 
@@ -164,6 +165,8 @@ def build_manifest(
     kind : {'field', 'mosaic'}
         A field (one pointing, every product) or the mosaics of a multi-pointing galaxy (DRC,
         ERR and EXP per band and the README; its catalogs are delivered per pointing).
+    omitted : sequence of mapping
+        Products left out on purpose: ``product``, optional ``subset``, ``reason``.
 
     Raises
     ------
@@ -186,6 +189,8 @@ def build_manifest(
         "subsets": [str(s) for s in subsets],
         "files": files,
     }
+    if omitted:
+        tree["omitted"] = [dict(o) for o in omitted]
     log.debug("manifest of %s: %d files", folder, len(files))
     return ManifestModel.create(MANIFEST_SCHEMA, tree)
 
@@ -200,6 +205,7 @@ def write_manifest(
     subsets: Iterable[str] = ALL_SUBSETS,
     overwrite: bool = True,
     kind: str = "field",
+    omitted: Sequence[Mapping[str, str]] = (),
 ) -> Path:
     """Build the delivery manifest (see :func:`build_manifest`) and write it atomically.
 
@@ -208,7 +214,9 @@ def write_manifest(
     Path
         The manifest, ``<field_dir>/hlsp_phangs-hst_hst_multi_<field>_multi_<ver>_manifest.asdf``.
     """
-    model = build_manifest(field_dir, target, version, bands, scales, selections, subsets, kind)
+    model = build_manifest(
+        field_dir, target, version, bands, scales, selections, subsets, kind, omitted
+    )
     path = Path(field_dir) / manifest_name(target, version)
     for stale in Path(field_dir).glob("hlsp_*_manifest.asdf"):
         if stale != path:

@@ -19,7 +19,8 @@ import numpy as np
 
 from phangs_products.atomic import atomic_write_bytes, atomic_write_text, inside
 from phangs_products.bands import Galaxy, galaxy
-from phangs_products.hlsp import COLLECTIONS, LEAD
+from phangs_products.errors import PhangsProductsError
+from phangs_products.hlsp import SURVEY, HlspIdentity
 from phangs_products.models import ManifestModel, software_version
 from phangs_products.models import open as open_product
 from phangs_products.naming import catalog_target, image_target
@@ -162,6 +163,10 @@ def render_readme(
     selections: Sequence[str] | None = None,
     exports: bool = True,
     skipped_inputs: Sequence[str] = (),
+    identity: HlspIdentity = SURVEY,
+    proposal_ids: Sequence[int] = (),
+    foreground: Mapping[str, Any] | None = None,
+    human: Mapping[str, Any] | None = None,
 ) -> str:
     """Render the delivery README (markdown) of one field.
 
@@ -182,7 +187,19 @@ def render_readme(
         association-catalog schema).
     skipped_inputs : sequence of str
         Input files the run left out (``<file>: <why>``; runs that allow missing inputs).
+    identity : HlspIdentity
+        HLSP lead, DOIs and citation (survey DOIs are never shown for simulated products).
+    proposal_ids : sequence of int
+        HST programs of the input exposures (PROPOSID of the products).
+    foreground : mapping, optional
+        Milky Way foreground: ``ebv`` (mag), ``source``, ``method`` and ``bands`` (records with
+        ``filter``, ``instrument``, ``a_band``).
+    human : mapping, optional
+        Human classes: ``given`` (bool), ``table`` (file name), ``reason`` (why none) and
+        ``format`` (the table format: columns, unit, matching radius, class codes).
     """
+    if simulated:
+        identity = identity.without_survey_dois()
     assoc = get_schema("assoc-catalog")
     scales = list(scales) if scales is not None else [int(s) for s in assoc.variants("scale")]
     selections = list(selections) if selections is not None else list(assoc.variants("selection"))
@@ -197,11 +214,14 @@ def render_readme(
         simulated=simulated,
         scales=scales,
         selections=selections,
-        lead=LEAD,
+        identity=identity,
+        proposal_ids=sorted({int(p) for p in proposal_ids}),
+        foreground=foreground,
+        human=human,
         software=software_versions(),
         date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d"),
         run_id=run_id or "n/a",
-        dois={k: v["doi"] for k, v in COLLECTIONS.items()},
+        dois=dict(identity.dois),
         files=file_entries(files),
         exports=exports,
         sentinel_note=f"{missing} in the cluster and association catalogs (as in the PHANGS-CAT "
@@ -225,13 +245,14 @@ def _field_dirs(root: Path) -> list[tuple[Path, ManifestModel]]:
     return out
 
 
-def _write_page(path: Path, template: str, **context: Any) -> None:
+def _write_page(path: Path, template: str, simulated: bool = False, **context: Any) -> None:
     html = (
         _env()
         .get_template(template)
         .render(
             date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             version=software_version(),
+            simulated=simulated,
             **context,
         )
     )
@@ -264,7 +285,10 @@ def build_site(
         "no problems" if not problems else f"{n_errors} error(s), {len(problems)} problem(s)"
     )
     galaxies = []
-    for field_dir, manifest in _field_dirs(root):
+    fields = _field_dirs(root)
+    # SIMULATD of the products: a banner on every page of a site that holds simulated data
+    any_simulated = any(_is_simulated(d, m.tree) for d, m in fields)
+    for field_dir, manifest in fields:
         tree = manifest.tree
         gal = _galaxy_of(field_dir, tree)
         readme = next(iter(sorted(field_dir.glob("hlsp_*_readme.md"))), None)
@@ -285,6 +309,7 @@ def build_site(
         _write_page(
             inside(site / "galaxies", f"{tree['target']}.html"),
             "galaxy.html.j2",
+            simulated=entry["simulated"],
             title=f"{gal.name} ({tree['target']})",
             root="../",
             g=entry,
@@ -296,6 +321,7 @@ def build_site(
     _write_page(
         site / "index.html",
         "index.html.j2",
+        simulated=any_simulated,
         title="PHANGS-HST delivery",
         root="",
         galaxies=galaxies,
@@ -318,6 +344,7 @@ def build_site(
         _write_page(
             site / "products" / f"{schema.name}.html",
             "product.html.j2",
+            simulated=any_simulated,
             title=schema.title,
             root="../",
             schema={"id": schema.id, "description": " ".join(schema.description.split())},
@@ -327,11 +354,17 @@ def build_site(
             arrays=list(schema.arrays.values()),
         )
     _write_page(
-        site / "products.html", "products.html.j2", title="Products", root="", products=products
+        site / "products.html",
+        "products.html.j2",
+        simulated=any_simulated,
+        title="Products",
+        root="",
+        products=products,
     )
     _write_page(
         site / "validation.html",
         "validation.html.j2",
+        simulated=any_simulated,
         title="Validation report",
         root="",
         ok=n_errors == 0,
@@ -341,6 +374,7 @@ def build_site(
     _write_page(
         site / "versions.html",
         "versions.html.j2",
+        simulated=any_simulated,
         title="Versions",
         root="",
         software=software_versions(),
@@ -357,10 +391,27 @@ def _template_dir() -> Path:
 
 
 def _galaxy_of(field_dir: Path, tree: dict[str, Any]) -> Galaxy:
+    """The galaxy of a field: its DRC header (TARGNAME, RA_TARG, DEC_TARG, DIST_MPC).
+
+    A galaxy of the survey table is taken from the table; another (given by its run
+    configuration) from the header.
+    """
     for rec in tree["files"]:
         if rec["product"] == "drc-sci":
             meta = open_product(field_dir / rec["name"]).meta
-            return galaxy(str(meta.get("TARGNAME", tree["target"])))
+            name = str(meta.get("TARGNAME", tree["target"]))
+            try:
+                return galaxy(name)
+            except PhangsProductsError:
+                return Galaxy(
+                    name=name,
+                    target=name.lower().replace(" ", ""),
+                    ra=float(meta.get("RA_TARG")),
+                    dec=float(meta.get("DEC_TARG")),
+                    distance_mpc=float(meta.get("DIST_MPC")),
+                    mosaic=False,
+                    source="product header",
+                )
     return galaxy(tree["target"].rstrip("abcdefghijklmnopqrstuvwxyz") or tree["target"])
 
 
@@ -423,10 +474,16 @@ def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[
         and rec["name"].endswith(".fits")
     ]
     if cand:
-        table = open_product(field_dir / cand[0]["name"]).table
+        cand_model = open_product(field_dir / cand[0]["name"])
+        table = cand_model.table
+        # human classes when a table of them was given (HUMCLASS), else the ML classes
+        human = bool(cand_model.meta.get("HUMCLASS", True))
+        kind = "human" if human else "machine-learning"
         fig, ax = plt.subplots(figsize=(5, 5))
         ax.imshow(rgb, origin="lower")
-        classes = np.asarray(table["PHANGS_CLUSTER_CLASS_HUMAN"])
+        classes = np.asarray(
+            table["PHANGS_CLUSTER_CLASS_HUMAN" if human else "PHANGS_CLUSTER_CLASS_ML"]
+        )
         for klass, color in ((1, "#4da3ff"), (2, "#59d37a"), (3, "#ffb347"), (4, "#ff5c5c")):
             sel = classes == klass if klass < 4 else classes >= 4
             ax.scatter(
@@ -440,8 +497,8 @@ def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[
             )
         ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
         ax.set_axis_off()
-        ax.set_title("cluster candidates by human class")
-        save(fig, "clusters.png", "Cluster candidates by class (human classification)")
+        ax.set_title(f"cluster candidates by {kind} class")
+        save(fig, "clusters.png", f"Cluster candidates by class ({kind} classification)")
 
     masks = sorted(
         (rec for rec in tree["files"] if rec["product"] == "assoc-mask"),

@@ -166,6 +166,7 @@ def _keywords(props: dict[str, Any], default_hdu: str) -> list[KeywordSpec]:
                 unit=entry.get("unit"),
                 per_band=bool(entry.get("per_band", False)),
                 rules={k: entry[k] for k in _KEYWORD_RULE_KEYS if k in entry},
+                not_simulated=bool(entry.get("not_simulated", False)),
             )
         )
     return out

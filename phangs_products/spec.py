@@ -88,6 +88,9 @@ class KeywordSpec:
         this project requires; ``optional``.
     rules : dict
         The JSON Schema rules of the value (type, enum, pattern, ...).
+    not_simulated : bool
+        Only observed data carry it (a collection DOI): not asked of products with
+        ``SIMULATD = T``.
     """
 
     name: str
@@ -99,6 +102,7 @@ class KeywordSpec:
     unit: str | None
     per_band: bool
     rules: dict[str, Any]
+    not_simulated: bool = False
 
     @property
     def required(self) -> bool:

@@ -210,7 +210,15 @@ class _Builder:
         return np.asarray(ra, float), np.asarray(dec, float)
 
     def cat_meta(self, **extra: object) -> dict:
-        return {**common_meta(self.delivery, "phangs-cat"), **extra}
+        # test products: no Milky Way foreground (E(B-V) = 0, nothing corrected)
+        foreground = {
+            "ebvmw": 0.0,
+            "ebvmwsrc": "test product",
+            "extmwlaw": "none (E(B-V) = 0)",
+            "mwcorr": False,
+            "amw_nn": [0.0] * len(self.bands),
+        }
+        return {**common_meta(self.delivery, "phangs-cat"), **foreground, **extra}
 
     # ---------------------------------------------------------------------------- build
     def build(self) -> None:
@@ -320,7 +328,7 @@ class _Builder:
         classes = np.resize(np.array(_CLASSES[subset]), len(x))
         table["PHANGS_CLUSTER_CLASS_HUMAN"] = classes
         table["PHANGS_CLUSTER_CLASS_ML"] = classes
-        meta = self.cat_meta(clsubset=subset, apcorr_v=-0.75, sedmodel="BC03")
+        meta = self.cat_meta(clsubset=subset, apcorr_v=-0.75, sedmodel="BC03", humclass=True)
         name = self.name("cluster-catalog", subset=subset)
         CatalogModel.create("cluster-catalog", table, self.bands, meta).save(self.folder / name)
         ra, dec = self.sky(x, y)

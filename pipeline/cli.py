@@ -182,6 +182,10 @@ def write_human_classes(truth_path: Path, out: Path) -> Path:
     return path
 
 
+#: Milky Way foreground E(B-V) (mag) the demo simulates and states in its configuration.
+DEMO_EBV_MW = 0.05
+
+
 def write_demo_config(out: Path, sim, field: str) -> Path:
     """Write the TOML configuration of the demo run."""
     human = write_human_classes(Path(sim.truth), out)
@@ -194,6 +198,15 @@ def write_demo_config(out: Path, sim, field: str) -> Path:
             "output": "delivery",
             "version": "v1",
             "simulated": True,
+            # Milky Way foreground E(B-V): the value the simulation injected
+            "ebv_mw": DEMO_EBV_MW,
+            "ebv_mw_source": "phangs-products demo simulation (injected)",
+            # simulated data: its own HLSP identity, no collection DOI
+            "hlsp": {
+                "name": "phangs-products demo: a simulated PHANGS-HST-like field",
+                "lead": "phangs-products demo (simulated data)",
+                "citation": "10.3847/1538-4365/ac1fe5",
+            },
         },
         "stages": {"clusters": {"human_table": str(human.resolve())}},
     }
@@ -209,7 +222,7 @@ def run_demo(args: argparse.Namespace) -> int:
     console = Console()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    sim_config = SimConfig(size=args.size, seed=args.seed)
+    sim_config = SimConfig(size=args.size, seed=args.seed, ebv_mw=DEMO_EBV_MW)
     with console.status("simulating NGC 628 as WFC3/UVIS FLC exposures ..."):
         sim = simulate(sim_config, out / "input", overwrite=False)
     console.print(f"simulated input: {out / 'input'}")

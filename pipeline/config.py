@@ -1,18 +1,38 @@
 """Run configuration: a TOML file validated against ``schemas/config/run-config-1.x.y.yaml``.
 
-Configurations that use only the 1.0.0 settings are validated against run-config-1.0.0; those
-with ``pointings`` or ``mosaic`` (galaxies observed with several pointings) against
-run-config-1.1.0, which adds them.
+Configurations are validated against run-config-1.2.0 (1.1.0 added ``pointings`` and
+``mosaic``; 1.2.0 the Milky Way foreground reddening, galaxies outside the survey table and the
+HLSP identity).  Every run states its Milky Way foreground E(B-V) (``ebv_mw``; write 0 to apply
+none) and its HLSP identity (``[run.hlsp]``: ``preset = "phangs-hst"`` for the survey's name,
+lead, DOIs and citation, or the values one by one); there are no silent defaults for either.
 
 Example::
 
     [run]
     target = "ngc628"
     field = "ngc628c"
-    input = "sim/flc"
-    reference_catalog = "sim/reference_catalog.txt"
+    input = "flc"
+    reference_catalog = "gaia_dr2.txt"
     output = "delivery"
     version = "v1"
+    ebv_mw = 0.06
+    ebv_mw_source = "Schlafly & Finkbeiner (2011), IRSA DUST"
+
+    [run.hlsp]
+    preset = "phangs-hst"
+
+    [stages.photometry]
+    fwhm_px = 2.5
+
+A galaxy outside the survey table runs when the configuration gives its centre and distance::
+
+    [run]
+    target = "ngc1234"
+    ra = 12.5
+    dec = -30.25
+    distance_mpc = 12.0
+    distance_err_mpc = 1.2
+    galaxy_source = "Smith et al. (2020)"
 
     [stages.photometry]
     fwhm_px = 2.5
@@ -49,8 +69,9 @@ from typing import Any
 
 import jsonschema
 
-from phangs_products.bands import Galaxy, galaxy, survey_filters
+from phangs_products.bands import SURVEY_TABLE_SOURCE, Galaxy, galaxy, survey_filters
 from phangs_products.errors import PhangsProductsError
+from phangs_products.hlsp import COLLECTIONS, PRESETS, SURVEY, HlspIdentity
 from phangs_products.naming import image_target, sanitize_target
 from phangs_products.registry import get_schema
 
@@ -58,9 +79,14 @@ __all__ = ["DEFAULT_BANDS", "Pointing", "RunConfig", "load_config", "stage_confi
 
 #: The five PHANGS-HST prime bands (Lee et al. 2022 Sect. 3.1).
 DEFAULT_BANDS = survey_filters()
-CONFIG_SCHEMA = "run-config-1.0.0"
-#: The version that adds ``pointings`` and ``mosaic``.
-CONFIG_SCHEMA_POINTINGS = "run-config-1.1.0"
+#: The schema every configuration is validated against (1.1.0 added ``pointings`` and
+#: ``mosaic``, 1.2.0 ``ebv_mw``, galaxy coordinates and ``[run.hlsp]``).
+CONFIG_SCHEMA = "run-config-1.2.0"
+CONFIG_SCHEMA_POINTINGS = CONFIG_SCHEMA
+#: The settings that place a galaxy outside the survey table (all four together).
+GALAXY_KEYS = ("ra", "dec", "distance_mpc", "distance_err_mpc")
+#: Source recorded for values given in the run configuration.
+FROM_CONFIG = "run configuration"
 
 
 class ConfigError(PhangsProductsError):
@@ -112,6 +138,16 @@ class RunConfig:
         Several pointings of one galaxy (empty: one field).  Then ``field`` is the mosaic's field
         name and ``input`` the first pointing's folder; :meth:`pointing_runs` and
         :meth:`mosaic_run` give the runs that make the products.
+    ebv_mw : float or None
+        Milky Way foreground E(B-V) in mag; None = not given (stages that need it fail, see
+        :meth:`foreground`).
+    ebv_mw_source : str
+        Where ``ebv_mw`` comes from.
+    hlsp : HlspIdentity or None
+        HLSP name, lead, DOIs, citation and programs; None = not given (see :meth:`identity`).
+    galaxy_facts : Galaxy or None
+        The galaxy as the configuration gives it (outside the survey table, or overriding it);
+        None = the survey table's row of ``target``.
     """
 
     target: str
@@ -122,16 +158,43 @@ class RunConfig:
     work: Path
     version: str = "v1"
     bands: tuple[str, ...] = DEFAULT_BANDS
-    doi: str | None = None
     simulated: bool = False
     overwrite: bool = False
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     pointings: tuple[Pointing, ...] = ()
+    ebv_mw: float | None = None
+    ebv_mw_source: str = FROM_CONFIG
+    hlsp: HlspIdentity | None = None
+    galaxy_facts: Galaxy | None = None
 
     @property
     def galaxy(self) -> Galaxy:
-        """The survey galaxy."""
-        return galaxy(self.target)
+        """The galaxy: the configuration's facts, else the survey table's row of ``target``."""
+        return self.galaxy_facts if self.galaxy_facts is not None else galaxy(self.target)
+
+    def foreground(self) -> tuple[float, str]:
+        """The Milky Way foreground E(B-V) (mag) and where it comes from.
+
+        Raises
+        ------
+        ConfigError
+            If the run configuration gives none.
+        """
+        if self.ebv_mw is None:
+            raise ConfigError(EBV_MISSING)
+        return float(self.ebv_mw), self.ebv_mw_source
+
+    def identity(self) -> HlspIdentity:
+        """The HLSP identity of the products.
+
+        Raises
+        ------
+        ConfigError
+            If the run configuration gives none.
+        """
+        if self.hlsp is None:
+            raise ConfigError(HLSP_MISSING)
+        return self.hlsp
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (paths as strings), for provenance and hashing.
@@ -175,12 +238,82 @@ class RunConfig:
         )
 
 
+EBV_MISSING = (
+    "run.ebv_mw: not given; set the Milky Way foreground E(B-V) in mag "
+    "(ebv_mw = 0 to apply no correction)"
+)
+HLSP_MISSING = (
+    'run.hlsp: not given; set preset = "phangs-hst" for the survey\'s HLSP name, lead, DOIs '
+    "and citation, or name and lead (and doi, citation, proposal_ids) of your own"
+)
+
+
 def config_schema_id(doc: dict[str, Any]) -> str:
-    """Schema of a configuration: 1.1.0 when it uses ``pointings`` or ``mosaic``, else 1.0.0."""
-    run = doc.get("run")
-    if isinstance(run, dict) and ("pointings" in run or "mosaic" in run):
-        return CONFIG_SCHEMA_POINTINGS
+    """Schema of a configuration: the newest, run-config-1.2.0, which holds every setting."""
     return CONFIG_SCHEMA
+
+
+def _identity(spec: dict[str, Any] | None, simulated: bool, source: str) -> HlspIdentity:
+    """The HLSP identity of ``[run.hlsp]``: a preset, given values overriding it, or values."""
+    if spec is None:
+        raise ConfigError(f"{source}: {HLSP_MISSING}")
+    base = PRESETS.get(spec.get("preset", ""))
+    if base is None and not ("name" in spec and "lead" in spec):
+        raise ConfigError(
+            f'{source}: run.hlsp: needs name and lead (or preset = "phangs-hst"); '
+            f"has {sorted(spec) or 'nothing'}"
+        )
+    names = {c: spec["name"] for c in COLLECTIONS} if "name" in spec else dict(base.names)
+    dois = dict(base.dois) if base is not None else {}
+    if "doi" in spec:
+        dois = {c: spec["doi"] for c in COLLECTIONS}
+    dois.update(spec.get("dois", {}))
+    survey = sorted(set(dois.values()) & set(SURVEY.dois.values()))
+    if simulated and survey:
+        raise ConfigError(
+            f"{source}: run.hlsp: a simulated run cannot carry the survey's DOI(s) {survey}; "
+            "give name and lead of your own instead of the phangs-hst preset"
+        )
+    return HlspIdentity(
+        names=names,
+        lead=spec.get("lead", base.lead if base is not None else ""),
+        dois=dois,
+        citation=spec.get("citation", base.citation if base is not None else ""),
+        proposal_ids=tuple(spec.get("proposal_ids", base.proposal_ids if base else ())),
+        preset=base.preset if base is not None else "",
+    )
+
+
+def _galaxy(run: dict[str, Any], has_pointings: bool, source: str) -> Galaxy:
+    """The survey table's galaxy, or the one ``ra``/``dec``/``distance_mpc``/... describe."""
+    given = [k for k in GALAXY_KEYS if k in run]
+    try:
+        known: Galaxy | None = galaxy(run["target"])
+    except PhangsProductsError:
+        known = None
+    if not given:
+        if known is None:
+            raise ConfigError(
+                f"{source}: run.target: galaxy {run['target']!r} is not in the PHANGS-HST table; "
+                f"give {', '.join('run.' + k for k in GALAXY_KEYS)}"
+            )
+        return known
+    missing = [k for k in GALAXY_KEYS if k not in run]
+    if missing:
+        raise ConfigError(
+            f"{source}: run.{missing[0]}: needed with {', '.join('run.' + k for k in given)} "
+            f"(a galaxy given by the configuration needs {', '.join(GALAXY_KEYS)})"
+        )
+    return Galaxy(
+        name=known.name if known else str(run["target"]),
+        target=known.target if known else str(run["target"]).lower().replace(" ", ""),
+        ra=float(run["ra"]),
+        dec=float(run["dec"]),
+        distance_mpc=float(run["distance_mpc"]),
+        mosaic=has_pointings,
+        distance_err_mpc=float(run["distance_err_mpc"]),
+        source=str(run.get("galaxy_source", FROM_CONFIG)),
+    )
 
 
 def _validate(doc: dict[str, Any], source: str) -> None:
@@ -218,10 +351,11 @@ def config_from_dict(doc: dict[str, Any], base: Path, source: str = "config") ->
     """
     _validate(doc, source)
     run = doc["run"]
-    try:
-        gal = galaxy(run["target"])
-    except PhangsProductsError as exc:
-        raise ConfigError(f"{source}: run.target: {exc}") from None
+    gal = _galaxy(run, "pointings" in run, source)
+    if "ebv_mw" not in run:
+        raise ConfigError(f"{source}: {EBV_MISSING}")
+    simulated = bool(run.get("simulated", False))
+    identity = _identity(run.get("hlsp"), simulated, source)
     pointings = tuple(
         Pointing(image_target(sanitize_target(p["field"])), (base / p["input"]).resolve())
         for p in run.get("pointings", ())
@@ -246,11 +380,14 @@ def config_from_dict(doc: dict[str, Any], base: Path, source: str = "config") ->
         work=work,
         version=run.get("version", "v1"),
         bands=tuple(run.get("bands", DEFAULT_BANDS)),
-        doi=run.get("doi"),
-        simulated=bool(run.get("simulated", False)),
+        simulated=simulated,
         overwrite=bool(run.get("overwrite", False)),
         stages=dict(doc.get("stages", {})),
         pointings=pointings,
+        ebv_mw=float(run["ebv_mw"]),
+        ebv_mw_source=str(run.get("ebv_mw_source", FROM_CONFIG)),
+        hlsp=identity,
+        galaxy_facts=gal if gal.source != SURVEY_TABLE_SOURCE else None,
     )
     for i, pointing in enumerate(pointings):
         if not pointing.input.is_dir():

@@ -7,9 +7,12 @@ from such outputs and build the delivery facts of a field, so no stage imports a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from astropy.table import Table
 
 from phangs_products.hlsp import Delivery
@@ -17,6 +20,7 @@ from phangs_products.models import ImageModel, RegionsModel
 from phangs_products.models import open as open_product
 from phangs_products.pipeline.instrument import band_order
 from phangs_products.pipeline.runner import Outputs, StageContext
+from phangs_products.pipeline.stellarpops.extinction import REFERENCE, foreground_extinction
 from phangs_products.spec import BandInfo
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "StageName",
     "delivery_from",
     "dolphot_fits",
+    "foreground",
     "load_drcs",
     "read_sources",
     "regions_model",
@@ -82,17 +87,59 @@ def load_drcs(outputs: Outputs) -> tuple[dict[str, ImageModel], dict[str, ImageM
 
 
 def delivery_from(model: ImageModel, ctx: StageContext) -> Delivery:
-    """Delivery facts (time span, target position) from a DRC's header."""
+    """Delivery facts (time span, target position, PROPOSID, SIMULATD) from a DRC's header."""
+    proposid = model.meta.get("PROPOSID")
     return Delivery(
         ctx.run.galaxy,
         ctx.run.field,
         ctx.run.version,
         float(model.meta.mjd_beg),
         float(model.meta.mjd_end),
-        ctx.run.simulated,
+        ctx.run.simulated or bool(model.meta.get("SIMULATD", False)),
         ra=model.meta.ra_targ,
         dec=model.meta.dec_targ,
+        identity=ctx.run.identity(),
+        proposid=int(proposid) if proposid is not None else None,
     )
+
+
+def foreground(
+    ctx: StageContext, bands: Sequence[BandInfo], corrected: bool
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The run's Milky Way foreground A_band per band and the catalog keywords recording it.
+
+    Parameters
+    ----------
+    ctx : StageContext
+        The stage (its run configuration gives E(B-V)_MW and its source).
+    bands : sequence of BandInfo
+        The catalog's bands, in column order.
+    corrected : bool
+        Whether the catalog's magnitudes and fluxes are corrected (``MWCORR``).
+
+    Returns
+    -------
+    a_band : ndarray
+        A_band in mag per band (Cardelli et al. 1989, R_V = 3.1; module
+        :mod:`~phangs_products.pipeline.stellarpops.extinction`).
+    meta : dict
+        ``ebvmw``, ``ebvmwsrc``, ``extmwlaw``, ``mwcorr`` and the per-band ``amw_nn``.
+
+    Raises
+    ------
+    ConfigError
+        If the run configuration gives no E(B-V)_MW.
+    """
+    ebv, source = ctx.run.foreground()
+    a_band = foreground_extinction(ebv, bands)
+    meta = {
+        "ebvmw": ebv,
+        "ebvmwsrc": source,
+        "extmwlaw": REFERENCE,
+        "mwcorr": corrected,
+        "amw_nn": [round(float(a), 4) for a in a_band],
+    }
+    return a_band, meta
 
 
 def regions_model(regions, delivery: Delivery, source: str) -> RegionsModel:

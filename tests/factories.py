@@ -15,11 +15,25 @@ from astropy.wcs import WCS
 
 import phangs_products as pp
 from phangs_products.bands import galaxy, survey_filters
-from phangs_products.hlsp import Delivery, common_meta
+from phangs_products.hlsp import Delivery, HlspIdentity, common_meta
 from phangs_products.naming import build_name
 from phangs_products.pipeline.sim.simulate import true_wcs
 
 BANDS = [pp.BandInfo(f) for f in survey_filters()]
+
+#: Foreground keywords of a test catalog: no Milky Way extinction, nothing corrected.
+NO_FOREGROUND = {
+    "ebvmw": 0.0,
+    "ebvmwsrc": "test product",
+    "extmwlaw": "none (E(B-V) = 0)",
+    "mwcorr": False,
+    "amw_nn": [0.0] * len(BANDS),
+}
+
+#: HLSP identity of test runs on simulated data (no collection DOI).
+TEST_IDENTITY = HlspIdentity(
+    names={"phangs-hst": "phangs-products test products"}, lead="phangs-products tests"
+)
 
 
 def demo_delivery() -> Delivery:
@@ -93,11 +107,16 @@ def catalog_table(schema_name: str, n: int = 4) -> Table:
 
 def catalog_product(delivery: Delivery, schema_name: str = "cluster-catalog") -> pp.CatalogModel:
     extra = {
-        "cluster-catalog": {"clsubset": "hum-c12", "apcorr_v": -0.75, "sedmodel": "BC03"},
+        "cluster-catalog": {
+            "clsubset": "hum-c12",
+            "apcorr_v": -0.75,
+            "sedmodel": "BC03",
+            "humclass": True,
+        },
         "dolphot-catalog": {"photeng": "PHOTUTILS-PSF", "photengv": "3.1"},
         "assoc-catalog": {"ascscale": 16, "ascsel": "V"},
     }[schema_name]
-    meta = {**common_meta(delivery, "phangs-cat"), **extra}
+    meta = {**common_meta(delivery, "phangs-cat"), **NO_FOREGROUND, **extra}
     return pp.CatalogModel.create(schema_name, catalog_table(schema_name), BANDS, meta)
 
 

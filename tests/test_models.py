@@ -11,6 +11,7 @@ from regions import CircleSkyRegion, PolygonSkyRegion, Regions
 
 import phangs_products as pp
 from phangs_products.provenance import read_provenance
+from phangs_products.registry import current_version
 
 
 @pytest.mark.parametrize("kind", ["drc-sci", "drc-err", "drc-exp", "assoc-mask"])
@@ -20,15 +21,16 @@ def test_image_round_trip(kind, delivery, out):
     path = model.save(out / product_name(model))
     back = pp.open(path, strict=True)
     assert isinstance(back, pp.ImageModel)
-    assert back.schema.id == f"{kind}-1.0.0"
+    version = current_version(kind)
+    assert back.schema.id == f"{kind}-{version}"
     np.testing.assert_array_equal(back.data, model.data)
     assert back.data.dtype.name == model.schema.arrays["data"].dtype  # big-endian, memmapped
     assert back.wcs.wcs.compare(model.wcs.wcs, tolerance=1e-12)
     assert back.meta.hlsptarg == model.meta.hlsptarg
-    assert back.meta["PPSCHEMA"] == kind and back.meta["PPSCHVER"] == "1.0.0"
+    assert back.meta["PPSCHEMA"] == kind and back.meta["PPSCHVER"] == version
     assert "EQUINOX" not in back.meta.header()
     prov = read_provenance(path)
-    assert prov["schema"] == f"{kind}-1.0.0" and prov["config"] == {"fwhm_px": 2.5}
+    assert prov["schema"] == f"{kind}-{version}" and prov["config"] == {"fwhm_px": 2.5}
     with fits.open(path) as hdul:  # plain astropy agrees, checksums verify
         assert hdul[0].verify_checksum() == 1 and hdul[0].verify_datasum() == 1
 

@@ -93,6 +93,7 @@ def find_associations(
     config: AssociationConfig,
     clusters: Table | None = None,
     sed_config: SEDConfig | None = None,
+    a_band: Mapping[str, float] | None = None,
 ) -> list[AssociationResult]:
     """Associations for every selection and scale (see the module doc).
 
@@ -110,6 +111,9 @@ def find_associations(
         Cluster catalog for the cross-reference.
     sed_config : SEDConfig, optional
         SED fitter settings.
+    a_band : mapping of str to float, optional
+        Milky Way foreground extinction per filter, mag: the magnitudes and fluxes are corrected
+        for it (m - A_band) before the SED fit.  None: no correction.
 
     Returns
     -------
@@ -156,6 +160,7 @@ def find_associations(
                 clusters,
                 sed_config,
                 ref,
+                a_band or {},
             )
             log.info(
                 "%s-selected, %d pc: %d associations from %d stars",
@@ -188,6 +193,7 @@ def _catalog(
     clusters,
     sed_config,
     ref,
+    a_band: Mapping[str, float],
 ) -> Table:
     n = int(labels.max())
     index = np.arange(1, n + 1)
@@ -218,7 +224,7 @@ def _catalog(
         facts = band(filt)
         zp = float(images[filt].meta.zp_vega)
         with np.errstate(divide="ignore", invalid="ignore"):
-            m = np.where(flux > 0, -2.5 * np.log10(flux) + zp, np.nan)
+            m = np.where(flux > 0, -2.5 * np.log10(flux) + zp - a_band.get(filt, 0.0), np.nan)
             me = np.where(flux > 0, 2.5 / np.log(10) * flux_err / flux, np.nan)
         mags[:, j], mag_err[:, j] = m, me
         mjy = facts.vega_flux_jy * 1e3 * 10 ** (-0.4 * m)

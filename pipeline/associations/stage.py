@@ -22,6 +22,7 @@ from phangs_products.pipeline.products import (
     StageName,
     delivery_from,
     dolphot_fits,
+    foreground,
     load_drcs,
     regions_model,
 )
@@ -83,6 +84,8 @@ def associations_stage(ctx: StageContext) -> Outputs:
     ]
     if cand:
         clusters = open_product(cand[0]).table
+    bands = [BandInfo(f) for f in images]
+    a_band, fg_meta = foreground(ctx, bands, corrected=True)
     results = find_associations(
         dolphot,
         images,
@@ -91,10 +94,10 @@ def associations_stage(ctx: StageContext) -> Outputs:
         config.associations,
         clusters,
         config.sed,
+        a_band=dict(zip(images, a_band.tolist(), strict=True)),
     )
     ref = images["F555W"] if "F555W" in images else next(iter(images.values()))
     delivery = delivery_from(ref, ctx)
-    bands = [BandInfo(f) for f in images]
     base_meta = common_meta(
         delivery, "phangs-cat", instrument="WFC3", xposure=float(ref.meta.xposure)
     )
@@ -126,7 +129,7 @@ def associations_stage(ctx: StageContext) -> Outputs:
         path = name("assoc-mask", selection=sel, scale=scale)
         mask.save(path, overwrite=True, provenance=ctx.provenance(inputs))
         outputs[ProductKey.ASSOC_MASK].append(path)
-        cat = CatalogModel.create("assoc-catalog", res.table, bands, meta)
+        cat = CatalogModel.create("assoc-catalog", res.table, bands, {**meta, **fg_meta})
         for ext in ("fits", "parquet"):
             path = name("assoc-catalog", ext, selection=sel, scale=scale)
             if ext == "fits":

@@ -42,6 +42,41 @@ RA_COLUMNS = ("PHANGS_RA", "ra", "raj2000")
 DEC_COLUMNS = ("PHANGS_DEC", "dec", "dej2000", "decj2000")
 
 
+#: The class codes (Lee et al. 2022 Sect. 4.5, the LEGUS scheme).
+CLASS_CODES: dict[int, str] = {
+    1: "symmetric compact cluster",
+    2: "asymmetric compact cluster",
+    3: "compact association (multiple peaks)",
+    4: "not a cluster (star, artefact, background)",
+}
+
+#: Default RA/Dec matching radius, arcsec.
+MATCH_RADIUS_ARCSEC = 0.1
+
+
+def table_format(match_radius_arcsec: float = MATCH_RADIUS_ARCSEC) -> dict[str, object]:
+    """The human-class table format, for the README (the checks below enforce it).
+
+    Returns
+    -------
+    dict
+        ``formats``, ``class_columns``, ``id_columns``, ``ra_columns``, ``dec_columns`` (names,
+        case-insensitive), ``unit`` of RA/Dec, ``match_radius_arcsec``, ``codes`` (class code
+        to meaning) and ``unclassified`` (what counts as no class).
+    """
+    return {
+        "formats": "CSV, ECSV or FITS table",
+        "class_columns": CLASS_COLUMNS,
+        "id_columns": ID_COLUMNS,
+        "ra_columns": RA_COLUMNS,
+        "dec_columns": DEC_COLUMNS,
+        "unit": "deg (ICRS); columns with another angle unit are converted",
+        "match_radius_arcsec": match_radius_arcsec,
+        "codes": CLASS_CODES,
+        "unclassified": "empty, masked, 0 or negative",
+    }
+
+
 def _column(table: Table, names: tuple[str, ...]) -> str | None:
     lower = {c.lower(): c for c in table.colnames}
     for name in names:
@@ -72,7 +107,9 @@ def _degrees(table: Table, name: str) -> np.ndarray:
 
 
 def import_human_classes(
-    candidates: Table, user_table_path: str | Path, match_radius_arcsec: float = 0.1
+    candidates: Table,
+    user_table_path: str | Path,
+    match_radius_arcsec: float = MATCH_RADIUS_ARCSEC,
 ) -> np.ndarray:
     """Human classes of the candidates from a user table.
 
@@ -101,7 +138,8 @@ def import_human_classes(
     ------
     ClassifyError
         If the file is missing or unreadable, a needed column is missing (in either table),
-        classes are not integers, or an id occurs twice with different classes.
+        classes are not integers or not one of the codes 1-4, or an id occurs twice with
+        different classes.  Every message is one line naming the file and the column.
     """
     path = Path(user_table_path)
     user = _read_user_table(path)
@@ -117,6 +155,12 @@ def import_human_classes(
     if np.any(finite & (raw != np.round(raw))):
         raise ClassifyError(f"{path}: column {class_col} holds non-integer classes")
     valid = finite & (raw >= 1)
+    unknown = sorted({int(v) for v in raw[valid]} - set(CLASS_CODES))
+    if unknown:
+        raise ClassifyError(
+            f"{path}: column {class_col} holds class {unknown[0]} (expected "
+            f"{', '.join(str(c) for c in CLASS_CODES)}, or empty/0/negative for not classified)"
+        )
     values = np.where(valid, raw, HUMAN_SENTINEL).astype(np.int16)
 
     id_col = _column(user, ID_COLUMNS)

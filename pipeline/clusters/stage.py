@@ -18,7 +18,10 @@ from phangs_products.models import CatalogModel
 from phangs_products.models import open as open_product
 from phangs_products.naming import build_name
 from phangs_products.pipeline.clusters.classify import ClassifierConfig, classify_candidates
-from phangs_products.pipeline.clusters.human_classes import import_human_classes
+from phangs_products.pipeline.clusters.human_classes import (
+    MATCH_RADIUS_ARCSEC,
+    import_human_classes,
+)
 from phangs_products.pipeline.clusters.selection import (
     ClusterSelectionConfig,
     apply_apcorr,
@@ -32,6 +35,7 @@ from phangs_products.pipeline.products import (
     StageName,
     delivery_from,
     dolphot_fits,
+    foreground,
     load_drcs,
     read_sources,
     regions_model,
@@ -70,6 +74,7 @@ class ClusterStageConfig:
     sed: SEDConfig = field(default_factory=SEDConfig)
     photometry: PhotometryConfig = field(default_factory=PhotometryConfig)
     human_table: str = ""
+    human_match_arcsec: float = field(default=MATCH_RADIUS_ARCSEC, metadata={"gt": 0})
     region_radius_arcsec: float = field(default=0.2, metadata={"gt": 0})
 
 
@@ -115,6 +120,29 @@ def build_candidate_table(
         t[f"PHANGS_{col}"] = _value(cand[col])
     t["PHANGS_SELECTION"] = reason
     return t
+
+
+def correct_foreground(table: Table, filters: list[str], a_band: np.ndarray) -> None:
+    """Correct the catalog's magnitudes and fluxes for the Milky Way foreground, in place.
+
+    ``PHANGS_<F>_VEGA`` becomes m - A_band and ``PHANGS_<F>_mJy`` (and its error) is multiplied
+    by 10^(0.4 A_band); magnitude errors are unchanged; sentinels stay.
+
+    Parameters
+    ----------
+    table : Table
+        Candidate table in cluster-catalog column names.
+    filters : list of str
+        Its bands.
+    a_band : ndarray
+        A_band per filter, mag.
+    """
+    for f, a in zip(filters, np.asarray(a_band, float), strict=True):
+        mag = np.asarray(table[f"PHANGS_{f}_VEGA"], float)
+        table[f"PHANGS_{f}_VEGA"] = np.where(mag != SENTINEL, mag - a, mag)
+        for name in (f"PHANGS_{f}_mJy", f"PHANGS_{f}_mJy_ERR"):
+            flux = np.asarray(table[name], float)
+            table[name] = np.where(flux != SENTINEL, flux * 10.0 ** (0.4 * a), flux)
 
 
 def clusters_stage(ctx: StageContext) -> Outputs:
@@ -173,9 +201,14 @@ def clusters_stage(ctx: StageContext) -> Outputs:
             int(isolated.sum()),
         )
     table = build_candidate_table(sources, idx, reason, filters, galaxy, ctx.run.field)
+    # Milky Way foreground: the catalog's magnitudes and fluxes are corrected (as PHANGS-CAT)
+    a_band, fg_meta = foreground(ctx, [BandInfo(f) for f in filters], corrected=True)
+    correct_foreground(table, filters, a_band)
     # classes
     if config.human_table:
-        table["PHANGS_CLUSTER_CLASS_HUMAN"] = import_human_classes(table, config.human_table)
+        table["PHANGS_CLUSTER_CLASS_HUMAN"] = import_human_classes(
+            table, config.human_table, config.human_match_arcsec
+        )
     else:
         table["PHANGS_CLUSTER_CLASS_HUMAN"] = np.full(len(table), SENTINEL, np.int16)
     arrays = {f: np.asarray(images[f].data, float) for f in filters}
@@ -205,7 +238,8 @@ def clusters_stage(ctx: StageContext) -> Outputs:
         table[f"PHANGS_{prefix}_LIMLO"] = lo
         table[f"PHANGS_{prefix}_LIMHI"] = hi
     table["PHANGS_REDUCEDCHISQ_MINCHISQ"] = sed.reduced_chi2
-    return _write_products(ctx, table, images[ref], filters, apc_v, config, calib_path)
+    fg_meta["humclass"] = bool(config.human_table)
+    return _write_products(ctx, table, images[ref], filters, apc_v, config, calib_path, fg_meta)
 
 
 def _bright_stars(sources: Table, dolphot: Table, min_snr: float) -> Table:
@@ -227,6 +261,7 @@ def _write_products(
     apc_v: float | None,
     config: ClusterStageConfig,
     calib: Path,
+    extra_meta: dict,
 ) -> Outputs:
     delivery = delivery_from(ref_image, ctx)
     bands = [BandInfo(f) for f in filters]
@@ -236,6 +271,7 @@ def _write_products(
         ),
         "apcorr_v": float(apc_v if apc_v is not None else -0.75),
         "sedmodel": "BC03 solar, Chabrier IMF, Cardelli RV=3.1",
+        **extra_meta,
     }
     outputs: Outputs = {
         ProductKey.CLUSTER_CATALOG: [],
@@ -243,6 +279,8 @@ def _write_products(
         ProductKey.MCI_CALIBRATION: [calib],
     }
     for subset, rule in SUBSETS.items():
+        if subset.startswith("hum") and not config.human_table:
+            continue  # no human classes: no human-class catalogs (the README says why)
         rows = table if rule is None else table[np.isin(table[rule[0]], rule[1])]
         model = CatalogModel.create("cluster-catalog", rows, bands, {**base, "clsubset": subset})
         for ext in ("fits", "parquet", "ecsv"):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import shutil
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,23 +33,61 @@ from phangs_products.registry import get_schema
 log = logging.getLogger(__name__)
 
 
+def input_facts(paths: Sequence[Path]) -> tuple[int | None, bool]:
+    """PROPOSID and SIMULATD of input exposures (primary headers).
+
+    Returns
+    -------
+    proposid : int or None
+        The program of the inputs (the most frequent one when they come from several, which
+        is logged); None when no input has PROPOSID.
+    simulated : bool
+        True when any input says ``SIMULATD = T``.
+    """
+    ids: list[int] = []
+    simulated = False
+    for path in paths:
+        header = fits.getheader(path)
+        if header.get("PROPOSID") not in (None, ""):
+            ids.append(int(header["PROPOSID"]))
+        simulated |= bool(header.get("SIMULATD", False))
+    if not ids:
+        return None, simulated
+    counts = Counter(ids)
+    if len(counts) > 1:
+        log.info(
+            "inputs come from programs %s; PROPOSID %d (most exposures)",
+            sorted(counts),
+            counts.most_common(1)[0][0],
+        )
+    return counts.most_common(1)[0][0], simulated
+
+
 def delivery_of(
     ctx: StageContext,
     mjd_beg: float,
     mjd_end: float,
     ra: float | None = None,
     dec: float | None = None,
+    inputs: Sequence[Path] = (),
 ) -> Delivery:
-    """Delivery facts of the run (target position: the pointing of the exposures)."""
+    """Delivery facts of the run (target position: the pointing of the exposures).
+
+    PROPOSID and SIMULATD come from the input exposures' headers (a run whose inputs are
+    simulated makes simulated products even if its configuration does not say so).
+    """
+    proposid, simulated = input_facts(inputs)
     return Delivery(
         ctx.run.galaxy,
         ctx.run.field,
         ctx.run.version,
         mjd_beg,
         mjd_end,
-        simulated=ctx.run.simulated,
+        simulated=ctx.run.simulated or simulated,
         ra=ra,
         dec=dec,
+        identity=ctx.run.identity(),
+        proposid=proposid,
     )
 
 
@@ -151,8 +192,10 @@ def drc_products(
         psf.source,
         psf.n_stars,
     )
-    meta = _drc_meta(delivery, images, config, psf, pointing)
     inputs = [e.path for e in images.exposures]
+    proposid, _ = input_facts(inputs)  # the band's own program
+    delivery = dataclasses.replace(delivery, proposid=proposid)
+    meta = _drc_meta(delivery, images, config, psf, pointing)
     names = {}
     # the EXP weight scales with the output/input pixel area; the product holds seconds
     area = (config.pixscale / images.input_scale) ** 2

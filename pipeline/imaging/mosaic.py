@@ -25,7 +25,7 @@ from astropy.io import fits
 from phangs_products.errors import PhangsProductsError
 from phangs_products.hlsp import Delivery
 from phangs_products.naming import parse_name
-from phangs_products.pipeline.imaging.drc import drc_products
+from phangs_products.pipeline.imaging.drc import delivery_of, drc_products
 from phangs_products.pipeline.imaging.drizzle import drizzle_band, grid_wcs
 from phangs_products.pipeline.imaging.exposures import (
     Exposure,
@@ -64,15 +64,13 @@ def _mosaic_delivery(ctx: StageContext, exposures: list[Exposure], sci: Path) ->
     wcs = grid_wcs(header)
     ny, nx = int(header["NAXIS2"]), int(header["NAXIS1"])
     centre = wcs.pixel_to_world((nx - 1) / 2.0, (ny - 1) / 2.0)
-    return Delivery(
-        ctx.run.galaxy,
-        ctx.run.field,
-        ctx.run.version,
+    return delivery_of(
+        ctx,
         min(e.expstart for e in exposures),
         max(e.expend for e in exposures),
-        simulated=ctx.run.simulated,
-        ra=float(centre.ra.deg),
-        dec=float(centre.dec.deg),
+        float(centre.ra.deg),
+        float(centre.dec.deg),
+        [e.path for e in exposures],
     )
 
 

@@ -69,7 +69,7 @@ def imaging_stage(ctx: StageContext) -> Outputs:
     mjd_beg = min(e.expstart for e in all_exposures)
     mjd_end = max(e.expend for e in all_exposures)
     ra, dec = pointing_of(all_exposures[0].path)
-    delivery = delivery_of(ctx, mjd_beg, mjd_end, ra, dec)
+    delivery = delivery_of(ctx, mjd_beg, mjd_end, ra, dec, [e.path for e in all_exposures])
     outputs: Outputs = {
         ProductKey.FLC: [],
         ProductKey.DRC_SCI: [],
@@ -132,7 +132,10 @@ def _flc_product(ctx: StageContext, delivery: Delivery, path: Path, filt: str) -
     instrument = f"{primary['INSTRUME'].strip()}/{primary['DETECTOR'].strip()}"
     exptime = float(primary["EXPTIME"])
     exp_delivery = dataclasses.replace(
-        delivery, mjd_beg=float(primary["EXPSTART"]), mjd_end=float(primary["EXPEND"])
+        delivery,
+        mjd_beg=float(primary["EXPSTART"]),
+        mjd_end=float(primary["EXPEND"]),
+        proposid=int(primary["PROPOSID"]) if "PROPOSID" in primary else None,
     )
     meta = common_meta(
         exp_delivery, "phangs-hst", instrument=primary["INSTRUME"].strip(), xposure=exptime

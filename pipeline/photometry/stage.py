@@ -14,9 +14,16 @@ from phangs_products.pipeline.photometry.config import PhotometryConfig
 from phangs_products.pipeline.photometry.detect import detect_sources
 from phangs_products.pipeline.photometry.dolphot_io import dolphot_available, read_dolphot
 from phangs_products.pipeline.photometry.psf_phot import PSFPhotConfig, psf_catalog
-from phangs_products.pipeline.products import ProductKey, StageName, delivery_from, load_drcs
+from phangs_products.pipeline.products import (
+    ProductKey,
+    StageName,
+    delivery_from,
+    foreground,
+    load_drcs,
+)
 from phangs_products.pipeline.runner import Outputs, StageContext
 from phangs_products.registry import get_schema
+from phangs_products.spec import BandInfo
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,9 @@ def photometry_stage(ctx: StageContext) -> Outputs:
         "photeng": engine,
         "photengv": version,
     }
+    # DOLPHOT magnitudes stay as measured; the header records the foreground to correct them
+    infos = [BandInfo(b) if isinstance(b, str) else b for b in bands]
+    meta.update(foreground(ctx, infos, corrected=False)[1])
     model = CatalogModel.create("dolphot-catalog", cat, bands, meta)
     drc_paths = list(ctx.inputs[StageName.IMAGING][ProductKey.DRC_SCI])
     paths = []

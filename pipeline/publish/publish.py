@@ -10,10 +10,11 @@ from typing import Any
 
 from phangs_products.atomic import atomic_path, inside
 from phangs_products.bands import band
-from phangs_products.delivery import write_checksums, write_manifest
+from phangs_products.delivery import ALL_SUBSETS, write_checksums, write_manifest
 from phangs_products.docs import render_readme, render_steps
 from phangs_products.models import ReadmeModel, read_meta
 from phangs_products.naming import build_name
+from phangs_products.pipeline.clusters.human_classes import MATCH_RADIUS_ARCSEC, table_format
 from phangs_products.pipeline.products import ProductKey
 from phangs_products.pipeline.runner import Outputs, StageContext
 from phangs_products.registry import get_schema
@@ -52,6 +53,70 @@ def _record(path: Path) -> dict[str, Any]:
     return rec
 
 
+def _delivery_facts(published: list[Path]) -> dict[str, Any]:
+    """PROPOSID, SIMULATD and the Milky Way foreground recorded in the products' headers."""
+    ids: set[int] = set()
+    simulated = False
+    foreground = None
+    for path in published:
+        if not path.name.endswith(".fits"):
+            continue
+        meta = read_meta(path)
+        if meta.get("PROPOSID") is not None:
+            ids.add(int(meta["PROPOSID"]))
+        simulated |= bool(meta.get("SIMULATD", False))
+        if foreground is None and meta.get("EBVMW") is not None:
+            bands = []
+            for i in range(1, 100):
+                if meta.get(f"FILTER{i:02d}") is None:
+                    break
+                bands.append(
+                    {
+                        "filter": str(meta[f"FILTER{i:02d}"]),
+                        "instrument": str(meta.get(f"INSTR{i:02d}", "")),
+                        "a_band": float(meta[f"AMW{i:02d}"]),
+                    }
+                )
+            foreground = {
+                "ebv": float(meta["EBVMW"]),
+                "source": str(meta.get("EBVMWSRC", "")),
+                "method": str(meta.get("EXTMWLAW", "")),
+                "bands": bands,
+            }
+    return {"proposal_ids": sorted(ids), "simulated": simulated, "foreground": foreground}
+
+
+def _human_classes(
+    published: list[Path], records: list[dict[str, Any]], clusters_config: Any
+) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+    """Whether human classes were given, the table format, and the catalogs left out.
+
+    Returns the README's ``human`` context (None for a delivery without cluster catalogs) and
+    the delivery manifest's ``omitted`` records.
+    """
+    catalogs = [r for r in records if r["product"] == "cluster-catalog"]
+    if not catalogs:
+        return None, []
+    settings = _settings(clusters_config)
+    radius = float(settings.get("human_match_arcsec", MATCH_RADIUS_ARCSEC))
+    table = str(settings.get("human_table", "") or "")
+    given = any(str(r.get("subset", "")).startswith("hum") for r in catalogs)
+    human = {"given": given, "table": Path(table).name, "format": table_format(radius)}
+    if given:
+        return human, []
+    reason = (
+        "no table of human (visual) classes was given to this run "
+        "(setting stages.clusters.human_table)."
+    )
+    human["reason"] = reason
+    omitted = [
+        {"product": "cluster-catalog", "subset": s, "reason": reason}
+        for s in ALL_SUBSETS
+        if s.startswith("hum")
+    ]
+    return human, omitted
+
+
 def publish_stage(ctx: StageContext) -> Outputs:
     """Copy every HLSP product of the earlier stages into the delivery, then README + manifest."""
     run = ctx.run
@@ -67,6 +132,8 @@ def publish_stage(ctx: StageContext) -> Outputs:
                     log.debug("not a delivery product: %s (%s)", path.name, product)
     records = [_record(p) for p in published]
     configs = ctx.config.get("stage_configs", {}) if isinstance(ctx.config, dict) else {}
+    facts = _delivery_facts(published)
+    human, omitted = _human_classes(published, records, configs.get("clusters"))
     text = render_readme(
         galaxy_=run.galaxy,
         field=run.field,
@@ -74,8 +141,12 @@ def publish_stage(ctx: StageContext) -> Outputs:
         files=records,
         steps=render_steps({str(k): _settings(c) for k, c in configs.items()}),
         run_id=ctx.run_id,
-        simulated=run.simulated,
+        simulated=run.simulated or facts["simulated"],
         skipped_inputs=ctx.upstream_skipped,
+        identity=run.identity(),
+        proposal_ids=facts["proposal_ids"],
+        foreground=facts["foreground"],
+        human=human,
     )
     readme = ReadmeModel.create(text)
     readme_path = readme.save(
@@ -86,8 +157,11 @@ def publish_stage(ctx: StageContext) -> Outputs:
     # a run with pointings publishes here only the mosaics (each pointing is a field of its own)
     mosaic = bool(run.pointings)
     extra: dict[str, Any] = {"kind": "mosaic", "scales": (), "selections": (), "subsets": ()}
+    if not mosaic:
+        left_out = {o["subset"] for o in omitted}
+        extra = {"subsets": [s for s in ALL_SUBSETS if s not in left_out], "omitted": omitted}
     manifest_path = write_manifest(
-        field_dir, target=run.field, version=run.version, bands=bands, **(extra if mosaic else {})
+        field_dir, target=run.field, version=run.version, bands=bands, **extra
     )
     sums = write_checksums(field_dir)
     log.info("published %d products to %s", len(published) + 1, field_dir)

@@ -71,6 +71,12 @@ class SimConfig:
         Fraction of the detector width shared by neighbouring pointings (0.05-0.95).
     fields : tuple of str
         Field names of the pointings (default: ``field``, then ``<target>e``, ``<target>e2``...).
+    ebv_mw : float
+        Milky Way foreground E(B-V) in mag: every object's count rate in a band is dimmed by
+        that band's A_band (``stellarpops.extinction.foreground_extinction``); the truth
+        magnitudes stay unreddened by it.  The diffuse disk light is not dimmed.
+    proposid : int
+        PROPOSID written into the FLC headers (default the PHANGS-HST program).
     """
 
     target: str = "ngc628"
@@ -92,6 +98,8 @@ class SimConfig:
     pointings: int = 1
     overlap: float = 0.3
     fields: tuple[str, ...] = ()
+    ebv_mw: float = 0.0
+    proposid: int = 15654
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.psf_scale <= 3.0:
@@ -136,6 +144,10 @@ class SimConfig:
             raise PhangsProductsError(
                 f"SimConfig: {len(self.fields)} field name(s) for {self.pointings} pointing(s)"
             )
+        if not 0.0 <= self.ebv_mw <= 1.5:
+            raise PhangsProductsError(f"SimConfig: ebv_mw must be 0-1.5 mag, got {self.ebv_mw!r}")
+        if not isinstance(self.proposid, int | np.integer) or self.proposid < 1:
+            raise PhangsProductsError("SimConfig: proposid must be an integer >= 1")
         names = self.pointing_fields
         if len(set(names)) != len(names):
             raise PhangsProductsError(f"SimConfig: repeated field name in {names}")
@@ -184,6 +196,9 @@ class SimConfig:
         if self.pointings == 1:
             for key in ("pointings", "overlap", "fields"):
                 out.pop(key)
+        for key in ("ebv_mw", "proposid"):  # recorded when not the default
+            if out[key] == getattr(SimConfig, key):
+                out.pop(key)
         return out
 
     def __repr__(self) -> str:
@@ -191,5 +206,10 @@ class SimConfig:
         names = [f.name for f in fields(self)]
         if self.pointings == 1:
             names = [n for n in names if n not in ("pointings", "overlap", "fields")]
+        names = [
+            n
+            for n in names
+            if n not in ("ebv_mw", "proposid") or getattr(self, n) != getattr(SimConfig, n)
+        ]
         items = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
         return f"SimConfig({items})"

@@ -50,6 +50,7 @@ from astropy.table import Table
 
 from phangs_products.bands import Galaxy, band, galaxy, galaxy_table
 from phangs_products.pipeline.instrument import FLC_SCALE
+from phangs_products.pipeline.stellarpops.extinction import foreground_extinction
 from phangs_products.pipeline.stellarpops.ssp import absolute_magnitudes, cluster_magnitudes
 
 if TYPE_CHECKING:
@@ -411,9 +412,11 @@ def build_scene(
     for key in ("kind", "ra", "dec", "r_eff_pc", "eff_gamma", "age_myr", "mass", "ebv", "assoc_id"):
         truth[key] = np.concatenate([p[key] for p in parts])
     all_mags = np.concatenate([p["mags"] for p in parts])
+    # Milky Way foreground: the same A_band for every object of a band; truth stays unreddened
+    a_mw = foreground_extinction(config.ebv_mw, list(bands))
     for j, filt in enumerate(bands):
         truth[f"{filt}_vega"] = all_mags[:, j]
-        truth[f"{filt}_rate"] = vega_rate(all_mags[:, j], filt)
+        truth[f"{filt}_rate"] = vega_rate(all_mags[:, j] + a_mw[j], filt)
         truth[f"{filt}_vega"].unit = "mag"
         truth[f"{filt}_rate"].unit = "electron / s"
     truth["ra"].unit = truth["dec"].unit = "deg"
@@ -428,7 +431,10 @@ def build_scene(
             **({"fields": list(config.pointing_fields)} if config.pointings > 1 else {}),
             "seed": config.seed,
             "distance_mpc": gal.distance_mpc,
-            "comment": "rates are total count rates (e-/s) with the PHANGS Vega zero points; "
+            **({"ebv_mw": config.ebv_mw, "a_mw": a_mw.tolist()} if config.ebv_mw else {}),
+            "comment": "rates are total count rates (e-/s) with the PHANGS Vega zero points"
+            + (" after the Milky Way foreground (a_mw per band)" if config.ebv_mw else "")
+            + "; vega magnitudes are without it; "
             "-1 = not applicable; assoc_id 0 = not in an association",
         }
     )

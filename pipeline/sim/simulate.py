@@ -232,7 +232,15 @@ def _simulate_visit(
         ]
         hdul = exposure_hdulist(spec, arrays, hdr_w, gal.name, gal.ra, gal.dec, len(DITHERS))
         delivery = Delivery(
-            gal, field_name, "v1", t, t + exptime / 86400.0, simulated=True, ra=ra0, dec=dec0
+            gal,
+            field_name,
+            "v1",
+            t,
+            t + exptime / 86400.0,
+            simulated=True,
+            ra=ra0,
+            dec=dec0,
+            proposid=config.proposid,
         )
         model = FlcModel.from_hdulist(
             hdul, meta=common_meta(delivery, "phangs-hst", instrument="WFC3", xposure=exptime)

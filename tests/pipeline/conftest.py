@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from factories import TEST_IDENTITY
 
 from phangs_products.pipeline.config import RunConfig
 from phangs_products.pipeline.graph import build_stages
@@ -29,6 +30,8 @@ def small_run(sim_small, tmp_path_factory) -> RunConfig:
         output=out / "delivery",
         work=out / "work",
         simulated=True,
+        ebv_mw=0.0,
+        hlsp=TEST_IDENTITY,
     )
 
 

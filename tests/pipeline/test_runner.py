@@ -168,7 +168,7 @@ def test_toml_config_errors_are_one_line(tmp_path):
     bad.write_text('[run]\ntarget = "ngc628"\ninput = "x"\n')
     with pytest.raises(
         ConfigError,
-        match=r"run.toml: run-config-1.0.0: run: "
+        match=r"run.toml: run-config-1.2.0: run: "
         r"'reference_catalog' is a required property",
     ):
         load_config(bad)
@@ -188,6 +188,7 @@ def test_toml_config_loads(tmp_path):
     path.write_text(
         '[run]\ntarget = "NGC 628"\nfield = "ngc628c"\ninput = "flc"\n'
         'reference_catalog = "ref.txt"\noutput = "delivery"\nbands = ["F555W"]\n'
+        'ebv_mw = 0\n[run.hlsp]\npreset = "phangs-hst"\n'
         "[stages.photometry]\nfwhm_px = 2.5\n"
     )
     config = load_config(path)

@@ -64,7 +64,9 @@ def long_product_type(d: Path) -> None:
 
 
 def missing_doi(d: Path) -> None:
-    update_header(d / img("f336w", "drc-sci"), DOI=None)
+    # the test products are simulated (no DOI); without SIMULATD they are observed data
+    # that lack their collection DOI
+    update_header(d / img("f336w", "drc-sci"), SIMULATD=None)
     refresh(d)
 
 

@@ -15,7 +15,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
-from factories import assert_shared_grid, by_filter
+from factories import TEST_IDENTITY, assert_shared_grid, by_filter
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture
 
 import phangs_products as pp
@@ -64,6 +64,8 @@ def galaxy_run(tmp_path_factory):
         bands=BANDS,
         simulated=True,
         pointings=tuple(Pointing(f, sim.pointings[f]) for f in FIELDS),
+        ebv_mw=0.0,
+        hlsp=TEST_IDENTITY,
     )
     imaging = ImagingConfig()
     pointings = {}
@@ -289,7 +291,8 @@ def _write_config(tmp_path, body: str):
     (tmp_path / "ref.txt").write_text("#\n")
     path = tmp_path / "run.toml"
     path.write_text(
-        '[run]\ntarget = "ngc628"\nreference_catalog = "ref.txt"\noutput = "out"\n' + body
+        '[run]\ntarget = "ngc628"\nreference_catalog = "ref.txt"\noutput = "out"\n'
+        'ebv_mw = 0\nhlsp = {preset = "phangs-hst"}\n' + body
     )
     return path
 
@@ -316,7 +319,7 @@ def test_multi_pointing_config_loads(tmp_path):
     ("body", "message"),
     [
         ('field = "ngc628c"\n' + POINTINGS_TOML, "field cannot be given with pointings"),
-        ('[[run.pointings]]\nfield = "ngc628c"\ninput = "ngc628c"\n', "run-config-1.1.0: run"),
+        ('[[run.pointings]]\nfield = "ngc628c"\ninput = "ngc628c"\n', "run-config-1.2.0: run"),
         ('mosaic = "ngc628mosaic"\ninput = "ngc628c"\n', "mosaic needs pointings"),
         (POINTINGS_TOML.replace('input = "ngc628e"', 'input = "nope"'), "pointings.1.input"),
     ],
