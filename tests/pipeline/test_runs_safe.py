@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from factories import tiny_flc
+from factories import TEST_IDENTITY, tiny_flc
 from rich.console import Console
 
 import phangs_products as pp
@@ -51,6 +51,8 @@ def _run(tmp_path: Path, inp: Path) -> RunConfig:
         reference_catalog=ref,
         output=tmp_path / "out",
         work=tmp_path / "out" / ".work" / "ngc628c",
+        ebv_mw=0.0,
+        hlsp=TEST_IDENTITY,
     )
 
 
@@ -403,7 +405,10 @@ def test_resume_removes_temporary_files_of_a_killed_write(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- config
-GOOD_RUN = '[run]\ntarget = "ngc628"\ninput = "flc"\nreference_catalog = "ref.txt"\n'
+GOOD_RUN = (
+    '[run]\ntarget = "ngc628"\ninput = "flc"\nreference_catalog = "ref.txt"\nebv_mw = 0.0\n'
+    'hlsp = { name = "test delivery", lead = "test lead" }\n'
+)
 
 
 def _config_folder(tmp_path: Path) -> Path:
