@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import phangs_products
-from phangs_products.registry import schema_files, schemas_root
+from phangs_products.registry import current_version, schema_files, schemas_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_normal_install_finds_schemas(wheel, tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", code, str(target)], capture_output=True, text=True, check=True
     )
-    assert result.stdout.strip() == "cluster-catalog-1.0.0"
+    assert result.stdout.strip() == f"cluster-catalog-{current_version('cluster-catalog')}"
 
 
 def test_editable_install_finds_schemas():

@@ -42,8 +42,12 @@ def available_workers() -> int:
 def worker_count(config: ImagingConfig, n_bands: int) -> int:
     """Worker processes for ``n_bands`` bands: ``config.workers``, 0 meaning every free core.
 
-    Never more than the bands; 1 means the sequential loop in this process.
+    Never more than the bands; 1 means the sequential loop in this process.  A daemonic
+    process (a Dask or multiprocessing pool worker: one field per worker already keeps the
+    cores busy) cannot start processes of its own and runs the bands in turn.
     """
+    if multiprocessing.current_process().daemon:
+        return 1
     wanted = config.workers or available_workers()
     return max(1, min(wanted, n_bands))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.modeling import fitting, models
-from factories import by_filter
+from factories import TEST_IDENTITY, by_filter
 
 import phangs_products as pp
 from phangs_products.pipeline.config import RunConfig
@@ -119,6 +119,8 @@ def test_science_follows_a_broader_psf_than_the_model(tmp_path):
         work=tmp_path / "work",
         bands=("F555W",),
         simulated=True,
+        ebv_mw=0.0,
+        hlsp=TEST_IDENTITY,
     )
     stages = [s for s in build_stages(run) if s.name == "imaging"]
     (result,) = run_stages(run, stages)
