@@ -211,6 +211,8 @@ class CatalogModel(FitsModel):
             values = np.asarray(self.table[name])
             if values.dtype.kind in "UO":
                 values = values.astype(str)
+            elif not values.dtype.isnative:  # columns read from FITS are big-endian
+                values = values.astype(values.dtype.newbyteorder("="))
             arr = pa.array(values)
             spec = specs.get(name)
             fmeta = {}
