@@ -49,14 +49,19 @@ def field_folders(path: str | Path) -> list[Path]:
 
 
 def _files(folder: Path) -> list[Path]:
+    """Entries of a field folder to check: files, and anything posing as one.
+
+    FIFOs, sockets and devices are checked (``file.not-regular``) rather than opened, and so
+    are folders named like products (``hlsp_*``); other folders and hidden entries are skipped.
+    """
     out = []
     for f in sorted(folder.iterdir()):
         if f.name == CHECKSUMS_NAME:
             continue  # checked by the cross-file checks
-        if f.is_file() and not f.name.startswith("."):
-            out.append(f)
-        elif f.name.startswith("."):
+        if f.name.startswith("."):
             log.debug("skipping hidden file %s", f)
+        elif f.is_file() or not f.is_dir() or f.name.startswith("hlsp_"):
+            out.append(f)
     return out
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from phangs_products.errors import ProductError
 from phangs_products.models.base import FitsModel, _clean_header
 from phangs_products.spec import ProductSchema
 
@@ -69,7 +70,12 @@ class ImageModel(FitsModel):
         """The image array."""
         if self._data is None:
             spec = self.schema.arrays["data"]
-            self._data = self.hdulist()[spec.fits_hdu].data
+            hdul = self.hdulist()
+            with self._reading(f"HDU {spec.fits_hdu}", "cannot read the image"):
+                data = hdul[spec.fits_hdu].data
+            if data is None:
+                raise ProductError(f"{self.file_name}: HDU {spec.fits_hdu}: has no image array")
+            self._data = data
         return self._data
 
     @data.setter
@@ -79,7 +85,9 @@ class ImageModel(FitsModel):
     @property
     def wcs(self) -> WCS:
         """Celestial WCS of the image."""
-        return WCS(self.meta.header(self.schema.arrays["data"].fits_hdu))
+        hdu = self.schema.arrays["data"].fits_hdu
+        with self._reading(f"HDU {hdu}", "no usable WCS"):
+            return WCS(self.meta.header(hdu))
 
     def set_wcs(self, wcs: WCS) -> None:
         """Write a celestial WCS (CD matrix, ICRS, no EQUINOX) into the image header."""
@@ -158,17 +166,22 @@ class FlcModel(FitsModel):
     def hdus(self) -> fits.HDUList:
         """All HDUs of the exposure (the headers are the ones ``meta`` holds)."""
         if self._hdus is None:
-            self._hdus = self.hdulist()
-            for index, hdu in enumerate(self._hdus):
-                key = "PRIMARY" if index == 0 else hdu.name
-                if hdu.ver == 1 and key in self.meta.headers:
-                    hdu.header = self.meta.headers[key]
+            hdus = self.hdulist()
+            with self._reading("", "cannot read the HDUs"):
+                for index, hdu in enumerate(hdus):
+                    key = "PRIMARY" if index == 0 else hdu.name
+                    if hdu.ver == 1 and key in self.meta.headers:
+                        hdu.header = self.meta.headers[key]
+            self._hdus = hdus
         return self._hdus
 
     @property
     def chips(self) -> list[int]:
         """EXTVERs of the SCI extensions."""
-        return [h.ver for h in self.hdus if h.name == "SCI"]
+        chips = [h.ver for h in self.hdus if h.name == "SCI"]
+        if not chips and self.path is not None:
+            raise ProductError(f"{self.file_name}: has no SCI extension")
+        return chips
 
     @property
     def data(self) -> np.ndarray:
@@ -177,7 +190,12 @@ class FlcModel(FitsModel):
 
     def sci(self, chip: int) -> np.ndarray:
         """SCI array of one chip."""
-        return self.hdus["SCI", chip].data
+        hdus = self.hdus
+        with self._reading(f"HDU SCI,{chip}", "cannot read the image"):
+            data = hdus["SCI", chip].data
+        if data is None and self.path is not None:
+            raise ProductError(f"{self.file_name}: HDU SCI,{chip}: has no image array")
+        return data
 
     @property
     def wcs(self) -> WCS:
@@ -186,7 +204,9 @@ class FlcModel(FitsModel):
 
     def chip_wcs(self, chip: int) -> WCS:
         """WCS of one chip, including SIP and lookup-table distortion when present."""
-        return WCS(self.hdus["SCI", chip].header, self.hdus)
+        hdus = self.hdus
+        with self._reading(f"HDU SCI,{chip}", "no usable WCS"):
+            return WCS(hdus["SCI", chip].header, hdus)
 
     def to_hdulist(self) -> fits.HDUList:
         """HDU list to write: everything but non-standard HDRLET extensions."""
