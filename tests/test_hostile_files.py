@@ -304,3 +304,10 @@ def test_errors_are_phangs_products_errors(corpus, field):
     path = naxis1_zero(corpus, field)
     with pytest.raises(PhangsProductsError):
         pp.read_meta(path)
+
+
+def test_clean_corpus_has_no_validator_errors(corpus):
+    # the FLC keeps its lookup-table distortion (WCSDVARR/D2IMARR): its WCS needs the HDU list
+    for kind, path in corpus.items():
+        errors = [p for p in check_file(str(path), FIELD).problems if p.severity == "error"]
+        assert not errors, (kind, errors)

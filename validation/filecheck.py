@@ -162,7 +162,8 @@ def _check_fits(
             checks.append("wcs")
             for hdu in hdul[1:]:
                 if hdu.name == "SCI":
-                    problems += fitshealth.check_wcs(hdu.header, name, sid, f"HDU SCI,{hdu.ver}")[1]
+                    where = f"HDU SCI,{hdu.ver}"
+                    problems += fitshealth.check_wcs(hdu.header, name, sid, where, hdul)[1]
         elif schema.kind == "catalog" and schema.table_hdu:
             checks.append("table")
             problems += _table_checks(schema, hdul, facts, data, raw if data else None)

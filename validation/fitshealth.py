@@ -101,9 +101,16 @@ def verify_hdul(hdul: fits.HDUList, file: str, schema_id: str = "") -> list[Prob
 
 
 def check_wcs(
-    header: fits.Header, file: str, schema_id: str = "", where: str = "HDU 0"
+    header: fits.Header,
+    file: str,
+    schema_id: str = "",
+    where: str = "HDU 0",
+    hdul: fits.HDUList | None = None,
 ) -> tuple[WCS | None, list[Problem]]:
     """A valid two-axis celestial WCS in ``header``.
+
+    ``hdul`` is the file the header belongs to, for lookup-table distortions (FLC
+    ``WCSDVARR``/``D2IMARR`` extensions).
 
     Returns
     -------
@@ -114,7 +121,7 @@ def check_wcs(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            w = WCS(header)
+            w = WCS(header, hdul)
         except Exception as exc:
             return None, [Problem("wcs.invalid", f"no usable WCS: {exc}", file, schema_id, where)]
     for item in caught:
