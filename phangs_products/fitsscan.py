@@ -93,6 +93,10 @@ _VALUE_CARD = re.compile(
     re.DOTALL,
 )
 _CARDS = re.compile(rb".{80}", re.DOTALL)
+#: The value of a record-valued keyword card (``DP1 = 'AXIS.1: 1'``): its field specifier.
+_RECORD = re.compile(
+    rb"'([A-Za-z_]\w*(?:\.\d+)?(?:\.[A-Za-z_]\w*(?:\.\d+)?)*): +" + _NUMBER + rb" *'"
+)
 _STRING = re.compile(rb" *'((?:[^']|'')*)' *(?:/.*)?", re.DOTALL)
 _INTEGER = re.compile(rb" *([+-]?\d+) *(?:/.*)?", re.DOTALL)
 _COMMENTARY = (b"COMMENT ", b"HISTORY ", b"        ")
@@ -393,23 +397,46 @@ def _check_header(header: bytes, start: int, file: str, index: int) -> HduLayout
     values: dict[str, bytes] = {}
     cards = _CARDS.findall(header)
     ncards = 0
+    after_number = False  # the previous card has a value that is not a string
     for card in cards:
         if card[:3] == b"END" and card[3:4] not in _KEY_CHARS:
             break
         ncards += 1
         if card[:8] in _COMMENTARY:
+            after_number = False
+            continue
+        if card[:8] == b"CONTINUE":  # long-string convention: a string continuing a string
+            if _STRING.fullmatch(card, 8) is None or after_number:
+                raise _fail(
+                    "fits.structure",
+                    file,
+                    _place(where, ncards, card),
+                    "a CONTINUE card holds the rest of a string value",
+                )
             continue
         match = _VALUE_CARD.match(card)
         if match is not None:
             key = match[1].decode("ascii")
+            first = card[10:].lstrip(b" ")[:1]
+            if first == b"'" and (record := _RECORD.match(card, card.index(b"'"))) is not None:
+                key = f"{key}.{record[1].decode('ascii')}"  # DP1 = 'AXIS.1: 1' is DP1.AXIS.1
+                if key in values:  # wcslib corrupts memory on repeated distortion records
+                    raise _fail(
+                        "fits.structure",
+                        file,
+                        _place(where, ncards, card),
+                        f"record-valued keyword {key} appears twice",
+                    )
             if key not in values:
                 values[key] = card[10:]
             elif key in _MANDATORY or _MANDATORY_INDEXED.fullmatch(key):
                 raise _fail(
                     "fits.structure", file, _place(where, ncards, card), "keyword appears twice"
                 )
+            after_number = first not in (b"'", b"/", b"")
             continue
         _check_odd_card(card, file, _place(where, ncards, card))
+        after_number = False
     first = header[:8].rstrip()
     if index == 0:
         if first != b"SIMPLE" or _bare(values.get("SIMPLE")) != "T":
@@ -498,8 +525,6 @@ def _check_odd_card(card: bytes, file: str, place: str) -> None:
         )
     elif card[8:10] == b"= ":
         ok = _astropy_parses(card)
-    elif card[:8] == b"CONTINUE":
-        ok = _STRING.fullmatch(card, 8) is not None or not card[8:].strip()
     else:
         ok = _astropy_parses(card)
     if not ok:

@@ -23,6 +23,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from phangs_products import fitsscan
 from phangs_products.conformance import is_fits_unit
 from phangs_products.errors import Problem, describe
+from phangs_products.models.image import read_wcs
 
 __all__ = [
     "check_extra_units",
@@ -121,7 +122,7 @@ def check_wcs(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            w = WCS(header, hdul)
+            w = read_wcs(header, hdul)
         except Exception as exc:
             return None, [Problem("wcs.invalid", f"no usable WCS: {exc}", file, schema_id, where)]
     for item in caught:

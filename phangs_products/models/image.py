@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -87,7 +88,7 @@ class ImageModel(FitsModel):
         """Celestial WCS of the image."""
         hdu = self.schema.arrays["data"].fits_hdu
         with self._reading(f"HDU {hdu}", "no usable WCS"):
-            return WCS(self.meta.header(hdu))
+            return read_wcs(self.meta.header(hdu))
 
     def set_wcs(self, wcs: WCS) -> None:
         """Write a celestial WCS (CD matrix, ICRS, no EQUINOX) into the image header."""
@@ -97,6 +98,42 @@ class ImageModel(FitsModel):
     def to_hdulist(self) -> fits.HDUList:
         """HDU list with the image in the primary HDU."""
         return fits.HDUList([fits.PrimaryHDU(self.data, _clean_header(self.meta.header()))])
+
+
+#: Largest SIP polynomial order accepted: astropy loops over (order + 1)^2 coefficients.
+MAX_SIP_ORDER = 20
+#: Most WCS axes (``WCSAXESa``) accepted: wcslib crashes on very large values.
+MAX_WCS_AXES = 99
+_WCS_SIZES = re.compile(r"(?:(?P<axes>WCSAXES[A-Z]?)|(?P<sip>A|B|AP|BP)_ORDER)")
+
+
+def read_wcs(header: fits.Header, hdul: fits.HDUList | None = None) -> WCS:
+    """The WCS of a header, once the keywords that size astropy's loops and arrays are sane.
+
+    ``WCSAXESa`` above :data:`MAX_WCS_AXES` crashes wcslib and a SIP order in the thousands
+    keeps astropy busy for minutes, so both are refused first.
+
+    Parameters
+    ----------
+    header : Header
+        Header with the WCS keywords.
+    hdul : HDUList, optional
+        The file of the header, for lookup-table distortions (FLC ``WCSDVARR``/``D2IMARR``).
+
+    Raises
+    ------
+    ValueError
+        If a sizing keyword is out of range, or astropy refuses the WCS.
+    """
+    for card in header.cards:
+        match = _WCS_SIZES.fullmatch(card.keyword)
+        if match is None:
+            continue
+        value = card.value
+        limit = MAX_WCS_AXES if match["axes"] else MAX_SIP_ORDER
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+            raise ValueError(f"{card.keyword} = {value!r} (expected an integer 0 to {limit})")
+    return WCS(header, hdul)
 
 
 def write_wcs(header: fits.Header, wcs: WCS) -> None:
@@ -206,7 +243,7 @@ class FlcModel(FitsModel):
         """WCS of one chip, including SIP and lookup-table distortion when present."""
         hdus = self.hdus
         with self._reading(f"HDU SCI,{chip}", "no usable WCS"):
-            return WCS(hdus["SCI", chip].header, hdus)
+            return read_wcs(hdus["SCI", chip].header, hdus)
 
     def to_hdulist(self) -> fits.HDUList:
         """HDU list to write: everything but non-standard HDRLET extensions."""
