@@ -476,12 +476,16 @@ def _check_header(header: bytes, start: int, file: str, index: int) -> HduLayout
             "fits.structure", file, where, f"PCOUNT = {pcount}, GCOUNT = {gcount} (expected >= 0)"
         )
     groups = bool(index == 0 and axes and axes[0] == 0 and _bare(values.get("GROUPS")) == "T")
+    if xtension in ("A3DTABLE", "BINTABLE"):
+        xtension = "BINTABLE"  # the old name of binary tables, read as such by astropy
     if xtension in ("IMAGE", "BINTABLE", "TABLE") and gcount != 1:
         raise _fail("fits.structure", file, where, f"GCOUNT = {gcount} (expected 1)")
     if xtension in ("IMAGE", "TABLE") and pcount != 0:
         raise _fail("fits.structure", file, where, f"PCOUNT = {pcount} (expected 0)")
     if xtension in ("BINTABLE", "TABLE"):
         _check_table(values, xtension, bitpix, axes, pcount, file, where)
+    if xtension == "BINTABLE" and "ZIMAGE" in values and _truthy(values["ZIMAGE"]):
+        _check_compressed(values, file, where)
     if naxis == 0:
         elements = 0
     elif groups:
@@ -610,6 +614,52 @@ def _check_table(
                 f"THEAP = {theap} is outside the data (table {width * rows} bytes, "
                 f"heap {pcount} bytes)",
             )
+
+
+def _check_compressed(values: dict[str, bytes], file: str, where: str) -> None:
+    """The image keywords of a tile-compressed image (a binary table with ``ZIMAGE = T``).
+
+    astropy reads them as soon as it meets the HDU: ``ZBITPIX``, ``ZNAXIS`` and every
+    ``ZNAXISn``, and ``TTYPEn`` of every column when it looks for a ``ZBLANK`` column.
+    """
+    context = " (ZIMAGE = T: a tile-compressed image)"
+    zbitpix = _integer(values, "ZBITPIX", file, where, context)
+    if zbitpix not in BITPIX_VALUES:
+        raise _fail(
+            "fits.structure",
+            file,
+            where,
+            f"ZBITPIX = {zbitpix} (expected one of {', '.join(map(str, BITPIX_VALUES))})",
+        )
+    znaxis = _integer(values, "ZNAXIS", file, where, context)
+    if not 0 <= znaxis <= MAX_AXES:
+        raise _fail(
+            "fits.structure",
+            file,
+            where,
+            f"ZNAXIS = {znaxis} is not a number of axes (expected 0 to {MAX_AXES})",
+        )
+    for n in range(1, znaxis + 1):
+        if _integer(values, f"ZNAXIS{n}", file, where, context) < 0:
+            raise _fail("fits.structure", file, where, f"ZNAXIS{n} is negative")
+    for n in range(1, _integer(values, "TFIELDS", file, where) + 1):
+        _string(values, f"TTYPE{n}", file, where, context)
+
+
+def _truthy(raw: bytes) -> bool:
+    """Whether astropy reads a value field as true (``T``, non-zero, a non-blank string)."""
+    bare = _bare(raw)
+    if bare in ("", "T"):  # an undefined value is a truthy object in astropy
+        return True
+    if bare == "F":
+        return False
+    string = _STRING.fullmatch(raw)
+    if string is not None:
+        return bool(string[1].rstrip())
+    try:
+        return float(bare.replace("D", "E")) != 0
+    except ValueError:
+        return True
 
 
 def _missing(key: str, file: str, where: str, context: str) -> FitsStructureError:

@@ -421,13 +421,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _load(model: pp.Model) -> object:
-    """Touch the lazily loaded content of a model."""
+    """Touch the lazily loaded content of a model (arrays, tables, regions, WCS)."""
     if isinstance(model, pp.CatalogModel):
         return len(model.table)
     if isinstance(model, pp.FlcModel):
-        return [model.sci(chip).shape for chip in model.chips]
+        return [(model.sci(chip).shape, model.chip_wcs(chip)) for chip in model.chips]
     if isinstance(model, pp.ImageModel):
-        return model.data.sum()
+        return model.data.sum(), model.wcs
     if isinstance(model, pp.RegionsModel):
         return len(model.regions)
     return None

@@ -2,11 +2,12 @@
 
 Each example mutates the bytes of a valid product written by the project's writers (bit
 flips, byte writes, hostile header values and keywords, insertions, deletions, truncation,
-dropped or repeated blocks) and runs ``read_meta``, ``open``, the lazy ``.data``/``.table``,
-``problems()``, ``open(strict=True)``, ``info`` and the validator on it.  Only
-:class:`~phangs_products.errors.PhangsProductsError` (or nothing) may come out, each call must
-answer within :data:`LIMIT` seconds, and ``open(strict=True)`` must refuse whatever the
-validator calls structurally broken.  ``benchmarks/fuzz_readers.py`` runs many more cases.
+dropped or repeated blocks) and runs ``read_meta``, ``open``, the lazy ``.data``, ``.table``,
+``.regions`` and ``.wcs``, ``problems()``, ``open(strict=True)``, ``info`` and the validator
+on it.  Only :class:`~phangs_products.errors.PhangsProductsError` (or nothing) may come out,
+each call must answer within :data:`LIMIT` seconds, and ``open(strict=True)`` must refuse
+whatever the validator calls structurally broken.  ``benchmarks/fuzz_readers.py`` runs many
+more cases.
 """
 
 from __future__ import annotations

@@ -169,6 +169,15 @@ def continue_after_number(c: dict[str, Path], d: Path) -> Path:
     return path
 
 
+def compressed_without_sizes(c: dict[str, Path], d: Path) -> Path:
+    """A binary table that says ``ZIMAGE = T`` (a tile-compressed image) without ZBITPIX."""
+    path = copy(c, "drc-sci", d)
+    raw = path.read_bytes()
+    at = raw.index(b"COMMENT Provenance tree")
+    path.write_bytes(raw[:at] + b"ZIMAGE  =                    T".ljust(80) + raw[at + 80 :])
+    return path
+
+
 BOMB = [
     'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
     *(
@@ -202,6 +211,7 @@ CASES: list[tuple[Callable[[dict[str, Path], Path], Path], tuple[str, ...]]] = [
     (_ecsv_header("yaml_bomb", BOMB), ("ECSV header", "alias")),
     (repeated_distortion_records, ("HDU 1 card", "D2IM1.EXTVER appears twice")),
     (continue_after_number, ("HDU 0 card", "(CONTINUE)", "rest of a string")),
+    (compressed_without_sizes, ("HDU 1", "ZBITPIX is missing")),
 ]
 IDS = [case.__name__ for case, _ in CASES]
 
