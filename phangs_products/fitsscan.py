@@ -7,8 +7,8 @@ header that announces more data than the file holds is found only when the data 
 header blocks with plain byte parsing, in bounded time and memory, and checks
 
 * the file is a regular file (a FIFO would block the reader) that starts with ``SIMPLE  =``;
-* every header is printable ASCII, its cards are parseable and it ends with an ``END`` card
-  within :data:`MAX_CARDS` cards; at most :data:`MAX_HDUS` HDUs;
+* every header is printable ASCII, its cards are parseable and it ends with an ``END`` card;
+  at most :data:`MAX_CARDS` header cards and :data:`MAX_HDUS` HDUs in the file;
 * the mandatory keywords: ``BITPIX`` in {8, 16, 32, 64, -32, -64}, ``NAXIS`` in 0..999 with
   every ``NAXISn`` present and >= 0, ``PCOUNT``/``GCOUNT`` sane for the HDU type;
 * binary and ASCII tables: ``TFIELDS`` in 0..999 with every ``TFORMn`` present and valid, and
@@ -54,7 +54,7 @@ BLOCK = 2880
 CARD = 80
 #: Most HDUs a product may have (an FLC has about 25).
 MAX_HDUS = 1000
-#: Most cards one header may have before its END card (8 MB of header).
+#: Most header cards a file may have, all HDUs together (8 MB of headers; an FLC has 1,500).
 MAX_CARDS = 100_000
 BITPIX_VALUES = (8, 16, 32, 64, -32, -64)
 MAX_AXES = 999
@@ -247,7 +247,7 @@ def scan_file(
     max_hdus : int
         Most HDUs accepted.
     max_cards : int
-        Most cards accepted in one header.
+        Most header cards accepted, all HDUs together.
 
     Returns
     -------
@@ -302,6 +302,7 @@ def _scan(
             f"not a readable FITS file: it starts with {shown!r} (expected 'SIMPLE  =')",
         )
     hdus: list[HduLayout] = []
+    budget = max_cards  # header cards left for the rest of the file
     offset = 0
     while offset < size:
         index = len(hdus)
@@ -317,7 +318,8 @@ def _scan(
                 f"expected an XTENSION card at byte {offset} (the {size - offset} bytes from "
                 "there to the end of the file are not an extension)",
             )
-        header = _read_header(read, offset, size, file, index, max_cards)
+        header = _read_header(read, offset, size, file, index, budget, max_cards)
+        budget -= len(header) // CARD
         hdu = _check_header(header, offset, file, index)
         if hdu.data_start + hdu.data_size > size:
             raise _fail(
@@ -341,16 +343,25 @@ def _scan(
 
 
 def _read_header(
-    read: Callable[[int, int], bytes], start: int, size: int, file: str, index: int, max_cards: int
+    read: Callable[[int, int], bytes],
+    start: int,
+    size: int,
+    file: str,
+    index: int,
+    budget: int,
+    limit: int,
 ) -> bytes:
     """The blocks of one header, up to and including the block of its END card."""
     where = f"HDU {index}"
     blocks: list[bytes] = []
     offset = start
     while True:
-        if len(blocks) * (BLOCK // CARD) >= max_cards:
+        if len(blocks) * (BLOCK // CARD) >= budget:
             raise _fail(
-                "fits.structure", file, where, f"no END card in the first {max_cards} cards"
+                "fits.structure",
+                file,
+                where,
+                f"no END card within {limit} header cards (all HDUs together)",
             )
         block = read(offset, BLOCK)
         if len(block) < BLOCK:
