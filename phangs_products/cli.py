@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from phangs_products import __version__
 from phangs_products.errors import PhangsProductsError
@@ -68,14 +69,28 @@ def _cmd_schemas_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    import phangs_products
+    import warnings
 
-    model = phangs_products.open(args.file)
+    import phangs_products
+    from phangs_products.models import FitsModel
+
+    with warnings.catch_warnings():  # the problems are printed below
+        warnings.simplefilter("ignore", phangs_products.ProductValidationWarning)
+        model = phangs_products.open(args.file)
+    try:
+        return _print_info(model, args)
+    finally:
+        if isinstance(model, FitsModel):
+            model.close()
+
+
+def _print_info(model: Any, args: argparse.Namespace) -> int:
     schema = model.schema
     print(f"{Path(args.file).name}\n  schema   {schema.id} ({schema.title})")
     if model.meta.legacy is not None:
         print(f"  legacy   {model.meta.legacy}")
-    for name, value in model.meta.schema_items().items():
+    items = model.meta.schema_items()
+    for name, value in items.items():
         spec = schema.keyword_by_name[name]
         print(f"  {spec.fits_keyword:<8} = {value!r}")
     if hasattr(model, "table"):
@@ -89,7 +104,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for problem in errors[:20]:
         print(f"    {problem}")
     if args.json:
-        print(json.dumps(model.meta.schema_items(), default=str, indent=1))
+        print(json.dumps(items, default=str, indent=1))
     return 0 if not errors else 1
 
 

@@ -12,15 +12,18 @@ import functools
 import re
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
 import jsonschema
 import numpy as np
 from astropy.io import fits
 
-from phangs_products.errors import Problem
+from phangs_products.errors import Problem, describe
 from phangs_products.spec import BandInfo, ProductSchema
+
+if TYPE_CHECKING:
+    from phangs_products.fitsscan import FitsLayout
 
 __all__ = [
     "bands_from_meta",
@@ -371,11 +374,12 @@ def columns_from_header(header: Mapping[str, Any]) -> list[tuple[str, np.dtype, 
 
 
 def schema_hdus(
-    schema: ProductSchema, hdul: fits.HDUList
-) -> dict[tuple[str, int], fits.hdu.base._BaseHDU]:
+    schema: ProductSchema, hdul: fits.HDUList | FitsLayout
+) -> dict[tuple[str, int], Any]:
     """The HDUs the schema names that the file has, by ``(EXTNAME, EXTVER)``.
 
-    With a lazily loaded HDU list only the headers up to the last schema HDU are read.
+    With a lazily loaded HDU list only the headers up to the last schema HDU are read; a
+    :class:`~phangs_products.fitsscan.FitsLayout` gives headers without opening the file.
     """
     present: dict[tuple[str, int], fits.hdu.base._BaseHDU] = {("PRIMARY", 1): hdul[0]}
     for hdu_spec in schema.product.get("hdus", []):
@@ -391,7 +395,7 @@ def schema_hdus(
 
 def check_hdul(
     schema: ProductSchema,
-    hdul: fits.HDUList,
+    hdul: fits.HDUList | FitsLayout,
     *,
     file: str = "",
     data: bool = False,
@@ -402,8 +406,9 @@ def check_hdul(
     ----------
     schema : ProductSchema
         Schema the file records (or should follow).
-    hdul : HDUList
-        The opened file (lazily loaded HDUs are fine).
+    hdul : HDUList or FitsLayout
+        The opened file (lazily loaded HDUs are fine), or the scanned layout of a file
+        (headers only: ``data`` must be false).
     file : str
         File name for the messages.
     data : bool
@@ -472,10 +477,21 @@ def check_hdul(
         if data:
             from astropy.table import Table
 
-            table = Table(thdu.data, copy=False)
-            problems += check_column_values(
-                schema, table, bands=bands, file=file, where=f"HDU {index}"
-            )
+            try:
+                table = Table(thdu.data, copy=False)
+                problems += check_column_values(
+                    schema, table, bands=bands, file=file, where=f"HDU {index}"
+                )
+            except Exception as exc:  # astropy cannot make a table of these data
+                problems.append(
+                    Problem(
+                        "fits.data",
+                        f"cannot read the table ({describe(exc)})",
+                        file,
+                        schema.id,
+                        f"HDU {index}",
+                    )
+                )
     if data:
         problems += check_checksums(hdul, file=file, schema_id=schema.id)
     return problems
@@ -491,10 +507,18 @@ def check_checksums(hdul: fits.HDUList, *, file: str = "", schema_id: str = "") 
                 Problem("fits.checksum", "CHECKSUM/DATASUM missing", file, schema_id, where)
             )
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ok_data = hdu.verify_datasum() == 1
-            ok_sum = hdu.verify_checksum() == 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ok_data = hdu.verify_datasum() == 1
+                ok_sum = hdu.verify_checksum() == 1
+        except Exception as exc:  # astropy cannot read these data
+            problems.append(
+                Problem(
+                    "fits.data", f"cannot read the data ({describe(exc)})", file, schema_id, where
+                )
+            )
+            continue
         if not (ok_data and ok_sum):
             problems.append(
                 Problem(

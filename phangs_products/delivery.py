@@ -29,6 +29,7 @@ from phangs_products.models import ManifestModel, read_meta
 from phangs_products.naming import build_name, image_target
 from phangs_products.provenance import file_digest
 from phangs_products.registry import get_schema
+from phangs_products.safeio import read_text
 from phangs_products.spec import BandInfo
 
 __all__ = [
@@ -244,7 +245,8 @@ def read_checksums(path: str | Path) -> dict[str, str]:
         If a line is not ``<64 hex digits>  <name>``.
     """
     out: dict[str, str] = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    text = read_text(path, what="checksum file")
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         digest, sep, name = line.partition(" ")

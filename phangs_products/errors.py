@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["PhangsProductsError", "Problem", "ProductError", "SchemaError", "ValidationError"]
+__all__ = [
+    "PhangsProductsError",
+    "Problem",
+    "ProductError",
+    "SchemaError",
+    "ValidationError",
+    "describe",
+    "reading",
+]
 
 
 class PhangsProductsError(Exception):
@@ -70,3 +80,49 @@ class ValidationError(PhangsProductsError):
         head = lines[0] if lines else "validation failed"
         more = f" (and {len(lines) - 1} more problem(s))" if len(lines) > 1 else ""
         super().__init__(head + more)
+
+
+#: Longest text of a foreign exception quoted in a one-line error.
+_MAX_QUOTE = 160
+
+
+def describe(exc: BaseException) -> str:
+    """One short line for an exception of another library: ``Type: first line of message``.
+
+    YAML errors are given as ``problem at line L, column C`` (their messages span lines).
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is not None and problem:
+        text = f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    else:
+        text = " ".join(str(exc).split())
+    if len(text) > _MAX_QUOTE:
+        text = text[: _MAX_QUOTE - 3] + "..."
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+@contextlib.contextmanager
+def reading(file: str, where: str, expected: str) -> Iterator[None]:
+    """Turn any exception of another library raised in the block into one :class:`ProductError`.
+
+    The message is one line, ``<file>: <where>: <expected> (<Type>: <what it said>)``;
+    errors of this package pass through unchanged.
+
+    Parameters
+    ----------
+    file : str
+        File name (no folder).
+    where : str
+        Place in the file (``HDU 1``, ``line 3``, ``Parquet metadata``), or ``''``.
+    expected : str
+        What could not be done, e.g. ``cannot read the table``.
+    """
+    try:
+        yield
+    except PhangsProductsError:
+        raise
+    except Exception as exc:  # every other library's error becomes one line
+        parts = [p for p in (file, where) if p]
+        raise ProductError(": ".join([*parts, f"{expected} ({describe(exc)})"])) from exc

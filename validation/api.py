@@ -50,10 +50,13 @@ def field_folders(path: str | Path) -> list[Path]:
 
 
 def _files(folder: Path) -> tuple[list[Path], list[Problem]]:
-    """The files of a field folder to check, and the entries that cannot be products.
+    """The entries of a field folder to check, and the entries that cannot be products.
 
-    Hidden files (temporary files of an interrupted write among them), folders, FIFOs and the
-    like each give a ``delivery.stray-file`` problem; they are not opened.
+    Regular files are checked, and so is anything named like a product (``hlsp_*``) that is
+    not a regular file: a FIFO, socket, device or folder posing as a product gets
+    ``file.not-regular`` and is never opened.  Hidden files (temporary files of an
+    interrupted write among them), other folders, FIFOs and the like each give a
+    ``delivery.stray-file`` problem; they are not opened either.
     """
     out: list[Path] = []
     stray: list[Problem] = []
@@ -69,7 +72,7 @@ def _files(folder: Path) -> tuple[list[Path], list[Problem]]:
             stray.append(
                 Problem("delivery.stray-file", f"{what}, not a product; remove it", f.name)
             )
-        elif f.is_file():
+        elif f.is_file() or f.name.startswith("hlsp_"):
             out.append(f)
         else:
             what = "folder" if f.is_dir() else "not a regular file (FIFO, socket or device)"

@@ -87,13 +87,15 @@ def check_field(folder: Path, results: Sequence[FileResult], data: bool) -> list
 
 # ----------------------------------------------------------------------------------- manifest
 def _read_manifest(path: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
-    import asdf
+    from phangs_products.models.text import read_tree
 
     try:
-        with asdf.open(path, lazy_load=False, memmap=False) as af:
-            tree = {k: v for k, v in af.tree.items() if not str(k).startswith("asdf")}
-    except Exception as exc:
-        return None, [Problem("manifest.unreadable", f"cannot read the manifest: {exc}", path.name)]
+        tree = read_tree(path)
+    except PhangsProductsError as exc:
+        text = str(exc).removeprefix(f"{path.name}: ")
+        return None, [
+            Problem("manifest.unreadable", f"cannot read the manifest: {text}", path.name)
+        ]
     if not isinstance(tree.get("files"), list):
         return None, [
             Problem("manifest.unreadable", "manifest has no 'files' list", path.name, where="files")

@@ -16,8 +16,9 @@ import numpy as np
 from astropy.io import fits
 
 from phangs_products.conformance import header_values
-from phangs_products.errors import Problem
+from phangs_products.errors import PhangsProductsError, Problem
 from phangs_products.models import RegionsModel
+from phangs_products.safeio import open_regular, regular_file
 from phangs_products.spec import ProductSchema
 
 from . import fitshealth, metadata, names
@@ -62,16 +63,33 @@ def check_file(path: str, field: str, data: bool = True) -> FileResult:
     sha = None
     size = 0
     try:
-        size = p.stat().st_size
         problems += names.check_file_name(name)
+        try:
+            size = regular_file(p).st_size
+        except PhangsProductsError as exc:
+            text = str(exc).removeprefix(f"{name}: ").removeprefix(f"{p}: ")
+            problems.append(Problem("file.not-regular", text, name))
+            return FileResult(
+                path=str(p),
+                name=name,
+                size=0,
+                sha256=None,
+                problems=problems,
+                checks=tuple(checks),
+                facts=None,
+                seconds=time.perf_counter() - start,
+            )
         if p.suffix.lower() == ".fits":
             checks += ["metadata", "fits"]
-            facts, sha, more, extra_checks = _check_fits(p, size, data)
+            facts, sha, more, extra_checks = _check_fits(p, data)
             problems += more
             checks += extra_checks
         else:
             checks.append("metadata")
-            raw = p.read_bytes() if data else None
+            raw = None
+            if data:
+                with open_regular(p) as fh:
+                    raw = fh.read()
             sha = hashlib.sha256(raw).hexdigest() if raw is not None else None
             facts, more = _check_other(p, data)
             problems += more
@@ -104,19 +122,16 @@ def check_file(path: str, field: str, data: bool = True) -> FileResult:
 
 
 def _check_fits(
-    p: Path, size: int, data: bool
+    p: Path, data: bool
 ) -> tuple[FileFacts | None, str | None, list[Problem], list[str]]:
     name = p.name
     sha = None
     raw: bytes | None = None
     if data:
-        raw = p.read_bytes()
+        with open_regular(p) as fh:
+            raw = fh.read()
         sha = hashlib.sha256(raw).hexdigest()
-        head = raw[:80]
-    else:
-        with p.open("rb") as fh:
-            head = fh.read(80)
-    fatal = fitshealth.check_structure(head, size, name)
+    fatal = fitshealth.check_structure(raw if raw is not None else p, name)
     if fatal is not None:
         return None, sha, [fatal], []
     hdul, fatal = fitshealth.open_fits(raw if raw is not None else str(p), name)
@@ -147,7 +162,8 @@ def _check_fits(
             checks.append("wcs")
             for hdu in hdul[1:]:
                 if hdu.name == "SCI":
-                    problems += fitshealth.check_wcs(hdu.header, name, sid, f"HDU SCI,{hdu.ver}")[1]
+                    where = f"HDU SCI,{hdu.ver}"
+                    problems += fitshealth.check_wcs(hdu.header, name, sid, where, hdul)[1]
         elif schema.kind == "catalog" and schema.table_hdu:
             checks.append("table")
             problems += _table_checks(schema, hdul, facts, data, raw if data else None)
@@ -189,6 +205,16 @@ def _table_checks(
         hdu = hdul[schema.table_hdu]
     except KeyError:
         return []  # hdu.missing reports it
+    if not isinstance(hdu, fits.BinTableHDU):
+        return [
+            Problem(
+                "fits.structure",
+                f"HDU {schema.table_hdu} is a {hdu.header.get('XTENSION', 'primary HDU')}, "
+                "not a binary table",
+                facts.name,
+                schema.id,
+            )
+        ]
     index = hdul.index_of(schema.table_hdu)
     from phangs_products.conformance import bands_from_meta
 
@@ -198,7 +224,12 @@ def _table_checks(
         hdu.header, known, facts.name, schema.id, f"HDU {index}"
     )
     if data:
-        table = (metadata.fast_table(hdu, raw) if raw is not None else None) or hdu.data
+        table = metadata.fast_table(hdu, raw) if raw is not None else None
+        if table is None:
+            try:
+                table = hdu.data
+            except Exception:  # conformance reports it as fits.data
+                return problems
         if table is None:
             return problems
         colnames = set(table.colnames if hasattr(table, "colnames") else table.columns.names)

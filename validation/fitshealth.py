@@ -1,8 +1,10 @@
-"""FITS health: structure (not FITS, truncated), astropy verify, WCS and table units.
+"""FITS health: structure (not FITS, truncated, broken headers), astropy verify, WCS, units.
 
 Every function returns :class:`~phangs_products.errors.Problem` records; none raises on a bad
-file.  A damaged file gives one clear problem (``fits.not-fits``, ``fits.truncated`` or
-``fits.unreadable``) and the other FITS checks are skipped.
+file.  A damaged file gives one clear problem (``fits.not-fits``, ``fits.truncated``,
+``fits.structure`` or ``fits.unreadable``) and the other FITS checks are skipped.  The
+structure check is the readers' own (:mod:`phangs_products.fitsscan`), so
+``phangs_products.open`` and the validator call the same files broken.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,11 +20,12 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
+from phangs_products import fitsscan
 from phangs_products.conformance import is_fits_unit
-from phangs_products.errors import Problem
+from phangs_products.errors import Problem, describe
+from phangs_products.models.image import read_wcs
 
 __all__ = [
-    "BLOCK",
     "check_extra_units",
     "check_structure",
     "check_target_in_footprint",
@@ -30,56 +34,36 @@ __all__ = [
     "verify_hdul",
 ]
 
-BLOCK = 2880
-_SIMPLE = b"SIMPLE  ="
 
-
-def check_structure(head: bytes, size: int, file: str) -> Problem | None:
-    """Cheap structural check before astropy touches the file.
-
-    Parameters
-    ----------
-    head : bytes
-        The first bytes of the file (at least 80 when the file has them).
-    size : int
-        File size in bytes.
-    file : str
-        File name for the message.
+def check_structure(source: bytes | str | Path, file: str) -> Problem | None:
+    """Structure of a FITS file (bytes in memory, or a path), checked before astropy reads it.
 
     Returns
     -------
     Problem or None
-        ``fits.not-fits`` or ``fits.truncated``; ``None`` when the file looks like FITS.
+        ``fits.not-fits``, ``fits.truncated`` or ``fits.structure`` (see
+        :func:`phangs_products.fitsscan.scan_file`); ``None`` when the structure is sound.
     """
-    if size == 0:
-        return Problem("fits.truncated", "file is empty (0 bytes)", file, where="HDU 0")
-    if not head.startswith(_SIMPLE):
-        shown = head[:16].decode("latin-1", "replace").encode("unicode_escape").decode()
-        return Problem(
-            "fits.not-fits",
-            f"not a FITS file: starts with {shown!r} (expected 'SIMPLE  =')",
-            file,
-            where="HDU 0",
-        )
-    if size % BLOCK:
-        return Problem(
-            "fits.truncated",
-            f"{size} bytes is not a whole number of 2880-byte FITS blocks "
-            f"(expected {size + BLOCK - size % BLOCK})",
-            file,
-        )
+    try:
+        if isinstance(source, bytes):
+            fitsscan.scan_bytes(source, file)
+        else:
+            fitsscan.scan_file(source)
+    except fitsscan.FitsStructureError as exc:
+        return exc.problem
     return None
 
 
 def open_fits(source: bytes | str, file: str) -> tuple[fits.HDUList | None, Problem | None]:
-    """Open a FITS file (bytes in memory, or a path read lazily) and load every header.
+    """Open a FITS file whose structure was checked (bytes in memory, or a path read lazily).
+
+    Every header is loaded; data stay on disk (memory-mapped) or in the given bytes.
 
     Returns
     -------
     (HDUList or None, Problem or None)
-        The HDU list, or a ``fits.truncated`` / ``fits.unreadable`` problem.
+        The HDU list, or a ``fits.unreadable`` problem.
     """
-    size = len(source) if isinstance(source, bytes) else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -87,26 +71,8 @@ def open_fits(source: bytes | str, file: str) -> tuple[fits.HDUList | None, Prob
                 hdul = fits.open(io.BytesIO(source), memmap=False, lazy_load_hdus=False)
             else:
                 hdul = fits.open(source, memmap=True, lazy_load_hdus=False)
-                import os
-
-                size = os.path.getsize(source)
-            for index, hdu in enumerate(hdul):
-                info = hdu.fileinfo()
-                if info is None or size is None:
-                    continue
-                end = info["datLoc"] + info["datSpan"]
-                if end > size:
-                    hdul.close()
-                    return None, Problem(
-                        "fits.truncated",
-                        f"truncated: HDU {index} needs {end} bytes, the file has {size}",
-                        file,
-                        where=f"HDU {index}",
-                    )
     except Exception as exc:  # astropy raises OSError, ValueError, ... on damaged files
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        rule = "fits.truncated" if "truncat" in text.lower() or "END" in text else "fits.unreadable"
-        return None, Problem(rule, f"cannot be read as FITS: {text}", file)
+        return None, Problem("fits.unreadable", f"cannot be read as FITS ({describe(exc)})", file)
     return hdul, None
 
 
@@ -136,9 +102,16 @@ def verify_hdul(hdul: fits.HDUList, file: str, schema_id: str = "") -> list[Prob
 
 
 def check_wcs(
-    header: fits.Header, file: str, schema_id: str = "", where: str = "HDU 0"
+    header: fits.Header,
+    file: str,
+    schema_id: str = "",
+    where: str = "HDU 0",
+    hdul: fits.HDUList | None = None,
 ) -> tuple[WCS | None, list[Problem]]:
     """A valid two-axis celestial WCS in ``header``.
+
+    ``hdul`` is the file the header belongs to, for lookup-table distortions (FLC
+    ``WCSDVARR``/``D2IMARR`` extensions).
 
     Returns
     -------
@@ -149,7 +122,7 @@ def check_wcs(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            w = WCS(header)
+            w = read_wcs(header, hdul)
         except Exception as exc:
             return None, [Problem("wcs.invalid", f"no usable WCS: {exc}", file, schema_id, where)]
     for item in caught:

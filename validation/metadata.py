@@ -119,14 +119,17 @@ def fast_table(hdu: fits.BinTableHDU, raw: bytes) -> _RecordTable | None:
         digits = tform[: len(tform) - len(tform.lstrip("0123456789"))]
         code = tform[len(digits) : len(digits) + 1]
         repeat = int(digits) if digits else 1
-        name = str(header[f"TTYPE{i}"])
+        name = str(header.get(f"TTYPE{i}", f"col{i}"))
         if code == "A":
             fields.append((name, f"S{repeat}"))
         elif code in _TFORM:
             fields.append((name, _TFORM[code]) if repeat == 1 else (name, _TFORM[code], (repeat,)))
         else:
             return None
-    dtype = np.dtype(fields)
+    try:
+        dtype = np.dtype(fields)
+    except (ValueError, TypeError):  # repeated or odd column names: astropy reports them
+        return None
     nrows, width = int(header["NAXIS2"]), int(header["NAXIS1"])
     if dtype.itemsize != width or info["datLoc"] + nrows * width > len(raw):
         return None
@@ -141,34 +144,24 @@ def check_other_product(path: Path, data: bool) -> tuple[Model | None, list[Prob
     (Model or None, list of Problem)
         The model (for facts) and its schema problems.
     """
-    from phangs_products.models import ManifestModel, TextModel
-    from phangs_products.models.reader import _KIND_CLASSES, _read_headers
+    from phangs_products.models.reader import new_model, read_source
 
     file = path.name
     try:
-        headers = _read_headers(path)
+        source = read_source(path)
     except PhangsProductsError as exc:
         return None, [Problem("content.parse", _short(exc, file), file)]
-    except Exception as exc:
-        return None, [Problem("content.parse", f"cannot be read: {exc}", file)]
-    values = conformance.header_values(headers["PRIMARY"])
+    values = conformance.header_values(source.headers["PRIMARY"])
     schema, problems = resolve_schema(values, file)
     if schema is None:
         return None, problems
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = headers.pop("_tree", None)
-            model = _KIND_CLASSES[schema.kind](schema, headers, path)
-            if isinstance(model, ManifestModel):
-                model.tree = tree or {}
-            if isinstance(model, TextModel):
-                model.text = path.read_text()
+            model = new_model(schema, source, path)
             problems = model.problems(data=data)
     except PhangsProductsError as exc:
         return None, [Problem("content.parse", _short(exc, file), file, schema.id)]
-    except Exception as exc:
-        return None, [Problem("content.parse", f"cannot be parsed: {exc}", file, schema.id)]
     return model, [_with_file(p, file) for p in problems]
 
 

@@ -40,6 +40,13 @@ class Rule:
 CHECKS: tuple[str, ...] = ("names", "metadata", "fits", "wcs", "table", "consistency", "delivery")
 
 _RULES: list[tuple[str, str, str, str]] = [
+    # ---------------------------------------------------------------------------------- files
+    (
+        "file.not-regular",
+        "names",
+        "error",
+        "Every entry of a field folder is a readable regular file (no FIFO, device or folder).",
+    ),
     # ----------------------------------------------------------------- names (naming.check_name)
     ("name.path", "names", "error", "A file name holds no path separator or '..'."),
     ("name.case", "names", "error", "File names are all lower case (MAST FNC; mct)."),
@@ -85,6 +92,14 @@ _RULES: list[tuple[str, str, str, str]] = [
     ("fits.not-fits", "fits", "error", "A .fits file is a FITS file (starts with SIMPLE = T)."),
     ("fits.truncated", "fits", "error", "The file holds every byte its headers announce."),
     ("fits.unreadable", "fits", "error", "The file can be opened and parsed."),
+    (
+        "fits.structure",
+        "fits",
+        "error",
+        "Headers are ASCII cards ending in END; BITPIX, NAXISn, PCOUNT, GCOUNT, TFIELDS and "
+        "TFORMn are valid and consistent; nothing but extensions follows the last HDU.",
+    ),
+    ("fits.data", "fits", "error", "The data of every HDU can be read (tables, images)."),
     ("fits.verify", "fits", "error", "astropy HDUList.verify finds no violation of the standard."),
     ("fits.checksum", "fits", "error", "CHECKSUM/DATASUM are present and match the content."),
     ("wcs.invalid", "wcs", "error", "Images have a valid two-axis celestial WCS."),

@@ -13,7 +13,7 @@ from phangs_products.models.base import (
     software_version,
 )
 from phangs_products.models.catalog import CatalogModel
-from phangs_products.models.image import FlcModel, ImageModel, write_wcs
+from phangs_products.models.image import FlcModel, ImageModel, read_wcs, write_wcs
 from phangs_products.models.meta import Meta, meta_class
 from phangs_products.models.reader import open, read_meta
 from phangs_products.models.text import ManifestModel, ReadmeModel, RegionsModel, TextModel
@@ -33,6 +33,7 @@ __all__ = [
     "meta_class",
     "open",
     "read_meta",
+    "read_wcs",
     "software_version",
     "write_wcs",
 ]

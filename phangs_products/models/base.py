@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 from collections.abc import Mapping
@@ -11,9 +12,9 @@ from typing import Any, ClassVar
 
 from astropy.io import fits
 
-from phangs_products import conformance
+from phangs_products import conformance, fitsscan
 from phangs_products.atomic import atomic_path, refuse_overwrite
-from phangs_products.errors import Problem, ProductError, SchemaError, ValidationError
+from phangs_products.errors import Problem, ProductError, SchemaError, ValidationError, reading
 from phangs_products.models.meta import meta_class
 from phangs_products.provenance import asdf_hdu
 from phangs_products.registry import get_schema
@@ -120,6 +121,15 @@ class Model:
         """Name of the file the model was read from (``''`` for a new model)."""
         return self.path.name if self.path else ""
 
+    def _reading(self, where: str, expected: str) -> contextlib.AbstractContextManager[None]:
+        """Errors of other libraries become one :class:`ProductError` line for a file's model.
+
+        New models (not read from a file) let them through: there they are programming errors.
+        """
+        if self.path is None:
+            return contextlib.nullcontext()
+        return reading(self.file_name, where, expected)
+
     def __repr__(self) -> str:
         where = f" {self.path.name}" if self.path else ""
         return f"<{type(self).__name__} {self.schema.id}{where}>"
@@ -145,7 +155,9 @@ class FitsModel(Model):
         if self._hdul is None:
             if self.path is None:
                 raise ProductError(f"{self.schema.id}: model has no file")
-            self._hdul = fits.open(self.path, memmap=True, lazy_load_hdus=True)
+            fitsscan.scan_file(self.path)  # the file may have changed since it was opened
+            with self._reading("", "not a readable FITS file"):
+                self._hdul = fits.open(self.path, memmap=True, lazy_load_hdus=True)
         return self._hdul
 
     def close(self) -> None:
@@ -166,8 +178,9 @@ class FitsModel(Model):
 
     def problems(self, data: bool = True) -> list[Problem]:
         """Schema problems of the product as it would be written."""
-        hdul = self.to_hdulist()
-        return conformance.check_hdul(self.schema, hdul, file=self.file_name, data=False)
+        with self._reading("", "cannot check the product"):
+            hdul = self.to_hdulist()
+            return conformance.check_hdul(self.schema, hdul, file=self.file_name, data=False)
 
     def save(
         self, path: str | Path, overwrite: bool = False, provenance: dict | None = None

@@ -17,6 +17,7 @@ from phangs_products.atomic import atomic_path, refuse_overwrite
 from phangs_products.errors import Problem, ProductError, ValidationError
 from phangs_products.models.base import FitsModel, _clean_header
 from phangs_products.models.tables import mask_sentinels, with_aliases
+from phangs_products.safeio import regular_file
 from phangs_products.spec import BandInfo, ProductSchema
 
 log = logging.getLogger(__name__)
@@ -129,16 +130,26 @@ class CatalogModel(FitsModel):
     def _read_stored_table(self) -> Table:
         assert self.path is not None
         suffix = self.path.suffix.lower()
+        name = self.file_name
         if suffix == ".fits":
-            hdu = self.hdulist()[self.schema.table_hdu]
-            table = Table(hdu.data)
-            for col in hdu.columns:
-                if col.unit:
-                    table[col.name].unit = col.unit
+            hdul = self.hdulist()
+            where = f"HDU {self.schema.table_hdu}"
+            with self._reading(where, "cannot read the table"):
+                hdu = hdul[self.schema.table_hdu] if self.schema.table_hdu in hdul else None
+                if hdu is None:
+                    raise ProductError(f"{name}: {where} is missing")
+                if not isinstance(hdu, fits.BinTableHDU):
+                    raise ProductError(f"{name}: {where}: is not a binary table")
+                table = Table(hdu.data)
+                for col in hdu.columns:
+                    if col.unit:
+                        table[col.name].unit = col.unit
             return table
-        if suffix == ".parquet":
-            return _read_parquet_table(self.path)
-        return Table.read(self.path, format="ascii.ecsv")
+        regular_file(self.path)
+        with self._reading("", "cannot read the table"):
+            if suffix == ".parquet":
+                return _read_parquet_table(self.path)
+            return Table.read(self.path, format="ascii.ecsv")
 
     def _table_hdu(self) -> fits.BinTableHDU:
         specs = {c.name: c for c in self.schema.expand_columns(self.bands)}
@@ -178,9 +189,11 @@ class CatalogModel(FitsModel):
         """Schema problems, including data checks (NaN vs sentinels, ranges) when ``data``."""
         out = super().problems(data)
         if data:
-            out += conformance.check_column_values(
-                self.schema, self.table, bands=self.bands, file=self.file_name
-            )
+            table = self.table
+            with self._reading("", "cannot check the column values"):
+                out += conformance.check_column_values(
+                    self.schema, table, bands=self.bands, file=self.file_name
+                )
         return out
 
     def save(
@@ -231,6 +244,8 @@ class CatalogModel(FitsModel):
             values = np.asarray(self.table[name])
             if values.dtype.kind in "UO":
                 values = values.astype(str)
+            elif not values.dtype.isnative:  # columns read from FITS are big-endian
+                values = values.astype(values.dtype.newbyteorder("="))
             arr = pa.array(values)
             spec = specs.get(name)
             fmeta = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from phangs_products.errors import ProductError
 from phangs_products.models.base import FitsModel, _clean_header
 from phangs_products.spec import ProductSchema
 
@@ -69,7 +71,12 @@ class ImageModel(FitsModel):
         """The image array."""
         if self._data is None:
             spec = self.schema.arrays["data"]
-            self._data = self.hdulist()[spec.fits_hdu].data
+            hdul = self.hdulist()
+            with self._reading(f"HDU {spec.fits_hdu}", "cannot read the image"):
+                data = hdul[spec.fits_hdu].data
+            if data is None:
+                raise ProductError(f"{self.file_name}: HDU {spec.fits_hdu}: has no image array")
+            self._data = data
         return self._data
 
     @data.setter
@@ -79,7 +86,9 @@ class ImageModel(FitsModel):
     @property
     def wcs(self) -> WCS:
         """Celestial WCS of the image."""
-        return WCS(self.meta.header(self.schema.arrays["data"].fits_hdu))
+        hdu = self.schema.arrays["data"].fits_hdu
+        with self._reading(f"HDU {hdu}", "no usable WCS"):
+            return read_wcs(self.meta.header(hdu))
 
     def set_wcs(self, wcs: WCS) -> None:
         """Write a celestial WCS (CD matrix, ICRS, no EQUINOX) into the image header."""
@@ -89,6 +98,42 @@ class ImageModel(FitsModel):
     def to_hdulist(self) -> fits.HDUList:
         """HDU list with the image in the primary HDU."""
         return fits.HDUList([fits.PrimaryHDU(self.data, _clean_header(self.meta.header()))])
+
+
+#: Largest SIP polynomial order accepted: astropy loops over (order + 1)^2 coefficients.
+MAX_SIP_ORDER = 20
+#: Most WCS axes (``WCSAXESa``) accepted: wcslib crashes on very large values.
+MAX_WCS_AXES = 99
+_WCS_SIZES = re.compile(r"(?:(?P<axes>WCSAXES[A-Z]?)|(?P<sip>A|B|AP|BP)_ORDER)")
+
+
+def read_wcs(header: fits.Header, hdul: fits.HDUList | None = None) -> WCS:
+    """The WCS of a header, once the keywords that size astropy's loops and arrays are sane.
+
+    ``WCSAXESa`` above :data:`MAX_WCS_AXES` crashes wcslib and a SIP order in the thousands
+    keeps astropy busy for minutes, so both are refused first.
+
+    Parameters
+    ----------
+    header : Header
+        Header with the WCS keywords.
+    hdul : HDUList, optional
+        The file of the header, for lookup-table distortions (FLC ``WCSDVARR``/``D2IMARR``).
+
+    Raises
+    ------
+    ValueError
+        If a sizing keyword is out of range, or astropy refuses the WCS.
+    """
+    for card in header.cards:
+        match = _WCS_SIZES.fullmatch(card.keyword)
+        if match is None:
+            continue
+        value = card.value
+        limit = MAX_WCS_AXES if match["axes"] else MAX_SIP_ORDER
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+            raise ValueError(f"{card.keyword} = {value!r} (expected an integer 0 to {limit})")
+    return WCS(header, hdul)
 
 
 def write_wcs(header: fits.Header, wcs: WCS) -> None:
@@ -158,17 +203,22 @@ class FlcModel(FitsModel):
     def hdus(self) -> fits.HDUList:
         """All HDUs of the exposure (the headers are the ones ``meta`` holds)."""
         if self._hdus is None:
-            self._hdus = self.hdulist()
-            for index, hdu in enumerate(self._hdus):
-                key = "PRIMARY" if index == 0 else hdu.name
-                if hdu.ver == 1 and key in self.meta.headers:
-                    hdu.header = self.meta.headers[key]
+            hdus = self.hdulist()
+            with self._reading("", "cannot read the HDUs"):
+                for index, hdu in enumerate(hdus):
+                    key = "PRIMARY" if index == 0 else hdu.name
+                    if hdu.ver == 1 and key in self.meta.headers:
+                        hdu.header = self.meta.headers[key]
+            self._hdus = hdus
         return self._hdus
 
     @property
     def chips(self) -> list[int]:
         """EXTVERs of the SCI extensions."""
-        return [h.ver for h in self.hdus if h.name == "SCI"]
+        chips = [h.ver for h in self.hdus if h.name == "SCI"]
+        if not chips and self.path is not None:
+            raise ProductError(f"{self.file_name}: has no SCI extension")
+        return chips
 
     @property
     def data(self) -> np.ndarray:
@@ -177,7 +227,12 @@ class FlcModel(FitsModel):
 
     def sci(self, chip: int) -> np.ndarray:
         """SCI array of one chip."""
-        return self.hdus["SCI", chip].data
+        hdus = self.hdus
+        with self._reading(f"HDU SCI,{chip}", "cannot read the image"):
+            data = hdus["SCI", chip].data
+        if data is None and self.path is not None:
+            raise ProductError(f"{self.file_name}: HDU SCI,{chip}: has no image array")
+        return data
 
     @property
     def wcs(self) -> WCS:
@@ -186,7 +241,9 @@ class FlcModel(FitsModel):
 
     def chip_wcs(self, chip: int) -> WCS:
         """WCS of one chip, including SIP and lookup-table distortion when present."""
-        return WCS(self.hdus["SCI", chip].header, self.hdus)
+        hdus = self.hdus
+        with self._reading(f"HDU SCI,{chip}", "no usable WCS"):
+            return read_wcs(hdus["SCI", chip].header, hdus)
 
     def to_hdulist(self) -> fits.HDUList:
         """HDU list to write: everything but non-standard HDRLET extensions."""

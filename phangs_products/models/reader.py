@@ -1,7 +1,15 @@
-"""Open any product file: detect its schema from the header and return the typed model."""
+"""Open any product file: detect its schema from the header and return the typed model.
+
+Reading is bounded: anything but a regular file is refused before it is opened (a FIFO would
+block), FITS files have their structure checked by :mod:`phangs_products.fitsscan` before
+astropy reads them, text and YAML headers are size-capped and decoded strictly, and every
+error of the underlying libraries (astropy, pyarrow, PyYAML, asdf) becomes one
+:class:`ProductError` line ``<file>: <where>: <what was expected>``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import warnings
@@ -11,8 +19,15 @@ from typing import Any
 
 from astropy.io import fits
 
-from phangs_products import conformance
-from phangs_products.errors import Problem, ProductError, SchemaError, ValidationError
+from phangs_products import conformance, fitsscan
+from phangs_products.errors import (
+    Problem,
+    ProductError,
+    SchemaError,
+    ValidationError,
+    describe,
+    reading,
+)
 from phangs_products.models.base import Model, ProductValidationWarning
 from phangs_products.models.catalog import PARQUET_META_KEY, CatalogModel
 from phangs_products.models.image import FlcModel, ImageModel
@@ -22,8 +37,17 @@ from phangs_products.models.text import (
     ReadmeModel,
     RegionsModel,
     TextModel,
+    read_tree,
 )
 from phangs_products.registry import get_schema
+from phangs_products.safeio import (
+    MAX_HEADER_BYTES,
+    decode_text,
+    load_yaml,
+    open_regular,
+    read_text,
+    regular_file,
+)
 from phangs_products.spec import ProductSchema
 
 log = logging.getLogger(__name__)
@@ -40,11 +64,73 @@ _KIND_CLASSES: dict[str, type[Model]] = {
     "manifest": ManifestModel,
 }
 
+#: File-name suffixes the readers know.
+SUFFIXES = (".fits", ".parquet", ".ecsv", ".asdf", ".reg", ".md", ".txt")
 
-def _parse_comment_meta(lines: Iterable[str]) -> fits.Header:
+_PARQUET_WHERE = f"Parquet metadata {PARQUET_META_KEY.decode()!r}"
+
+
+@dataclasses.dataclass
+class Source:
+    """What a reader takes from a product file before the model is made.
+
+    Attributes
+    ----------
+    headers : dict
+        Headers by HDU name (``PRIMARY`` at least).
+    tree : dict, optional
+        The tree of an ASDF manifest.
+    text : str, optional
+        The whole text of a DS9 region file or README.
+    """
+
+    headers: dict[str, fits.Header]
+    tree: dict[str, Any] | None = None
+    text: str | None = None
+
+
+def read_source(path: Path) -> Source:
+    """Headers (and tree or text) of a product file, read within bounds.
+
+    Anything but a regular file is refused before it is opened, sizes are capped, FITS
+    structure is checked first, and every error of the underlying libraries becomes one
+    :class:`ProductError` line.
+
+    Raises
+    ------
+    ProductError
+        If the file is missing, not a regular file, of an unknown type or not readable.
+    """
+    suffix = path.suffix.lower()
+    regular_file(path)
+    if suffix not in SUFFIXES:
+        raise ProductError(f"{path.name}: unknown product file type {suffix!r}")
+    name = path.name
+    if suffix == ".fits":
+        layout = fitsscan.scan_file(path)
+        with reading(name, "HDU 0", "cannot parse the header"):
+            return Source({"PRIMARY": fits.Header.fromstring(layout.primary_header)})
+    if suffix == ".parquet":
+        return Source({"PRIMARY": _header_from_dict(_parquet_meta(path), name, _PARQUET_WHERE)})
+    if suffix == ".ecsv":
+        return Source({"PRIMARY": _header_from_dict(_ecsv_meta(path), name, "ECSV header")})
+    if suffix == ".asdf":
+        tree = read_tree(path)
+        hdr = fits.Header()
+        for key in ("ppschema", "ppschver"):
+            value = tree.get(key, "")
+            if not isinstance(value, str) or not (value.isascii() and value.isprintable()):
+                raise ProductError(f"{name}: ASDF tree: {key} is not a plain ASCII string")
+            hdr[key.upper()] = value
+        return Source({"PRIMARY": hdr}, tree=tree)
+    text = read_text(path, what=f"{suffix} file")
+    return Source({"PRIMARY": _parse_comment_meta(text.splitlines()[:12], name)}, text=text)
+
+
+def _parse_comment_meta(lines: Iterable[str], file: str) -> fits.Header:
     """Keywords from leading ``# KEY = value`` or ``<!-- KEY = value -->`` lines."""
     hdr = fits.Header()
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         body = line.strip()
         if body.startswith("<!--") and body.endswith("-->"):
             body = body[4:-3].strip()
@@ -54,34 +140,84 @@ def _parse_comment_meta(lines: Iterable[str]) -> fits.Header:
             break
         key, sep, value = body.partition(" = ")
         if sep and key.isupper() and len(key) <= 8:
-            hdr[key] = value.strip()
+            _set_keyword(hdr, key, value.strip(), file, f"line {number}")
     return hdr
 
 
-def check_complete(hdus: Iterable[Any], path: Path) -> None:
-    """Raise :class:`ProductError` when the file is shorter than these HDUs' headers announce.
+def _set_keyword(hdr: fits.Header, key: str, value: Any, file: str, where: str) -> None:
+    with reading(file, f"{where} keyword {key}", "not a FITS header keyword and value"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hdr[key] = value
 
-    Checks the HDUs given (the ones already read); CHECKSUM/DATASUM verification in
-    ``validate`` covers the rest of the file.
-    """
-    size = path.stat().st_size
-    if size % 2880:
+
+def _header_from_dict(values: Mapping[str, Any], file: str, where: str) -> fits.Header:
+    hdr = fits.Header()
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise ProductError(f"{file}: {where}: keyword {key!r} is not a string")
+        if isinstance(value, (str, int, float, bool)):
+            _set_keyword(hdr, key, value, file, where)
+    return hdr
+
+
+def _parquet_meta(path: Path) -> dict[str, Any]:
+    """The keyword values a Parquet catalog keeps in its Arrow schema metadata."""
+    import pyarrow.parquet as pq
+
+    with reading(path.name, "", "not a readable Parquet file"):
+        md = pq.read_schema(path).metadata or {}
+    if PARQUET_META_KEY not in md:
+        raise ProductError(f"{path.name}: Parquet metadata has no phangs_products entry")
+    try:
+        doc = json.loads(md[PARQUET_META_KEY])
+    except (ValueError, RecursionError) as exc:
+        raise ProductError(f"{path.name}: {_PARQUET_WHERE}: not JSON ({describe(exc)})") from None
+    meta = doc.get("meta") if isinstance(doc, dict) else None
+    if not isinstance(meta, dict):
+        got = f"a JSON {type(doc).__name__}" if not isinstance(doc, dict) else _kind(meta)
         raise ProductError(
-            f"{path.name}: truncated file: {size} bytes is not a whole number "
-            "of 2880-byte FITS blocks"
+            f"{path.name}: {_PARQUET_WHERE}: expected a JSON object with a 'meta' object "
+            f"(got {got})"
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for index, hdu in enumerate(hdus):
-            info = hdu.fileinfo()
-            if info is None:
-                continue
-            end = info["datLoc"] + info["datSpan"]
-            if end > size:
-                raise ProductError(
-                    f"{path.name}: truncated file: HDU {index} needs {end} bytes, "
-                    f"the file has {size}"
-                )
+    return meta
+
+
+def _kind(value: Any) -> str:
+    return "no 'meta'" if value is None else f"'meta' as a {type(value).__name__}"
+
+
+def _ecsv_meta(path: Path) -> dict[str, Any]:
+    """The ``meta`` mapping of an ECSV file's YAML header (size-capped, aliases refused)."""
+    name = path.name
+    raw = bytearray()
+    with open_regular(path) as fh:
+        while True:
+            line = fh.readline(MAX_HEADER_BYTES + 1 - len(raw))
+            if not line.startswith(b"#"):
+                break
+            raw += line
+            if len(raw) > MAX_HEADER_BYTES:
+                raise ProductError(f"{name}: ECSV header is longer than {MAX_HEADER_BYTES} bytes")
+    lines = decode_text(bytes(raw), name).splitlines()
+    if not lines or not lines[0].lstrip("# ").startswith("%ECSV"):
+        raise ProductError(f"{name}: line 1: expected '# %ECSV <version>' (not an ECSV file)")
+    # the YAML starts on line 2: an empty first line keeps the line numbers of the file
+    yaml_text = "\n".join(["", *(ln[2:] if ln.startswith("# ") else ln[1:] for ln in lines[1:])])
+    doc = load_yaml(yaml_text, name, "ECSV header")
+    if not isinstance(doc, dict) or not isinstance(doc.get("datatype"), list):
+        got = f"a {type(doc).__name__}" if not isinstance(doc, dict) else "no 'datatype' list"
+        raise ProductError(
+            f"{name}: ECSV header: expected a YAML mapping with a 'datatype' list (got {got})"
+        )
+    meta = doc.get("meta", {})
+    if isinstance(meta, list):  # !!omap loads as a list of pairs
+        if not all(isinstance(item, tuple | list) and len(item) == 2 for item in meta):
+            raise ProductError(f"{name}: ECSV header: 'meta' is a list, not a mapping")
+        meta = dict(meta)
+    if not isinstance(meta, dict):
+        raise ProductError(f"{name}: ECSV header: 'meta' is a {type(meta).__name__}, not a mapping")
+    return meta
 
 
 def _schema_from(meta: Mapping[str, Any], path: Path) -> ProductSchema:
@@ -102,15 +238,11 @@ def _schema_from(meta: Mapping[str, Any], path: Path) -> ProductSchema:
         ) from None
 
 
-def _read_fits_header(path: Path) -> fits.Header:
-    try:
-        return fits.getheader(path, 0)
-    except OSError as exc:
-        raise ProductError(f"{path.name}: not a readable FITS file ({exc})") from None
-
-
 def read_meta(path: str | Path) -> Meta:
     """Header-only read: the primary keywords of a product, with schema attribute access.
+
+    FITS files have their structure checked first (:mod:`phangs_products.fitsscan`): every
+    header is read, none of the data.
 
     Raises
     ------
@@ -120,75 +252,14 @@ def read_meta(path: str | Path) -> Meta:
     path = Path(path)
     from phangs_products.legacy import open_historical  # the legacy readers use this module
 
+    # a historical file is recognised by its name first; it must be a regular file to be read
+    regular_file(path)
     historical = open_historical(path)
     if historical is not None:  # headers only: tables and arrays are never touched
         return historical.meta
-    headers = _read_headers(path)
-    schema = _schema_from(headers["PRIMARY"], path)
-    return meta_class(schema)(headers)
-
-
-def _read_headers(path: Path) -> dict[str, fits.Header]:
-    if not path.exists():
-        raise ProductError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix == ".fits":
-        return {"PRIMARY": _read_fits_header(path)}
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            md = pq.read_schema(path).metadata or {}
-        except Exception as exc:
-            raise ProductError(f"{path.name}: not a readable Parquet file ({exc})") from None
-        if PARQUET_META_KEY not in md:
-            raise ProductError(f"{path.name}: Parquet metadata has no phangs_products entry")
-        doc = json.loads(md[PARQUET_META_KEY])
-        return {"PRIMARY": _header_from_dict(doc["meta"])}
-    if suffix == ".ecsv":
-        import yaml
-
-        lines = []
-        with path.open() as fh:
-            for line in fh:
-                if not line.startswith("#"):
-                    break
-                lines.append(line[2:] if line.startswith("# ") else line[1:])
-        try:
-            doc = yaml.safe_load("".join(lines[1:])) or {}
-        except yaml.YAMLError as exc:
-            raise ProductError(f"{path.name}: ECSV header is not valid YAML ({exc})") from None
-        meta = doc.get("meta", {})
-        if isinstance(meta, list):  # !!omap loads as a list of pairs
-            meta = dict(meta)
-        return {"PRIMARY": _header_from_dict(meta)}
-    if suffix == ".asdf":
-        import asdf
-
-        try:
-            with asdf.open(path, lazy_load=False) as af:
-                tree = {k: v for k, v in af.tree.items() if not k.startswith("asdf")}
-        except Exception as exc:
-            raise ProductError(f"{path.name}: not a readable ASDF file ({exc})") from None
-        hdr = fits.Header()
-        hdr["PPSCHEMA"] = tree.get("ppschema", "")
-        hdr["PPSCHVER"] = tree.get("ppschver", "")
-        return {"PRIMARY": hdr, "_tree": tree}  # type: ignore[dict-item]
-    if suffix in (".reg", ".md", ".txt"):
-        with path.open() as fh:
-            head = [next(fh, "") for _ in range(12)]
-        return {"PRIMARY": _parse_comment_meta(head)}
-    raise ProductError(f"{path.name}: unknown product file type {suffix!r}")
-
-
-def _header_from_dict(values: Mapping[str, Any]) -> fits.Header:
-    hdr = fits.Header()
-    for key, value in values.items():
-        if isinstance(value, (str, int, float, bool)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                hdr[key] = value
-    return hdr
+    source = read_source(path)
+    schema = _schema_from(source.headers["PRIMARY"], path)
+    return meta_class(schema)(source.headers)
 
 
 def open(path: str | Path, strict: bool = False, masked: bool | None = None) -> Model:
@@ -197,9 +268,11 @@ def open(path: str | Path, strict: bool = False, masked: bool | None = None) -> 
     Only headers are read; arrays and tables load on first access.  The file is validated
     against the schema version it records: with ``strict=False`` (default) problems produce one
     summary :class:`ProductValidationWarning`; with ``strict=True`` they raise
-    :class:`ValidationError`.  Historical files without PPSCHEMA/PPSCHVER (PHANGS-HST v1 images,
-    PHANGS-CAT DR4 and LEGUS catalogs) are recognised by name and content and read as today's
-    model (:mod:`phangs_products.legacy`; ``model.meta.legacy`` says which layout).
+    :class:`ValidationError`.  A file whose structure is broken (truncated, impossible header
+    values, not a regular file) raises :class:`ProductError` either way.  Historical files
+    without PPSCHEMA/PPSCHVER (PHANGS-HST v1 images, PHANGS-CAT DR4 and LEGUS catalogs) are
+    recognised by name and content and read as today's model (:mod:`phangs_products.legacy`;
+    ``model.meta.legacy`` says which layout).
 
     Parameters
     ----------
@@ -221,6 +294,7 @@ def open(path: str | Path, strict: bool = False, masked: bool | None = None) -> 
     path = Path(path)
     from phangs_products.legacy import open_historical  # the legacy readers use this module
 
+    regular_file(path)  # before the name-based historical detection opens anything
     historical = open_historical(path, strict=strict, masked=masked)
     if historical is not None:
         return historical
@@ -228,14 +302,9 @@ def open(path: str | Path, strict: bool = False, masked: bool | None = None) -> 
         schema, headers, problems = _open_fits(path)
         model = _new_model(schema, headers, path, masked)
     else:
-        headers = _read_headers(path)
-        schema = _schema_from(headers["PRIMARY"], path)
-        tree = headers.pop("_tree", None)  # type: ignore[call-overload]
-        model = _new_model(schema, headers, path, masked)
-        if isinstance(model, ManifestModel):
-            model.tree = tree or {}
-        if isinstance(model, TextModel):
-            model.text = path.read_text()
+        source = read_source(path)
+        schema = _schema_from(source.headers["PRIMARY"], path)
+        model = new_model(schema, source, path, masked)
         problems = _read_problems(model, path)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
@@ -259,19 +328,30 @@ def _new_model(
     return model
 
 
+def new_model(
+    schema: ProductSchema, source: Source, path: Path, masked: bool | None = None
+) -> Model:
+    """The model of a non-FITS product from what :func:`read_source` read."""
+    model = _new_model(schema, source.headers, path, masked)
+    if isinstance(model, ManifestModel):
+        model.tree = source.tree or {}
+    if isinstance(model, TextModel):
+        model.text = source.text or ""
+    return model
+
+
 def _open_fits(path: Path) -> tuple[ProductSchema, dict[str, fits.Header], list[Problem]]:
-    """Read every header of a FITS product once, check it, and close the file."""
-    if not path.exists():
-        raise ProductError(f"{path}: no such file")
-    try:
-        with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
-            schema = _schema_from(hdul[0].header, path)
-            hdus = conformance.schema_hdus(schema, hdul)
-            check_complete(hdus.values(), path)
-            headers = {name: hdu.header for (name, ver), hdu in hdus.items() if ver == 1}
-            problems = conformance.check_hdul(schema, hdul, file=path.name, data=False)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ProductError(f"{path.name}: not a readable FITS file ({exc})") from None
+    """Check the structure and the schema headers; each header is read and parsed once.
+
+    The scan's layout stands in for the ``HDUList`` (headers only): the data stay unread
+    until a model's ``data`` or ``table`` is used.
+    """
+    layout = fitsscan.scan_file(path)
+    with reading(path.name, "", "cannot parse the headers"):
+        schema = _schema_from(layout[0].header, path)
+        hdus = conformance.schema_hdus(schema, layout)
+        headers = {name: hdu.header for (name, ver), hdu in hdus.items() if ver == 1}
+        problems = conformance.check_hdul(schema, layout, file=path.name, data=False)
     return schema, headers, problems
 
 
@@ -282,9 +362,9 @@ def _read_problems(model: Model, path: Path) -> list[Problem]:
         problems = conformance.check_keywords(
             schema, "PRIMARY", model.meta.header(), bands=model.bands, file=path.name
         )
-        cols = [
-            (c, model.table[c].dtype, str(model.table[c].unit or "") or None)
-            for c in model.table.colnames
-        ]
-        return problems + conformance.check_columns(schema, cols, bands=model.bands, file=path.name)
+        table = model.table
+        with reading(path.name, "", "cannot check the columns"):
+            cols = [(c, table[c].dtype, str(table[c].unit or "") or None) for c in table.colnames]
+            problems += conformance.check_columns(schema, cols, bands=model.bands, file=path.name)
+        return problems
     return model.problems(data=False)

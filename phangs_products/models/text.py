@@ -11,9 +11,10 @@ import jsonschema
 
 from phangs_products import conformance
 from phangs_products.atomic import atomic_path, atomic_write_text
-from phangs_products.errors import Problem
+from phangs_products.errors import PhangsProductsError, Problem, ProductError, describe, reading
 from phangs_products.models.base import Model
 from phangs_products.registry import get_schema
+from phangs_products.safeio import MAX_TEXT_BYTES, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,12 @@ class TextModel(Model):
             return out
         try:
             instance = self.content()
+        except PhangsProductsError as exc:  # a body the parser rejects, said in one line
+            text = str(exc).removeprefix(f"{self.file_name}: ")
+            return [*out, Problem("content.parse", text, self.file_name, self.schema.id)]
         except Exception as exc:  # a body the parser rejects
-            return [
-                *out,
-                Problem("content.parse", f"cannot parse: {exc}", self.file_name, self.schema.id),
-            ]
+            text = f"cannot parse: {describe(exc)}"
+            return [*out, Problem("content.parse", text, self.file_name, self.schema.id)]
         validator = jsonschema.Draft202012Validator({"type": "object", "properties": props})
         for err in validator.iter_errors(instance):
             where = "/".join(str(p) for p in err.absolute_path)
@@ -112,7 +114,8 @@ class RegionsModel(TextModel):
         if self._regions is None:
             from regions import Regions
 
-            self._regions = Regions.parse(self.text, format="ds9")
+            with self._reading("", "cannot parse the DS9 regions"):
+                self._regions = Regions.parse(self.text, format="ds9")
         return self._regions
 
     def body(self) -> str:
@@ -198,16 +201,17 @@ class ManifestModel(Model):
         validator = jsonschema.Draft202012Validator(
             self.schema.document, registry=referencing_registry()
         )
-        return [
-            Problem(
-                "manifest.value",
-                err.message,
-                self.file_name,
-                self.schema.id,
-                "/".join(str(p) for p in err.absolute_path),
-            )
-            for err in validator.iter_errors(self.tree)
-        ]
+        with self._reading("", "cannot check the manifest"):
+            return [
+                Problem(
+                    "manifest.value",
+                    err.message,
+                    self.file_name,
+                    self.schema.id,
+                    "/".join(str(p) for p in err.absolute_path),
+                )
+                for err in validator.iter_errors(self.tree)
+            ]
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Validate and write as ASDF, atomically."""
@@ -218,3 +222,57 @@ class ManifestModel(Model):
             asdf.AsdfFile(dict(self.tree)).write_to(tmp)
         self.path = Path(path)
         return self.path
+
+
+#: Most nodes an ASDF manifest tree may expand to (aliases count each time they are used).
+MAX_TREE_NODES = 100_000
+#: Deepest nesting of an ASDF manifest tree.
+MAX_TREE_DEPTH = 64
+
+
+def read_tree(path: str | Path) -> dict[str, Any]:
+    """The tree of an ASDF manifest, read within bounds.
+
+    The file must be a regular file of at most :data:`~phangs_products.safeio.MAX_TEXT_BYTES`;
+    the tree (without the ``asdf_library``/``history`` entries) must be a mapping of at most
+    :data:`MAX_TREE_NODES` nodes, counted with aliases expanded, nested at most
+    :data:`MAX_TREE_DEPTH` deep (a tree that refers to itself is infinitely deep).
+
+    Raises
+    ------
+    ProductError
+        If the file cannot be read as such a tree.
+    """
+    import io
+
+    import asdf
+
+    path = Path(path)
+    raw = read_bytes(path, MAX_TEXT_BYTES, "manifest")
+    with reading(path.name, "", "not a readable ASDF file"):
+        with asdf.open(io.BytesIO(raw), lazy_load=False, memmap=False) as af:
+            tree = {k: v for k, v in af.tree.items() if not str(k).startswith("asdf")}
+    _check_tree(tree, path.name)
+    return tree
+
+
+def _check_tree(tree: Any, file: str) -> None:
+    """Refuse trees that expand past :data:`MAX_TREE_NODES` or nest past the depth limit."""
+    budget = MAX_TREE_NODES
+    stack: list[tuple[Any, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ProductError(
+                f"{file}: ASDF tree: more than {MAX_TREE_NODES} nodes once aliases are expanded"
+            )
+        if depth > MAX_TREE_DEPTH:
+            raise ProductError(
+                f"{file}: ASDF tree: nested deeper than {MAX_TREE_DEPTH} levels "
+                "(or refers to itself)"
+            )
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend((v, depth + 1) for v in node)

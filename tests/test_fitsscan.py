@@ -1,0 +1,131 @@
+"""The bounded FITS structure scan against files written by astropy, valid and damaged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from phangs_products.fitsscan import BLOCK, FitsStructureError, scan_bytes, scan_file
+
+SAMPLE_FLC = Path(__file__).parent / "data" / "real" / "sample_ipppssoot_flc.fits"
+
+
+def astropy_layout(path: Path) -> list[tuple[int, int, int]]:
+    with fits.open(path) as hdul:
+        return [
+            (h.fileinfo()["hdrLoc"], h.fileinfo()["datLoc"], h.fileinfo()["datSpan"]) for h in hdul
+        ]
+
+
+def scanned_layout(path: Path) -> list[tuple[int, int, int]]:
+    return [(h.header_start, h.data_start, h.end - h.data_start) for h in scan_file(path).hdus]
+
+
+def write(path: Path, hdus: list) -> Path:
+    fits.HDUList(hdus).writeto(path)
+    return path
+
+
+VALID = {
+    "empty primary": lambda: [fits.PrimaryHDU()],
+    "image and table": lambda: [
+        fits.PrimaryHDU(np.zeros((7, 5), np.float32)),
+        fits.BinTableHDU.from_columns(
+            [
+                fits.Column(name="A", format="3E", array=np.ones((4, 3))),
+                fits.Column(name="B", format="12X", array=np.zeros((4, 12), bool)),
+                fits.Column(name="C", format="10A", array=np.array(["x"] * 4)),
+                fits.Column(name="D", format="PJ()", array=[np.arange(n) for n in range(4)]),
+            ]
+        ),
+    ],
+    "ascii table": lambda: [
+        fits.PrimaryHDU(),
+        fits.TableHDU.from_columns(
+            [
+                fits.Column(name="a", format="I5", array=np.arange(3)),
+                fits.Column(name="b", format="E15.7", array=np.ones(3)),
+            ]
+        ),
+    ],
+    "random groups": lambda: [
+        fits.GroupsHDU(
+            fits.GroupData(
+                np.zeros((3, 1, 4), np.float32), parnames=["a"], pardata=[np.zeros(3)], bitpix=-32
+            )
+        )
+    ],
+    "compressed image": lambda: [
+        fits.PrimaryHDU(),
+        fits.CompImageHDU(np.arange(400, dtype=np.int16).reshape(20, 20)),
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_layout_of_valid_files_is_astropys(tmp_path, kind):
+    path = write(tmp_path / "v.fits", VALID[kind]())
+    assert scanned_layout(path) == astropy_layout(path)
+    assert scan_bytes(path.read_bytes(), path.name).hdus == scan_file(path).hdus
+
+
+def test_real_mast_flc_layout_is_astropys():
+    assert scanned_layout(SAMPLE_FLC) == astropy_layout(SAMPLE_FLC)
+    layout = scan_file(SAMPLE_FLC)
+    assert layout.index_of(("SCI", 2)) == 4 and layout["ERR", 1].index == 2
+    assert ("WCSDVARR", 4) in layout and ("SCI", 3) not in layout
+    assert layout["SCI", 2].header == fits.getheader(SAMPLE_FLC, "SCI", 2)
+    with pytest.raises(KeyError):
+        layout["NOPE"]
+
+
+def scan_error(raw: bytes, **limits: int) -> str:
+    with pytest.raises(FitsStructureError) as info:
+        scan_bytes(raw, "x.fits", **limits)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def valid_bytes(path: Path, n_ext: int = 0, cards: int = 0) -> bytes:
+    primary = fits.PrimaryHDU()
+    for i in range(cards):
+        primary.header[f"K{i}"] = i
+    hdus = [primary] + [fits.ImageHDU(np.zeros(3, np.int16)) for _ in range(n_ext)]
+    return write(path, hdus).read_bytes()
+
+
+def test_hdu_and_card_limits(tmp_path):
+    raw = valid_bytes(tmp_path / "a.fits", n_ext=4)
+    assert scan_error(raw, max_hdus=3) == "x.fits: HDU 3: more than 3 HDUs in one file"
+    raw = valid_bytes(tmp_path / "b.fits", cards=100)
+    message = scan_error(raw, max_cards=50)
+    assert message == "x.fits: HDU 0: no END card within 50 header cards (all HDUs together)"
+
+
+def test_header_framing(tmp_path):
+    raw = valid_bytes(tmp_path / "a.fits")
+    end = raw.index(b"END" + b" " * 77)
+    after_end = raw[: end + 100] + b"x" + raw[end + 101 :]
+    assert scan_error(after_end).endswith("HDU 0: the bytes after the END card are not blank")
+    bad_end = raw[:end] + b"END junk".ljust(80) + raw[end + 80 :]
+    assert scan_error(bad_end).endswith("malformed END card")
+    trailing = raw + b"\0" * BLOCK
+    assert "expected an XTENSION card at byte 2880" in scan_error(trailing)
+    lower = raw.replace(b"EXTEND  =", b"extend  =")
+    assert "keyword has characters other than A-Z" in scan_error(lower)
+    assert "file is empty" in scan_error(b"")
+
+
+def test_announced_sizes_must_fit(tmp_path):
+    raw = valid_bytes(tmp_path / "a.fits", n_ext=1)
+    big = raw.replace(b"NAXIS1  =                    3", b"NAXIS1  =              9999999")
+    assert "HDU 1: truncated: the data end at byte" in scan_error(big)
+    negative = raw.replace(b"NAXIS1  =                    3", b"NAXIS1  =                   -3")
+    assert scan_error(negative).endswith("HDU 1: NAXIS1 = -3 is negative")
+    pcount = raw.replace(b"PCOUNT  =                    0", b"PCOUNT  =                   16")
+    assert scan_error(pcount).endswith("HDU 1: PCOUNT = 16 (expected 0)")
+    float_axes = raw.replace(b"NAXIS   =                    1", b"NAXIS   =                  1.0")
+    assert scan_error(float_axes).endswith("HDU 1: NAXIS = 1.0 is not an integer")
