@@ -24,10 +24,10 @@ from astropy.table import Column, MaskedColumn, Table
 
 from phangs_products.conformance import header_values
 from phangs_products.errors import PhangsProductsError, Problem, ProductError
+from phangs_products.fitsscan import scan_file
 from phangs_products.legacy.layouts import LegacyColumn, LegacyFamily, LegacyLayout, Sentinel
 from phangs_products.models.catalog import CatalogModel
 from phangs_products.models.image import ImageModel
-from phangs_products.models.reader import check_complete
 from phangs_products.models.tables import AliasTable, sentinel_mask
 from phangs_products.registry import get_schema
 from phangs_products.spec import BandInfo, ColumnSpec, ProductSchema
@@ -257,6 +257,7 @@ def read_fits_table(
             f"{path.name}: unknown {family.title_short} product type "
             f"{fields.get('product_type')!r} (expected {family.file_name_help})"
         )
+    scan_file(path)  # the structure is checked before astropy reads anything
     try:
         with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
             primary = hdul[0].header.copy()
@@ -271,7 +272,6 @@ def read_fits_table(
                     f"{path.name}: not a {family.title_short} {layout.title}: HDU 1 is not a "
                     f"binary table (expected the {layout.name} columns of {family.schema_id})"
                 )
-            check_complete([hdul[0], table_hdu], path)
             table_header = table_hdu.header.copy()
     except (OSError, ValueError, TypeError) as exc:
         raise ProductError(f"{path.name}: not a readable FITS file ({exc})") from None
@@ -323,9 +323,9 @@ def read_text_table(
 
 # ---------------------------------------------------------------------------------- helpers
 def _primary_header(path: Path) -> fits.Header:
+    scan_file(path)  # the structure is checked before astropy reads anything
     try:
         with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
-            check_complete([hdul[0]], path)
             return hdul[0].header.copy()
     except (OSError, ValueError, TypeError) as exc:
         raise ProductError(f"{path.name}: not a readable FITS file ({exc})") from None

@@ -208,7 +208,8 @@ def stray_temp_file(d: Path) -> None:
 
 def stray_folder_and_fifo(d: Path) -> None:
     (d / "previews").mkdir()
-    os.mkfifo(d / "hlsp_phangs-hst_hst_wfc3-uvis_ngc628c_f555w_v1_pipe.fits")
+    # a FIFO that does not pose as a product (one named hlsp_* is file.not-regular)
+    os.mkfifo(d / "scratch.pipe")
 
 
 #: (defect, the rule it must trigger, other error rules it may bring along)
