@@ -1,8 +1,8 @@
 """The ``phangs-products`` command line.
 
 Subcommands: ``schemas list|show``, ``info FILE``, ``simulate``, ``demo``, ``run CONFIG``,
-``validate DIR`` and ``docs DIR``.  Every subcommand has ``--help``; exit codes are 0 for
-success, 1 for a failed check or run, 2 for bad usage.
+``config [--check FILE]``, ``validate DIR`` and ``docs DIR``.  Every subcommand has
+``--help``; exit codes are 0 for success, 1 for a failed check or run, 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ log = logging.getLogger("phangs_products")
 
 
 def _cmd_schemas_list(args: argparse.Namespace) -> int:
-    from phangs_products.registry import get_schema, list_schemas
+    from phangs_products.registry import get_schema, is_config_schema, list_schemas
 
     rows = []
     for name, version, current in list_schemas():
         if args.all or current:
-            kind = get_schema(name, version).kind if current else ""
+            if is_config_schema(name):
+                kind = "config"
+            else:
+                kind = get_schema(name, version).kind if current else ""
             rows.append((name, version, "current" if current else "", kind))
     width = max(len(r[0]) for r in rows)
     for name, version, flag, kind in rows:
@@ -37,9 +40,52 @@ def _cmd_schemas_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_schemas_show(args: argparse.Namespace) -> int:
-    from phangs_products.registry import get_schema, load_document
+def _settings(props: dict[str, Any], required: Sequence[str], prefix: str) -> list[str]:
+    """One line per setting of a configuration schema: name, type, default, meaning."""
+    lines = []
+    for key, spec in props.items():
+        name = f"{prefix}{key}"
+        kind = spec.get("type", "enum" if "enum" in spec else "object")
+        flag = "required" if key in required else ""
+        default = f"default {spec['default']!r}" if "default" in spec else ""
+        about = " ".join(str(spec.get("description", "")).split())
+        lines.append(f"  {name:<28} {kind:<8} {flag or default:<13} {about}".rstrip())
+        if spec.get("properties") and key != "stages":
+            lines += _settings(spec["properties"], spec.get("required", []), f"{name}.")
+    return lines
 
+
+def _show_config_schema(schema_id: str, raw: bool) -> int:
+    from phangs_products.registry import load_document, schema_files
+
+    if raw:
+        print(schema_files()[schema_id].read_text())
+        return 0
+    doc = load_document(schema_id)
+    print(f"{schema_id}: {doc['title']}\n\n{' '.join(doc['description'].split())}\n")
+    print("settings:")
+    print("\n".join(_settings(doc["properties"], doc.get("required", []), "")))
+    print(
+        "\nEvery stage option, with its default, unit and meaning: phangs-products config"
+        "\nCheck a file: phangs-products config --check run.toml"
+    )
+    return 0
+
+
+def _cmd_schemas_show(args: argparse.Namespace) -> int:
+    from phangs_products.registry import (
+        config_schema_id,
+        get_schema,
+        is_config_schema,
+        load_document,
+    )
+
+    if is_config_schema(args.name):
+        name = args.name.rsplit("-", 1)[0] if args.name[-1].isdigit() else args.name
+        schema_id = f"{name}-{args.version}" if args.version else config_schema_id(name)
+        if args.name[-1].isdigit():
+            schema_id = args.name
+        return _show_config_schema(schema_id, args.raw)
     schema = get_schema(args.name, args.version)
     if args.raw:
         print(Path(schema.path).read_text())
@@ -152,6 +198,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int
             "run the pipeline from a TOML configuration",
             pipeline_cli.add_run_arguments,
             pipeline_cli.run_run,
+        ),
+        (
+            "config",
+            "print every run setting and stage option as TOML; --check a file",
+            pipeline_cli.add_config_arguments,
+            pipeline_cli.run_config,
         ),
         (
             "demo",

@@ -1,4 +1,7 @@
-"""The delivery layout in code: field folders, the delivery manifest and the checksum file.
+"""The delivery layout in code: run folders, field folders, the manifest and the checksum list.
+
+A run writes into one folder (:class:`RunLayout`): ``delivery/`` holds what goes to MAST,
+``work/`` the resumable state, logs and reports, ``docs/`` the HTML documentation.
 
 A delivery is ``<root>/<field>/``: one folder per field (the image-collection target, e.g.
 ``ngc628c``) holding every file of that field (images and FLCs of ``phangs-hst``, catalogs,
@@ -8,7 +11,11 @@ masks and region files of ``phangs-cat``), plus
 * the delivery manifest ``hlsp_phangs-hst_hst_multi_<field>_multi_<ver>_manifest.asdf``
   (schema ``delivery-manifest``): bands, scales, selections, subsets and one record per file
   (name, product, schema, sha256, size and the variant keys filter/scale/selection/subset);
-* ``SHA256SUMS``: ``sha256sum`` lines for every file of the folder but itself.
+* the checksum list ``hlsp_phangs-hst_hst_multi_<field>_multi_<ver>_sha256sums.txt``:
+  ``sha256sum`` lines for every file of the folder but itself (older deliveries
+  call it ``SHA256SUMS``; that name is still read).
+
+Nothing else belongs in a delivery: every file has an HLSP name MAST's rules accept.
 
 The pipeline's orchestrator calls :func:`write_manifest` and :func:`write_checksums` to finish
 a delivery; the validator reads the same layout back.
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import product as _cartesian
 from pathlib import Path
 from typing import Any
@@ -26,7 +34,7 @@ from phangs_products.atomic import atomic_write_text
 from phangs_products.bands import band as band_facts
 from phangs_products.errors import ProductError
 from phangs_products.models import ManifestModel, read_meta
-from phangs_products.naming import build_name, image_target
+from phangs_products.naming import HlspName, build_name, image_target, parse_name
 from phangs_products.provenance import file_digest
 from phangs_products.registry import get_schema
 from phangs_products.safeio import read_text
@@ -37,10 +45,15 @@ __all__ = [
     "ALL_SELECTIONS",
     "ALL_SUBSETS",
     "CHECKSUMS_NAME",
+    "LEGACY_CHECKSUMS_NAME",
+    "RunLayout",
     "build_manifest",
+    "checksums_name",
     "field_dir",
     "file_record",
+    "find_checksums",
     "find_manifest",
+    "is_checksums_name",
     "manifest_name",
     "product_files",
     "read_checksums",
@@ -52,13 +65,50 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CHECKSUMS_NAME = "SHA256SUMS"
+#: Product type and extension of a field's checksum list (an HLSP name, as MAST requires).
+CHECKSUMS_PRODUCT_TYPE = "sha256sums"
+CHECKSUMS_EXTENSION = "txt"
+#: The checksum list's name before it had an HLSP name; read, never written.
+LEGACY_CHECKSUMS_NAME = "SHA256SUMS"
+#: What the validator's messages call the checksum list.
+CHECKSUMS_NAME = "sha256sums"
 MANIFEST_SCHEMA = "delivery-manifest"
 ALL_SCALES: tuple[int, ...] = (8, 16, 32, 64)
 ALL_SELECTIONS: tuple[str, ...] = ("nuv", "v")
 ALL_SUBSETS: tuple[str, ...] = ("hum-c12", "hum-c3", "ml-c12", "ml-c3", "cand")
 
 BandLike = BandInfo | str | Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The folders of one run: ``delivery/``, ``work/`` and ``docs/`` under ``root``.
+
+    Only ``delivery/`` goes to MAST; ``work/`` holds the resumable state (per field), logs and
+    validation reports; ``docs/`` the HTML documentation, which links into ``delivery/``.
+    """
+
+    root: Path
+
+    @property
+    def delivery(self) -> Path:
+        """Delivery root: one folder per field, products only."""
+        return self.root / "delivery"
+
+    @property
+    def work(self) -> Path:
+        """Work root: one folder per field."""
+        return self.root / "work"
+
+    @property
+    def docs(self) -> Path:
+        """HTML documentation of the delivery."""
+        return self.root / "docs"
+
+    @classmethod
+    def of_delivery(cls, delivery_root: str | Path) -> RunLayout:
+        """The layout a delivery root belongs to (its parent folder is the run folder)."""
+        return cls(Path(delivery_root).resolve().parent)
 
 
 def field_dir(root: str | Path, field: str) -> Path:
@@ -76,6 +126,40 @@ def readme_name(field: str, version: str) -> str:
     return build_name(get_schema("readme"), target=field, version=version)
 
 
+def checksums_name(field: str, version: str) -> str:
+    """File name of a field's checksum list (``..._multi_<ver>_sha256sums.txt``)."""
+    return str(
+        HlspName(
+            proj_id="phangs-hst",
+            observatory="hst",
+            instrument="multi",
+            target=image_target(field),
+            opt_elem="multi",
+            version=version,
+            product_type=CHECKSUMS_PRODUCT_TYPE,
+            extension=CHECKSUMS_EXTENSION,
+        )
+    )
+
+
+def is_checksums_name(name: str) -> bool:
+    """Whether ``name`` is a checksum list's name (the HLSP one, or ``SHA256SUMS``)."""
+    return name == LEGACY_CHECKSUMS_NAME or (
+        name.startswith("hlsp_")
+        and name.endswith(f"_{CHECKSUMS_PRODUCT_TYPE}.{CHECKSUMS_EXTENSION}")
+    )
+
+
+def find_checksums(folder: str | Path) -> Path | None:
+    """The checksum list of a field folder, if there is one (the HLSP-named one first)."""
+    folder = Path(folder)
+    found = sorted(folder.glob(f"hlsp_*_{CHECKSUMS_PRODUCT_TYPE}.{CHECKSUMS_EXTENSION}"))
+    if found:
+        return found[0]
+    legacy = folder / LEGACY_CHECKSUMS_NAME
+    return legacy if legacy.is_file() else None
+
+
 def find_manifest(folder: str | Path) -> Path | None:
     """The delivery manifest of a field folder, if there is one."""
     found = sorted(Path(folder).glob("hlsp_*_manifest.asdf"))
@@ -88,7 +172,7 @@ def product_files(folder: str | Path) -> list[Path]:
     for path in sorted(Path(folder).iterdir()):
         if not path.is_file() or path.name.startswith("."):
             continue
-        if path.name == CHECKSUMS_NAME or path.name.endswith("_manifest.asdf"):
+        if is_checksums_name(path.name) or path.name.endswith("_manifest.asdf"):
             continue
         out.append(path)
     return out
@@ -227,13 +311,32 @@ def write_manifest(
 
 
 def write_checksums(field_dir: str | Path, overwrite: bool = True) -> Path:
-    """Write ``SHA256SUMS`` (``sha256sum`` format) for every file of the folder but itself."""
+    """Write the checksum list (``sha256sum`` format) of every file of the folder but itself.
+
+    The list is named after the folder's delivery manifest (same target and version); a
+    ``SHA256SUMS`` of an older delivery is replaced by it.
+
+    Raises
+    ------
+    ProductError
+        If the folder has no delivery manifest.
+    """
     folder = Path(field_dir)
+    manifest = find_manifest(folder)
+    if manifest is None:
+        raise ProductError(f"{folder}: no delivery manifest to name the checksum list after")
+    fields = parse_name(manifest.name)
+    target = folder / checksums_name(fields.target, fields.version)
     lines = []
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.name != CHECKSUMS_NAME and not path.name.startswith("."):
+        if path.is_file() and not is_checksums_name(path.name) and not path.name.startswith("."):
             lines.append(f"{file_digest(path)}  {path.name}\n")
-    return atomic_write_text(folder / CHECKSUMS_NAME, "".join(lines), overwrite=overwrite)
+    written = atomic_write_text(target, "".join(lines), overwrite=overwrite)
+    for stale in folder.iterdir():
+        if is_checksums_name(stale.name) and stale != target and stale.is_file():
+            log.warning("removing stale checksum list %s", stale.name)
+            stale.unlink()
+    return written
 
 
 def read_checksums(path: str | Path) -> dict[str, str]:

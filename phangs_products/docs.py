@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 from phangs_products.atomic import atomic_write_bytes, atomic_write_text, inside
 from phangs_products.bands import Galaxy, galaxy
+from phangs_products.delivery import RunLayout
 from phangs_products.errors import PhangsProductsError
 from phangs_products.hlsp import SURVEY, HlspIdentity
 from phangs_products.models import ManifestModel, software_version
@@ -30,7 +32,6 @@ from phangs_products.registry import get_schema, list_schemas, product_schemas
 __all__ = ["FileEntry", "build_site", "render_readme"]
 
 log = logging.getLogger(__name__)
-HTML_DIR = "html"
 
 
 def _env() -> jinja2.Environment:
@@ -260,9 +261,12 @@ def _write_page(path: Path, template: str, simulated: bool = False, **context: A
 
 
 def build_site(
-    root: str | Path, problems: Sequence[dict[str, Any]] | None = None, summary: str = ""
+    root: str | Path,
+    problems: Sequence[dict[str, Any]] | None = None,
+    summary: str = "",
+    site: str | Path | None = None,
 ) -> Path:
-    """Write the HTML site of a delivery into ``<root>/html``; return the index path.
+    """Write the HTML site of a delivery; return the index path.
 
     Parameters
     ----------
@@ -272,9 +276,12 @@ def build_site(
         Validator problems (severity, rule, file, where, message) for the validation page.
     summary : str
         One-line validator summary.
+    site : path-like, optional
+        Folder of the site (default: ``docs/`` beside the delivery root, as in a run folder:
+        the site links into the delivery but never sits inside it).
     """
-    root = Path(root)
-    site = root / HTML_DIR
+    root = Path(root).resolve()
+    site = Path(site).resolve() if site is not None else RunLayout.of_delivery(root).docs
     (site / "products").mkdir(parents=True, exist_ok=True)
     (site / "galaxies").mkdir(parents=True, exist_ok=True)
     css = Path(str(_template_dir() / "style.css")).read_bytes()
@@ -300,7 +307,7 @@ def build_site(
             "distance": gal.distance_mpc,
             "bands": [b["filter"] for b in tree["bands"]],
             "nfiles": len(tree["files"]),
-            "readme": f"../{field_dir.name}/{readme.name}" if readme else "",  # from html/
+            "readme": _link(readme, site) if readme else "",
             "simulated": _is_simulated(field_dir, tree),
         }
         galaxies.append(entry)
@@ -382,6 +389,11 @@ def build_site(
     )
     log.info("HTML site written to %s", site)
     return site / "index.html"
+
+
+def _link(path: Path, page_dir: Path) -> str:
+    """Relative URL of ``path`` from a page in ``page_dir`` (the site links into the delivery)."""
+    return Path(os.path.relpath(path, page_dir)).as_posix()
 
 
 def _template_dir() -> Path:

@@ -28,8 +28,10 @@ from phangs_products.spec import (
 
 __all__ = [
     "SCHEMA_URI_BASE",
+    "config_schema_id",
     "current_version",
     "get_schema",
+    "is_config_schema",
     "list_schemas",
     "load_document",
     "metaschema",
@@ -94,6 +96,37 @@ def _manifest() -> dict[str, str]:
         return dict(yaml.safe_load(fh)["current"])
 
 
+@functools.cache
+def _config_manifest() -> dict[str, str]:
+    with (schemas_root() / "manifest.yaml").open() as fh:
+        return dict(yaml.safe_load(fh).get("config", {}))
+
+
+def config_schema_id(name: str = "run-config") -> str:
+    """Id of the current version of a configuration schema (``run-config-1.3.0``).
+
+    Raises
+    ------
+    SchemaError
+        If ``name`` is not a configuration schema.
+    """
+    try:
+        return f"{name}-{_config_manifest()[name]}"
+    except KeyError:
+        raise SchemaError(
+            f"unknown configuration schema {name!r} (known: {', '.join(_config_manifest())})"
+        ) from None
+
+
+def is_config_schema(name: str) -> bool:
+    """Whether ``name`` (or ``name-X.Y.Z``) is a configuration schema, not a product's."""
+    try:
+        name = split_schema_id(name)[0]
+    except ValueError:
+        pass
+    return name in _config_manifest()
+
+
 def current_version(name: str) -> str:
     """Current version of schema ``name`` (from ``schemas/manifest.yaml``)."""
     try:
@@ -109,7 +142,8 @@ def list_schemas() -> list[tuple[str, str, bool]]:
     out = []
     for schema_id in schema_files():
         name, version = split_schema_id(schema_id)
-        out.append((name, version, _manifest().get(name) == version))
+        current = _manifest().get(name, _config_manifest().get(name))
+        out.append((name, version, current == version))
     return sorted(out)
 
 

@@ -10,7 +10,9 @@ imported when a run starts, so ``phangs-products --help`` and ``info`` stay fast
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -21,18 +23,30 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table as RichTable
 
 from phangs_products.atomic import atomic_write_text
 from phangs_products.pipeline.config import RunConfig, load_config
+from phangs_products.pipeline.products import StageName
 from phangs_products.pipeline.runner import StageError, StageResult
 from phangs_products.pipeline.sim.config import BANDS, SIZES, SimConfig
 from phangs_products.pipeline.sim.simulate import SimResult, simulate
 
 __all__ = [
+    "add_config_arguments",
     "add_demo_arguments",
     "add_run_arguments",
     "add_simulate_arguments",
+    "run_config",
     "run_demo",
     "run_run",
     "run_simulate",
@@ -43,22 +57,55 @@ log = logging.getLogger(__name__)
 
 
 class StageReporter:
-    """Console lines per stage (a spinner while one runs) and a summary table at the end."""
+    """Console lines per stage and a summary table at the end.
+
+    While a stage runs, a terminal shows a progress bar fed by the stage's
+    :meth:`~phangs_products.pipeline.runner.StageContext.progress` calls (per band, pointing or
+    scale); when the console is not a terminal (a log file, CI) nothing but the finished-stage
+    lines is printed.
+    """
 
     def __init__(self, console: Console, field: str):
         self.console = console
         self.field = field
         self.results: list[StageResult] = []
-        self.status = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+
+    def _start(self, name: str) -> None:
+        if not self.console.is_terminal:
+            return
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[field]}[/]: {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task(f"{name} ...", total=None, field=self.field)
+
+    def _stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        self.bar, self.task = None, None
 
     def __call__(self, result: StageResult) -> None:
         if result.status == "running":
-            self.status = self.console.status(f"[bold]{self.field}[/]: {result.name} ...")
-            self.status.start()
+            self._start(result.name)
             return
-        if self.status is not None:
-            self.status.stop()
-            self.status = None
+        if result.status == "progress":
+            if self.bar is not None and self.task is not None:
+                self.bar.update(
+                    self.task,
+                    description=f"{result.name}: {escape(result.step)} done",
+                    completed=result.done,
+                    total=result.total,
+                )
+            return
+        self._stop()
         self.results.append(result)
         style = {"done": "green", "skipped": "cyan", "failed": "red"}[result.status]
         files = sum(len(v) for v in result.outputs.values())
@@ -112,7 +159,41 @@ def _run_one(config: RunConfig, console: Console) -> bool:
     if reporter.left_out():
         console.print(reporter.left_out())
     console.print(f"finished in {time.perf_counter() - t0:.1f} s")
+    for line in where_lines(config):
+        console.print(line, soft_wrap=True, highlight=False)
     return True
+
+
+def where_lines(config: RunConfig) -> list[str]:
+    """What a finished run made: each field's validation result, README and the HTML index.
+
+    Read from the run's own records (the validate stage's JSON report in the work folder), so
+    it shows what was checked, not a second validation.  Paths are printed whole (never
+    wrapped), so they can be copied.
+    """
+    lines = []
+    runs = [*config.pointing_runs(), config.mosaic_run()] if config.pointings else [config]
+    width = max(len(r.field) for r in runs)
+    for run in runs:
+        field_dir = run.output / run.field
+        report = run.work / StageName.VALIDATE / "validation.json"
+        if report.is_file():
+            doc = json.loads(report.read_text())
+            counts = doc.get("counts", {})
+            state = "[green]valid[/]" if doc.get("ok") else "[red]INVALID[/]"
+            lines.append(
+                f"[bold]{run.field:<{width}}[/]  {state}: {counts.get('errors', 0)} error(s), "
+                f"{counts.get('warnings', 0)} warning(s), {counts.get('files', 0)} files in "
+                + escape(str(field_dir))
+            )
+        readme = next(iter(sorted(field_dir.glob("hlsp_*_readme.md"))), None)
+        if readme is not None:
+            lines.append(f"{'':<{width}}  README: {escape(str(readme))}")
+    index = config.docs / "index.html"
+    if index.is_file():
+        lines.append(f"HTML documentation: {escape(str(index))}")
+    lines.append(f"work folder (logs, reports, resumable state): {escape(str(config.work))}")
+    return lines
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,6 +226,43 @@ def run_run(args: argparse.Namespace) -> int:
 
     outcomes = run_many(configs, scheduler=args.scheduler, n_workers=args.workers, progress=show)
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``phangs-products config``."""
+    parser.add_argument(
+        "--check",
+        nargs="+",
+        metavar="FILE",
+        default=None,
+        help="check run configuration(s): schema, paths, every stage option's type and range",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="write the reference to this file (not stdout)"
+    )
+
+
+def run_config(args: argparse.Namespace) -> int:
+    """``phangs-products config``: the commented reference, or ``--check`` files."""
+    from phangs_products.errors import PhangsProductsError
+    from phangs_products.pipeline.reference import check_config, config_reference
+
+    if args.check:
+        failed = 0
+        for path in args.check:
+            try:
+                print(check_config(path))
+            except PhangsProductsError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed += 1
+        return 1 if failed else 0
+    text = config_reference()
+    if args.out is None:
+        print(text, end="")
+    else:  # never replaces a file the user wrote
+        atomic_write_text(args.out, text, overwrite=False)
+        print(f"configuration reference: {args.out}")
+    return 0
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -195,7 +313,7 @@ def write_demo_config(out: Path, sim, field: str) -> Path:
             "field": field,
             "input": str(Path(sim.flc_dir).resolve()),
             "reference_catalog": str(Path(sim.reference_catalog).resolve()),
-            "output": "delivery",
+            "output": ".",  # the demo folder: delivery/, work/ and docs/ beside input/
             "version": "v1",
             "simulated": True,
             # Milky Way foreground E(B-V): the value the simulation injected
@@ -227,15 +345,7 @@ def run_demo(args: argparse.Namespace) -> int:
         sim = simulate(sim_config, out / "input", overwrite=False)
     console.print(f"simulated input: {out / 'input'}")
     config = load_config(write_demo_config(out, sim, sim_config.field))
-    ok = _run_one(config, console)
-    field_dir = config.output / config.field
-    readme = next(iter(sorted(field_dir.glob("hlsp_*_readme.md"))), None)
-    index = config.output / "html" / "index.html"
-    if readme:
-        console.print(f"README:     {readme}")
-    if index.exists():
-        console.print(f"HTML index: {index}")
-    return 0 if ok else 1
+    return 0 if _run_one(config, console) else 1
 
 
 # ------------------------------------------------------------------------------- simulate

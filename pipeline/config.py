@@ -1,10 +1,12 @@
 """Run configuration: a TOML file validated against ``schemas/config/run-config-1.x.y.yaml``.
 
-Configurations are validated against run-config-1.2.0 (1.1.0 added ``pointings`` and
+Configurations are validated against run-config-1.3.0 (1.1.0 added ``pointings`` and
 ``mosaic``; 1.2.0 the Milky Way foreground reddening, galaxies outside the survey table and the
-HLSP identity).  Every run states its Milky Way foreground E(B-V) (``ebv_mw``; write 0 to apply
-none) and its HLSP identity (``[run.hlsp]``: ``preset = "phangs-hst"`` for the survey's name,
-lead, DOIs and citation, or the values one by one); there are no silent defaults for either.
+HLSP identity; 1.3.0 made ``output`` the run's folder: ``delivery/`` for the products that go to
+MAST, ``work/`` for the resumable state and ``docs/`` for the HTML documentation).  Every
+run states its Milky Way foreground E(B-V) (``ebv_mw``; write 0 to apply none) and its HLSP
+identity (``[run.hlsp]``: ``preset = "phangs-hst"`` for the survey's name, lead, DOIs and
+citation, or the values one by one); there are no silent defaults for either.
 
 Example::
 
@@ -13,7 +15,7 @@ Example::
     field = "ngc628c"
     input = "flc"
     reference_catalog = "gaia_dr2.txt"
-    output = "delivery"
+    output = "ngc628c-run"
     version = "v1"
     ebv_mw = 0.06
     ebv_mw_source = "Schlafly & Finkbeiner (2011), IRSA DUST"
@@ -21,8 +23,8 @@ Example::
     [run.hlsp]
     preset = "phangs-hst"
 
-    [stages.photometry]
-    fwhm_px = 2.5
+    [stages.photometry.photometry]
+    fwhm = 2.5
 
 A galaxy outside the survey table runs when the configuration gives its centre and distance::
 
@@ -34,8 +36,8 @@ A galaxy outside the survey table runs when the configuration gives its centre a
     distance_err_mpc = 1.2
     galaxy_source = "Smith et al. (2020)"
 
-    [stages.photometry]
-    fwhm_px = 2.5
+    [stages.photometry.photometry]
+    fwhm = 2.5
 
 A galaxy observed with several overlapping pointings lists them instead of ``field`` and
 ``input``; each pointing is run as a field of its own (``<output>/<field>``), then a mosaic per
@@ -70,9 +72,11 @@ from typing import Any
 import jsonschema
 
 from phangs_products.bands import SURVEY_TABLE_SOURCE, Galaxy, galaxy, survey_filters
+from phangs_products.delivery import RunLayout
 from phangs_products.errors import PhangsProductsError
 from phangs_products.hlsp import COLLECTIONS, PRESETS, SURVEY, HlspIdentity
 from phangs_products.naming import image_target, sanitize_target
+from phangs_products.registry import config_schema_id as current_config_schema
 from phangs_products.registry import get_schema
 
 __all__ = ["DEFAULT_BANDS", "Pointing", "RunConfig", "load_config", "stage_config"]
@@ -81,7 +85,7 @@ __all__ = ["DEFAULT_BANDS", "Pointing", "RunConfig", "load_config", "stage_confi
 DEFAULT_BANDS = survey_filters()
 #: The schema every configuration is validated against (1.1.0 added ``pointings`` and
 #: ``mosaic``, 1.2.0 ``ebv_mw``, galaxy coordinates and ``[run.hlsp]``).
-CONFIG_SCHEMA = "run-config-1.2.0"
+CONFIG_SCHEMA = current_config_schema("run-config")
 CONFIG_SCHEMA_POINTINGS = CONFIG_SCHEMA
 #: The settings that place a galaxy outside the survey table (all four together).
 GALAXY_KEYS = ("ra", "dec", "distance_mpc", "distance_err_mpc")
@@ -125,9 +129,10 @@ class RunConfig:
     reference_catalog : Path
         Reference astrometric catalog (RA, Dec in degrees).
     output : Path
-        Delivery root.
+        Delivery root: one folder per field, holding only the products that go to MAST
+        (``<run folder>/delivery``).
     work : Path
-        Scratch folder (resumable state lives here).
+        Scratch folder (resumable state, logs and reports; ``<run folder>/work/<field>``).
     version : str
         Delivery version.
     bands : tuple of str
@@ -166,6 +171,11 @@ class RunConfig:
     ebv_mw_source: str = FROM_CONFIG
     hlsp: HlspIdentity | None = None
     galaxy_facts: Galaxy | None = None
+
+    @property
+    def docs(self) -> Path:
+        """Folder of the HTML documentation: ``docs/`` beside the delivery root."""
+        return RunLayout.of_delivery(self.output).docs
 
     @property
     def galaxy(self) -> Galaxy:
@@ -249,7 +259,7 @@ HLSP_MISSING = (
 
 
 def config_schema_id(doc: dict[str, Any]) -> str:
-    """Schema of a configuration: the newest, run-config-1.2.0, which holds every setting."""
+    """Schema of a configuration: the newest, which holds every setting."""
     return CONFIG_SCHEMA
 
 
@@ -366,11 +376,12 @@ def config_from_dict(doc: dict[str, Any], base: Path, source: str = "config") ->
     else:
         field_name = sanitize_target(run.get("field", gal.target))
         input_dir = (base / run["input"]).resolve()
-    output = (base / run["output"]).resolve()
+    layout = RunLayout((base / run["output"]).resolve())
+    output = layout.delivery
     if "work" in run:
         work = (base / run["work"]).resolve()
-    else:  # several pointings: <output>/.work/<field> per pointing and for the mosaic
-        work = output / ".work" if pointings else output / ".work" / field_name
+    else:  # several pointings: <run folder>/work/<field> per pointing and for the mosaic
+        work = layout.work if pointings else layout.work / field_name
     config = RunConfig(
         target=gal.target,
         field=image_target(field_name),
@@ -396,7 +407,7 @@ def config_from_dict(doc: dict[str, Any], base: Path, source: str = "config") ->
             )
     if not config.input.is_dir():
         raise ConfigError(f"{source}: run.input: folder {config.input} does not exist")
-    for setting, folder in (("output", config.output), ("work", config.work)):
+    for setting, folder in (("output", layout.root), ("work", config.work)):
         _writable_folder(folder, f"{source}: run.{setting}")
     if not config.reference_catalog.is_file():
         raise ConfigError(

@@ -37,17 +37,19 @@ def _human_table(run: RunConfig):
     return [Path(path)] if path else []
 
 
+#: The frozen config dataclass of each configurable stage (``[stages.<name>]`` in the TOML).
+STAGE_CONFIGS: dict[StageName, type] = {
+    StageName.IMAGING: ImagingConfig,
+    StageName.PHOTOMETRY: PhotometryStageConfig,
+    StageName.CLUSTERS: ClusterStageConfig,
+    StageName.ASSOCIATIONS: AssociationStageConfig,
+}
+
+
 def build_stages(run: RunConfig) -> list[Stage]:
     """The stages of a run, with configurations from the paper defaults and the run's overrides."""
-    imaging = stage_config(ImagingConfig, run.stages.get(StageName.IMAGING), StageName.IMAGING)
-    photometry = stage_config(
-        PhotometryStageConfig, run.stages.get(StageName.PHOTOMETRY), StageName.PHOTOMETRY
-    )
-    clusters = stage_config(
-        ClusterStageConfig, run.stages.get(StageName.CLUSTERS), StageName.CLUSTERS
-    )
-    associations = stage_config(
-        AssociationStageConfig, run.stages.get(StageName.ASSOCIATIONS), StageName.ASSOCIATIONS
+    imaging, photometry, clusters, associations = (
+        stage_config(cls, run.stages.get(name), name) for name, cls in STAGE_CONFIGS.items()
     )
     configs = {
         StageName.IMAGING: imaging,

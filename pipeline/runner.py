@@ -204,6 +204,21 @@ class StageContext:
     run_id: str
     skipped_inputs: list[str] = field(default_factory=list)
     upstream_skipped: list[str] = field(default_factory=list)
+    report: Callable[[StageResult], None] | None = None
+    _started: float = field(default_factory=time.perf_counter)
+
+    def progress(self, step: str, done: int, total: int) -> None:
+        """Tell the console how far the stage is: ``step`` (e.g. ``F336W``) is done ``done/total``.
+
+        Long stages call it per band, pointing or scale; the console shows a progress bar (when
+        it is a terminal) and the stage log gets a line.
+        """
+        log.info("stage %s: %s done (%d/%d)", self.name, step, done, total)
+        if self.report is not None:
+            seconds = time.perf_counter() - self._started
+            self.report(
+                StageResult(self.name, "progress", seconds, step=step, done=done, total=total)
+            )
 
     def skip_input(self, line: str) -> None:
         """Record an input file the stage leaves out (``<file>: <why>``).
@@ -247,12 +262,16 @@ class StageResult:
     """Outcome of one stage in this run."""
 
     name: str
-    status: str  # running | done | skipped | failed
+    status: str  # running | progress | done | skipped | failed
     seconds: float
     outputs: Outputs = field(default_factory=dict)
     error: str = ""
     #: Input files the stage left out (``<file>: <why>``).
     skipped_inputs: list[str] = field(default_factory=list)
+    #: For ``progress``: what was just finished (a band, a pointing, a scale) and how far.
+    step: str = ""
+    done: int = 0
+    total: int = 0
 
 
 def _plain(value: Any) -> Any:
@@ -475,7 +494,14 @@ def _run_locked(
             stage.name, reset=True, status="running", key=key, started=started, outputs={}
         )
         ctx = StageContext(
-            run, stage.name, folder, inputs, stage.config, run_id, upstream_skipped=upstream
+            run,
+            stage.name,
+            folder,
+            inputs,
+            stage.config,
+            run_id,
+            upstream_skipped=upstream,
+            report=report,
         )
         if report:
             report(StageResult(stage.name, "running", 0.0))

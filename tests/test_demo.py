@@ -37,12 +37,35 @@ def test_demo_delivery_is_complete_and_validates(demo):
     assert any(n.endswith("_f555w_v1_drc-sci.fits") for n in names)
     assert any(n.endswith("_cl-hum-c12.fits") for n in names)
     assert any(n.endswith("_asc-nuv-64pc-msk.fits") for n in names)
-    assert (demo / "delivery" / "html" / "index.html").exists()
+    assert (demo / "docs" / "index.html").exists()
     readme = next(field.glob("hlsp_*_readme.md")).read_text()
     assert "## How the products were made" in readme and "simulated" in readme
     cat = pp.open(next(field.glob("*_cl-cand.fits")), strict=True)
     assert len(cat.table) > 0
     assert (cat.table["PHANGS_AGE_MINCHISQ"] > 0).any()
+
+
+def test_delivery_folder_holds_only_hlsp_products(demo):
+    """Walk the delivery: field folders only, and in them only files MAST's rules accept."""
+    from phangs_products.naming import check_name
+
+    delivery = demo / "delivery"
+    assert sorted(p.name for p in demo.iterdir() if p.is_dir()) == [
+        "delivery",
+        "docs",
+        "input",
+        "work",
+    ]
+    fields = list(delivery.iterdir())
+    assert [f.name for f in fields] == ["ngc628c"] and fields[0].is_dir()
+    files = list(fields[0].rglob("*"))
+    assert len(files) > 60 and all(f.is_file() and f.parent == fields[0] for f in files)
+    broken = {f.name: check_name(f.name) for f in files if check_name(f.name)}
+    assert broken == {}
+    assert any(f.name.endswith("_multi_v1_sha256sums.txt") for f in files)
+    # the whole root validates too (no scratch or site beside the field folders)
+    report = validate_delivery(delivery)
+    assert report.ok and not report.problems, report.summary()
 
 
 def _manifest_stages(work: Path) -> dict:
@@ -59,10 +82,10 @@ def test_killed_run_resumes_without_redoing_finished_stages(demo, tmp_path):
     # reuse the simulated input; a fresh output folder
     out = tmp_path / "run"
     config = demo / "demo.toml"
-    text = config.read_text().replace('output = "delivery"', f'output = "{out}"')
+    text = config.read_text().replace('output = "."', f'output = "{out}"')
     cfg = tmp_path / "run.toml"
     cfg.write_text(text)
-    work = out / ".work" / "ngc628c"
+    work = out / "work" / "ngc628c"
     proc = subprocess.Popen(
         [sys.executable, "-m", "phangs_products.cli", "run", str(cfg)],
         stdout=subprocess.DEVNULL,
@@ -79,7 +102,7 @@ def test_killed_run_resumes_without_redoing_finished_stages(demo, tmp_path):
     before = _manifest_stages(work)
     assert before["imaging"]["status"] == "done"
     assert before["photometry"]["status"] == "running"
-    assert not (out / "ngc628c").exists()  # nothing reached the delivery
+    assert not (out / "delivery" / "ngc628c").exists()  # nothing reached the delivery
     result = subprocess.run(
         [sys.executable, "-m", "phangs_products.cli", "run", str(cfg)],
         capture_output=True,
@@ -91,7 +114,7 @@ def test_killed_run_resumes_without_redoing_finished_stages(demo, tmp_path):
     assert after["imaging"]["finished"] == before["imaging"]["finished"]  # not redone
     assert after["photometry"]["status"] == "done"
     assert "skipped imaging" in result.stdout.replace("  ", " ").replace("  ", " ")
-    assert validate_delivery(out / "ngc628c").ok
+    assert validate_delivery(out / "delivery" / "ngc628c").ok
 
 
 def _same_fits(a: Path, b: Path) -> None:
@@ -127,9 +150,7 @@ def test_two_galaxies_on_dask_match_sequential_runs(demo, tmp_path):
     # galaxy 1: the demo field again; galaxy 2: another field simulated with another seed
     cfg1 = tmp_path / "a.toml"
     cfg1.write_text(
-        (demo / "demo.toml")
-        .read_text()
-        .replace('output = "delivery"', f'output = "{tmp_path / "dask"}"')
+        (demo / "demo.toml").read_text().replace('output = "."', f'output = "{tmp_path / "dask"}"')
     )
     sim2 = simulate(SimConfig(field="ngc628e", seed=2), tmp_path / "sim2")
     cfg2 = tmp_path / "b.toml"
@@ -148,14 +169,14 @@ def test_two_galaxies_on_dask_match_sequential_runs(demo, tmp_path):
     wall = time.perf_counter() - t0
     assert [o.ok for o in outcomes] == [True, True], [o.error for o in outcomes]
     print(f"two galaxies on a 2-worker LocalCluster: {wall:.1f} s")
-    dask_field = tmp_path / "dask" / "ngc628c"
+    dask_field = tmp_path / "dask" / "delivery" / "ngc628c"
     seq_field = demo / "delivery" / "ngc628c"
     compared = 0
     for path in sorted(dask_field.glob("hlsp_*.fits")):
         _same_fits(path, seq_field / path.name)
         compared += 1
     assert compared > 40
-    assert validate_delivery(tmp_path / "dask" / "ngc628e").ok
+    assert validate_delivery(tmp_path / "dask" / "delivery" / "ngc628e").ok
 
 
 def test_cli_validate_on_demo(demo):

@@ -25,6 +25,7 @@ from fuzzkit import FIELD, deadline, exercise, set_card, write_corpus
 
 import phangs_products as pp
 from phangs_products.cli import main
+from phangs_products.delivery import checksums_name
 from phangs_products.errors import PhangsProductsError, ProductError
 from phangs_products.validation import validate_delivery
 from phangs_products.validation.filecheck import check_file
@@ -317,7 +318,7 @@ def test_non_ascii_header_byte_is_located(corpus, field):
 def test_fifos_in_a_delivery_never_block_the_validator(corpus, field):
     for kind in ("drc-sci", "regions", "ecsv", "manifest"):
         _fifo(kind)(corpus, field)
-    os.mkfifo(field / "SHA256SUMS")
+    os.mkfifo(field / checksums_name(FIELD, "v1"))
     copy(corpus, "readme", field)
     with deadline(LIMIT):
         report = validate_delivery(field, workers=1)

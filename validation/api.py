@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from phangs_products.atomic import is_temp_file
-from phangs_products.delivery import CHECKSUMS_NAME, find_manifest
+from phangs_products.delivery import find_checksums, find_manifest, is_checksums_name
 from phangs_products.errors import Problem, ProductError
 
 from .consistency import check_field
@@ -35,18 +35,42 @@ PROCESS_THRESHOLD = 150
 def field_folders(path: str | Path) -> list[Path]:
     """Field folders under ``path``: the path itself when it holds products, else its subfolders.
 
-    A folder counts as a field folder when it holds an ``hlsp_*`` file or ``SHA256SUMS``.
+    A folder counts as a field folder when it holds an ``hlsp_*`` file or a checksum list.
     """
     path = Path(path)
-
-    def is_field(folder: Path) -> bool:
-        return find_manifest(folder) is not None or any(
-            f.name.startswith("hlsp_") or f.name == CHECKSUMS_NAME for f in folder.iterdir()
-        )
-
-    if is_field(path):
+    if _is_field(path):
         return [path]
-    return sorted(d for d in path.iterdir() if d.is_dir() and is_field(d))
+    return sorted(d for d in path.iterdir() if d.is_dir() and _is_field(d))
+
+
+def _is_field(folder: Path) -> bool:
+    return find_manifest(folder) is not None or any(
+        f.name.startswith("hlsp_") or is_checksums_name(f.name) for f in folder.iterdir()
+    )
+
+
+def _stray(entry: Path) -> Problem:
+    """``delivery.stray-file`` for an entry that is not a product (a folder: with its size)."""
+    if is_temp_file(entry):
+        what = "temporary file of an interrupted write"
+    elif entry.is_symlink():
+        what = "symbolic link"
+    elif entry.is_dir():
+        what = f"folder ({sum(1 for _ in entry.rglob('*'))} entries inside)"
+    elif entry.is_file():
+        what = "file" if entry.name.startswith(".") else "file beside the field folders"
+    else:
+        what = "not a regular file (FIFO, socket or device)"
+    if entry.name.startswith(".") and not is_temp_file(entry):
+        what = f"hidden {what}"
+    return Problem("delivery.stray-file", f"{what}, not a product; remove it", entry.name)
+
+
+def root_strays(root: Path, folders: Sequence[Path]) -> list[Problem]:
+    """Entries of a delivery root that are not field folders (scratch, a site, loose files)."""
+    if list(folders) == [root]:
+        return []
+    return [_stray(e) for e in sorted(root.iterdir()) if e not in folders]
 
 
 def _files(folder: Path) -> tuple[list[Path], list[Problem]]:
@@ -56,29 +80,19 @@ def _files(folder: Path) -> tuple[list[Path], list[Problem]]:
     not a regular file: a FIFO, socket, device or folder posing as a product gets
     ``file.not-regular`` and is never opened.  Hidden files (temporary files of an
     interrupted write among them), other folders, FIFOs and the like each give a
-    ``delivery.stray-file`` problem; they are not opened either.
+    ``delivery.stray-file`` problem; they are not opened either.  The checksum list is checked
+    by the cross-file checks.
     """
     out: list[Path] = []
     stray: list[Problem] = []
+    checksums = find_checksums(folder)
     for f in sorted(folder.iterdir()):
-        if f.name == CHECKSUMS_NAME:
-            continue  # checked by the cross-file checks
-        if f.name.startswith("."):
-            what = (
-                "temporary file of an interrupted write"
-                if is_temp_file(f)
-                else "hidden file or folder"
-            )
-            stray.append(
-                Problem("delivery.stray-file", f"{what}, not a product; remove it", f.name)
-            )
-        elif f.is_file() or f.name.startswith("hlsp_"):
+        if checksums is not None and f == checksums:
+            continue
+        if not f.name.startswith(".") and (f.is_file() or f.name.startswith("hlsp_")):
             out.append(f)
         else:
-            what = "folder" if f.is_dir() else "not a regular file (FIFO, socket or device)"
-            stray.append(
-                Problem("delivery.stray-file", f"{what}, not a product; remove it", f.name)
-            )
+            stray.append(_stray(f))
     return out, stray
 
 
@@ -138,7 +152,7 @@ def validate_delivery(
         Turn warnings into errors.
     data : bool
         Read data where a check needs it (CHECKSUM/DATASUM, SHA-256 of the manifest and
-        SHA256SUMS, NaN/sentinel and range checks, catalog positions).  Without it only
+        the checksum list, NaN/sentinel and range checks, catalog positions).  Without it only
         headers are read and the manifest is compared by size.
     workers : int, optional
         Parallel workers (default: the number of CPUs).
@@ -166,6 +180,7 @@ def validate_delivery(
             Problem("delivery.empty", f"{root}: no field folder with hlsp_* products")
         )
     single = folders == [root]
+    report.problems += root_strays(root, folders)
     tasks = []
     strays: dict[Path, list[Problem]] = {}
     for folder in folders:
@@ -181,8 +196,9 @@ def validate_delivery(
         for r in folder_results:
             report.files[f"{prefix}/{r.name}" if prefix else r.name] = r.checks
             report.problems += _prefixed(r.problems, prefix)
-        if (folder / CHECKSUMS_NAME).exists():
-            key = f"{prefix}/{CHECKSUMS_NAME}" if prefix else CHECKSUMS_NAME
+        checksums = find_checksums(folder)
+        if checksums is not None:
+            key = f"{prefix}/{checksums.name}" if prefix else checksums.name
             report.files[key] = ("delivery",)
         report.problems += _prefixed(strays[folder], prefix)
         report.problems += _prefixed(check_field(folder, folder_results, data), prefix)

@@ -91,6 +91,11 @@ def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``phangs-products docs``."""
     parser.add_argument("delivery", help="delivery root folder (one folder per field)")
     parser.add_argument(
+        "--out",
+        default=None,
+        help="folder of the HTML site (default: docs/ beside the delivery root)",
+    )
+    parser.add_argument(
         "--no-validate", action="store_true", help="do not run the validator for the report page"
     )
 
@@ -104,7 +109,7 @@ def run_docs(args: argparse.Namespace) -> int:
         report = validate_delivery(root)
         problems = report.to_dict()["problems"]
         summary = report.summary()
-    index = build_site(root, problems, summary)
+    index = build_site(root, problems, summary, site=args.out)
     print(f"HTML index: {index}")
     return 0
 

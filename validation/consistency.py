@@ -1,7 +1,7 @@
 """Cross-file checks of one field folder: manifest, completeness, checksums, shared grid.
 
 They work on the per-file :class:`~.facts.FileResult` records, so no file is read twice
-(the manifest and ``SHA256SUMS`` are small and read here).
+(the manifest and the checksum list are small and read here).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ import numpy as np
 
 from phangs_products.delivery import (
     CHECKSUMS_NAME,
+    LEGACY_CHECKSUMS_NAME,
+    find_checksums,
     find_manifest,
+    is_checksums_name,
     read_checksums,
     readme_name,
     required_products,
@@ -104,7 +107,7 @@ def _read_manifest(path: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
 
 
 def _product_files(folder: Path, names: Sequence[str], manifest: str) -> list[str]:
-    return [n for n in names if n not in (manifest, CHECKSUMS_NAME)]
+    return [n for n in names if n != manifest and not is_checksums_name(n)]
 
 
 def _check_manifest_files(
@@ -236,31 +239,37 @@ def _check_completeness(
 
 # ---------------------------------------------------------------------------------- checksums
 def _check_checksums(folder: Path, by_name: Mapping[str, FileResult], data: bool) -> list[Problem]:
-    path = folder / CHECKSUMS_NAME
-    if not path.exists():
-        return [Problem("checksums.missing", f"no {CHECKSUMS_NAME} file in {folder.name!r}")]
+    path = find_checksums(folder)
+    if path is None:
+        return [
+            Problem("checksums.missing", f"no {CHECKSUMS_NAME} checksum list in {folder.name!r}")
+        ]
+    problems = []
+    if path.name == LEGACY_CHECKSUMS_NAME:
+        problems.append(
+            Problem(
+                "checksums.name",
+                "the checksum list has no HLSP name; write it again (the pipeline's publish "
+                "stage names it hlsp_..._sha256sums.txt)",
+                path.name,
+                severity="warning",
+            )
+        )
     try:
         sums = read_checksums(path)
     except (PhangsProductsError, UnicodeDecodeError) as exc:
-        return [Problem("checksums.format", str(exc), CHECKSUMS_NAME)]
-    problems = []
+        return [*problems, Problem("checksums.format", str(exc), path.name)]
     for name, digest in sums.items():
         result = by_name.get(name)
         if result is None:
             problems.append(
-                Problem(
-                    "checksums.sha256",
-                    f"lists {name!r}, which is not in the folder",
-                    CHECKSUMS_NAME,
-                )
+                Problem("checksums.sha256", f"lists {name!r}, not in the folder", path.name)
             )
         elif data and result.sha256 and result.sha256 != digest:
-            problems.append(
-                Problem("checksums.sha256", f"sha256 differs from {CHECKSUMS_NAME}", name)
-            )
+            problems.append(Problem("checksums.sha256", f"sha256 differs from {path.name}", name))
     for name in by_name:
-        if name not in sums and name != CHECKSUMS_NAME:
-            problems.append(Problem("checksums.unlisted", f"not listed in {CHECKSUMS_NAME}", name))
+        if name not in sums and not is_checksums_name(name):
+            problems.append(Problem("checksums.unlisted", f"not listed in {path.name}", name))
     return problems
 
 

@@ -131,15 +131,27 @@ _RULES: list[tuple[str, str, str, str]] = [
     ("manifest.sha256", "delivery", "error", "Manifest SHA-256 values match the files."),
     ("manifest.size", "delivery", "error", "Manifest sizes match the files."),
     ("manifest.record", "delivery", "error", "Manifest records agree with the file headers."),
-    ("checksums.missing", "delivery", "error", "The field folder has a SHA256SUMS file."),
-    ("checksums.format", "delivery", "error", "SHA256SUMS is in sha256sum format."),
-    ("checksums.sha256", "delivery", "error", "SHA256SUMS values match the files."),
-    ("checksums.unlisted", "delivery", "error", "SHA256SUMS lists every file of the folder."),
+    (
+        "checksums.missing",
+        "delivery",
+        "error",
+        "The field folder has a checksum list (hlsp_..._sha256sums.txt).",
+    ),
+    (
+        "checksums.name",
+        "delivery",
+        "warning",
+        "The checksum list has an HLSP name (not the SHA256SUMS of older deliveries).",
+    ),
+    ("checksums.format", "delivery", "error", "The checksum list is in sha256sum format."),
+    ("checksums.sha256", "delivery", "error", "Checksum list values match the files."),
+    ("checksums.unlisted", "delivery", "error", "The checksum list names every file."),
     (
         "delivery.stray-file",
         "delivery",
         "error",
-        "A field folder holds only products: no hidden or temporary file, folder or FIFO.",
+        "A delivery holds only products, at every level: no file beside the field folders, "
+        "no hidden or temporary file, folder or FIFO.",
     ),
     ("internal.error", "delivery", "error", "A check failed unexpectedly (a validator bug)."),
 ]

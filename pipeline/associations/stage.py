@@ -40,7 +40,17 @@ SCALE_COLORS = dict(zip(SCALES, ("red", "orange", "green", "cyan"), strict=True)
 
 @dataclass(frozen=True)
 class AssociationStageConfig:
-    """Associations and their SED fits."""
+    """Associations and their SED fits.
+
+    Attributes
+    ----------
+    associations : AssociationConfig
+        Watershed associations.
+    sed : SEDConfig
+        SED fits of the associations.
+    polygon_tolerance : float
+        Simplification tolerance (px) of the association outlines in the DS9 region files.
+    """
 
     associations: AssociationConfig = field(default_factory=AssociationConfig)
     sed: SEDConfig = field(default_factory=SEDConfig)

@@ -64,6 +64,11 @@ class ClusterSelectionConfig:
         MCI_in window of the bright rescue.
     seed : int
         Random seed of the injections.
+    star_min_snr : float
+        Fewest V-band S/N of the bright DOLPHOT point sources (object type 1) that trace the
+        stellar locus in the MCI plane.
+    star_min_count : int
+        Point sources an MCI bin needs to count as stellar locus (removed from the region).
     """
 
     fwhms: tuple[float, ...] = field(

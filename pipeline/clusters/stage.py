@@ -67,7 +67,26 @@ CLASS_COLORS = {1: "blue", 2: "green", 3: "orange"}
 
 @dataclass(frozen=True)
 class ClusterStageConfig:
-    """Cluster-stage settings: selection, classifier, SED fit, and an optional human table."""
+    """Cluster-stage settings: selection, classifier, SED fit, and an optional human table.
+
+    Attributes
+    ----------
+    selection : ClusterSelectionConfig
+        Candidate selection and its synthetic-cluster calibration.
+    classifier : ClassifierConfig
+        Machine-learning classifier.
+    sed : SEDConfig
+        SED fits.
+    photometry : PhotometryConfig
+        Aperture photometry of the candidates (as the photometry stage's).
+    human_table : str
+        Visual classifications to cross-match (ECSV/FITS/CSV with RA, DEC in deg and a class
+        per row; format in the README); empty: no human-class catalogs are published.
+    human_match_arcsec : float
+        Matching radius of the human table in arcsec.
+    region_radius_arcsec : float
+        Circle radius of each cluster in the DS9 region files, in arcsec.
+    """
 
     selection: ClusterSelectionConfig = field(default_factory=ClusterSelectionConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
@@ -169,6 +188,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
     )
     calib_path = ctx.folder / "mci_calibration.ecsv"
     region.injected.write(calib_path, format="ascii.ecsv", overwrite=True)
+    ctx.progress(f"MCI calibration ({len(region.injected)} synthetic clusters)", 1, 4)
     idx, reason = select_candidates(
         sources, filters, region, galaxy.distance_modulus, config.selection, ref
     )
@@ -201,6 +221,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
             int(isolated.sum()),
         )
     table = build_candidate_table(sources, idx, reason, filters, galaxy, ctx.run.field)
+    ctx.progress(f"selection ({len(table)} candidates)", 2, 4)
     # Milky Way foreground: the catalog's magnitudes and fluxes are corrected (as PHANGS-CAT)
     a_band, fg_meta = foreground(ctx, [BandInfo(f) for f in filters], corrected=True)
     correct_foreground(table, filters, a_band)
@@ -215,6 +236,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
     ml, quality = classify_candidates(table, arrays, config.classifier)
     table["PHANGS_CLUSTER_CLASS_ML"] = ml
     table["PHANGS_CLUSTER_CLASS_ML_QUAL"] = quality
+    ctx.progress("classification", 3, 4)
     # cluster ids for class 1-3 objects (human class when inspected, else machine)
     best = np.where(
         table["PHANGS_CLUSTER_CLASS_HUMAN"] > 0,
@@ -238,6 +260,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
         table[f"PHANGS_{prefix}_LIMLO"] = lo
         table[f"PHANGS_{prefix}_LIMHI"] = hi
     table["PHANGS_REDUCEDCHISQ_MINCHISQ"] = sed.reduced_chi2
+    ctx.progress("SED fits", 4, 4)
     fg_meta["humclass"] = bool(config.human_table)
     return _write_products(ctx, table, images[ref], filters, apc_v, config, calib_path, fg_meta)
 

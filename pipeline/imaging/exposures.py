@@ -59,6 +59,8 @@ class ImagingConfig:
         field, one F555W exposure matched 20 px off) fitted 20 wrong pairs at 60 mas.
     minobj : int
         Minimum matched stars for a fit.
+    nclip, sigma : int, float
+        TweakReg fit: rejection iterations and clipping limit (sigma) of outlying matches.
     fitgeometry : str
         TweakReg fit model (``rscale``: shift, rotation, scale).
     min_refstars_rscale : int

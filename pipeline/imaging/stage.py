@@ -93,7 +93,9 @@ def imaging_stage(ctx: StageContext) -> Outputs:
     if workers > 1:
         log.info("%d bands on %d worker processes", len(order), workers)
         bands = [(f, copy_inputs(groups[f], scratch / f.lower())) for f in order]
-        for task in run_bands(bands, run.reference_catalog, config, scratch, workers):
+        tasks = run_bands(bands, run.reference_catalog, config, scratch, workers)
+        for done, task in enumerate(tasks, start=1):
+            ctx.progress(f"{task.filter} aligned and drizzled", done, len(bands))
             if task.error or task.images is None:
                 if task.filter == config.reference_filter:
                     raise ImagingError(f"band {task.filter}: {task.error}")
@@ -103,7 +105,9 @@ def imaging_stage(ctx: StageContext) -> Outputs:
             add_products(task.images, task.exposures)
         order = []  # every band is done
     refimage: Path | None = None
-    for filt in order:
+    for done, filt in enumerate(order):
+        step = f"{order[done - 1]} aligned and drizzled" if done else "started"
+        ctx.progress(step, done, len(order))
         log.info("band %s: %d exposure(s)", filt, len(groups[filt]))
         exposures = copy_inputs(groups[filt], scratch)
         try:

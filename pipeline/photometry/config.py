@@ -33,6 +33,8 @@ class PhotometryConfig:
         the annulus's outer radius (crowded fields), neighbours of at most
         ``apcorr_neighbour_ratio`` times a calibrator's 4 px flux are allowed
         (:func:`calibrator_isolation`).
+    sharplo, sharphi, roundlo, roundhi : float
+        DAOStarFinder's sharpness and roundness bounds of a detection.
     edge : int
         Detections closer than this to the image border (px) are dropped.
     detect_passes : int

@@ -32,8 +32,15 @@ log = logging.getLogger(__name__)
 class PhotometryStageConfig:
     """Photometry stage settings: detection/aperture settings and the PSF-photometry fallback.
 
-    ``dolphot_phot``/``dolphot_columns`` point at existing DOLPHOT output to ingest instead of
-    running PSF photometry.
+    Attributes
+    ----------
+    photometry : PhotometryConfig
+        Detection and aperture photometry.
+    psf : PSFPhotConfig
+        PSF photometry (used when no DOLPHOT output is given).
+    dolphot_phot, dolphot_columns : str
+        Existing DOLPHOT output (the ``.phot`` file and its ``.columns`` listing) to ingest
+        instead of running PSF photometry; empty: PSF photometry with photutils.
     """
 
     photometry: PhotometryConfig = field(default_factory=PhotometryConfig)
@@ -48,7 +55,9 @@ def photometry_stage(ctx: StageContext) -> Outputs:
     images, errors = load_drcs(ctx.inputs[StageName.IMAGING])
     ref = config.photometry.reference_filter
     sources = detect_sources(images[ref], config.photometry)
+    ctx.progress(f"detection on {ref} ({len(sources)} sources)", 1, 3)
     table, apcorr = measure_bands(sources, images, errors, config.photometry)
+    ctx.progress(f"aperture photometry of {len(images)} bands", 2, 3)
     table.meta["apcorr"] = apcorr
     ra, dec = images[ref].wcs.pixel_to_world_values(table["x"], table["y"])
     table["ra"], table["dec"] = ra, dec
@@ -71,6 +80,7 @@ def photometry_stage(ctx: StageContext) -> Outputs:
         engine = "PHOTUTILS-PSF"
 
         version = metadata.version("photutils")
+    ctx.progress("point-source photometry", 3, 3)
     delivery = delivery_from(images[ref], ctx)
     meta = {
         **common_meta(

@@ -14,7 +14,7 @@ def document_stage(ctx: StageContext) -> Outputs:
     (json_path, _) = ctx.inputs[StageName.VALIDATE][ProductKey.REPORT]
     doc = json.loads(json_path.read_text())
     problems = doc.get("problems", [])
-    index = build_site(ctx.run.output, problems, doc.get("summary", ""))
+    index = build_site(ctx.run.output, problems, doc.get("summary", ""), site=ctx.run.docs)
     marker = ctx.folder / "index.txt"
     marker.write_text(str(index))
     return {ProductKey.SITE: [marker]}

@@ -113,14 +113,14 @@ def test_simulatd_and_proposid_from_the_inputs_and_no_survey_doi(reddened):
         assert "DOI" not in header, path.name
         assert header["HLSPLEAD"] == "A. Tester", path.name
     texts = [p.read_text() for p in _field(config).glob("hlsp_*") if p.suffix in (".md", ".reg")]
-    texts += [p.read_text() for p in (config.output / "html").rglob("*.html")]
+    texts += [p.read_text() for p in config.docs.rglob("*.html")]
     for text in texts:
         assert not any(doi in text for doi in SURVEY.dois.values())
     (readme,) = _field(config).glob("*_readme.md")
     text = readme.read_text()
     assert "simulated HST exposures** (`SIMULATD = T`)" in text
     assert f"(PROPOSID): {PROPOSID}." in text
-    for page in (config.output / "html").rglob("*.html"):
+    for page in config.docs.rglob("*.html"):
         assert 'class="banner simulated"' in page.read_text(), page.name
 
 
@@ -208,5 +208,5 @@ def test_without_human_table_no_human_catalogs_and_the_reason(reddened):
     text = readme.read_text()
     assert "No human classes: no table of human (visual) classes was given" in text
     assert "matched to the nearest\n  candidate within 0.1 arcsec" in text
-    page = (config.output / "html" / "galaxies" / f"{config.field}.html").read_text()
+    page = (config.docs / "galaxies" / f"{config.field}.html").read_text()
     assert "Cluster candidates by class (machine-learning classification)" in page

@@ -168,7 +168,7 @@ def test_toml_config_errors_are_one_line(tmp_path):
     bad.write_text('[run]\ntarget = "ngc628"\ninput = "x"\n')
     with pytest.raises(
         ConfigError,
-        match=r"run.toml: run-config-1.2.0: run: "
+        match=r"run.toml: run-config-1.3.0: run: "
         r"'reference_catalog' is a required property",
     ):
         load_config(bad)
@@ -193,5 +193,5 @@ def test_toml_config_loads(tmp_path):
     )
     config = load_config(path)
     assert config.target == "ngc628" and config.bands == ("F555W",)
-    assert config.work == (tmp_path / "delivery" / ".work" / "ngc628c").resolve()
+    assert config.work == (tmp_path / "delivery" / "work" / "ngc628c").resolve()
     assert config.stages["photometry"] == {"fwhm_px": 2.5}

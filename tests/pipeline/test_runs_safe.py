@@ -505,5 +505,5 @@ def test_demo_config_quotes_paths(tmp_path):
     sim = types.SimpleNamespace(flc_dir=flc, reference_catalog=ref, truth=truth)
     config = load_config(write_demo_config(out, sim, "ngc628c"))
     assert config.input == flc.resolve() and config.reference_catalog == ref.resolve()
-    assert config.output == (out / "delivery").resolve()
+    assert config.output == (out / "delivery").resolve() and config.docs == out.resolve() / "docs"
     assert config.stages["clusters"]["human_table"] == str((out / "human_classes.ecsv").resolve())

@@ -1,4 +1,4 @@
-"""The delivery layout module: field folders, manifest, SHA256SUMS, completeness list."""
+"""The delivery layout module: field folders, manifest, checksum list, completeness list."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ import pytest
 
 import phangs_products as pp
 from phangs_products.delivery import (
-    CHECKSUMS_NAME,
+    LEGACY_CHECKSUMS_NAME,
     build_manifest,
     field_dir,
+    find_checksums,
     find_manifest,
     read_checksums,
     required_products,
     write_checksums,
 )
 from phangs_products.errors import ProductError
+from phangs_products.naming import check_name
 from phangs_products.testing import make_clean_delivery
+from phangs_products.validation import validate_delivery
 
 
 def test_field_dir_uses_image_target(tmp_path: Path) -> None:
@@ -31,7 +34,8 @@ def test_manifest_lists_every_product(clean: Path) -> None:
     manifest = pp.open(find_manifest(clean), strict=True)
     tree = manifest.tree
     names = {r["name"] for r in tree["files"]}
-    on_disk = {p.name for p in clean.iterdir()} - {CHECKSUMS_NAME, find_manifest(clean).name}
+    not_products = {find_checksums(clean).name, find_manifest(clean).name}
+    on_disk = {p.name for p in clean.iterdir()} - not_products
     assert names == on_disk
     rec = next(r for r in tree["files"] if r["name"].endswith("_f555w_v1_drc-sci.fits"))
     assert rec["product"] == "drc-sci" and rec["filter"] == "F555W"
@@ -48,13 +52,26 @@ def test_build_manifest_refuses_damaged_file(clean: Path) -> None:
 
 
 def test_checksums_match_sha256sum(clean: Path) -> None:
-    sums = read_checksums(clean / CHECKSUMS_NAME)
-    assert CHECKSUMS_NAME not in sums and len(sums) == len(list(clean.iterdir())) - 1
+    path = find_checksums(clean)
+    assert path.name == "hlsp_phangs-hst_hst_multi_ngc628c_multi_v1_sha256sums.txt"
+    assert check_name(path.name) == []
+    sums = read_checksums(path)
+    assert path.name not in sums and len(sums) == len(list(clean.iterdir())) - 1
     proc = subprocess.run(
-        ["sha256sum", "--check", "--quiet", CHECKSUMS_NAME], cwd=clean, capture_output=True
+        ["sha256sum", "--check", "--quiet", path.name], cwd=clean, capture_output=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert write_checksums(clean) == clean / CHECKSUMS_NAME
+    assert write_checksums(clean) == path
+
+
+def test_older_sha256sums_is_read_and_replaced(clean: Path) -> None:
+    path = find_checksums(clean)
+    legacy = path.rename(clean / LEGACY_CHECKSUMS_NAME)
+    assert find_checksums(clean) == legacy
+    report = validate_delivery(clean)
+    assert report.ok and report.rules("warning") == {"checksums.name"}, report.to_text()
+    assert write_checksums(clean) == path and not legacy.exists()
+    assert validate_delivery(clean).problems == []
 
 
 def test_make_clean_delivery_is_fast_and_fresh(tmp_path: Path) -> None:
@@ -69,4 +86,5 @@ def test_make_clean_delivery_is_fast_and_fresh(tmp_path: Path) -> None:
 
 def test_clean_products_open_strictly(clean: Path) -> None:
     for path in clean.glob("hlsp_*"):
-        pp.open(path, strict=True)
+        if path != find_checksums(clean):
+            pp.open(path, strict=True)

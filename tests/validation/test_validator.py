@@ -13,7 +13,7 @@ import pytest
 from astropy.io import fits
 from vtools import _plain, refresh
 
-from phangs_products.delivery import CHECKSUMS_NAME, find_manifest, write_checksums
+from phangs_products.delivery import find_checksums, find_manifest, write_checksums
 from phangs_products.models import CatalogModel, ManifestModel
 from phangs_products.models import open as open_product
 from phangs_products.validation import RULES, validate_delivery
@@ -169,7 +169,7 @@ def unknown_schema_version(d: Path) -> None:
 
 
 def missing_checksums_file(d: Path) -> None:
-    (d / CHECKSUMS_NAME).unlink()
+    find_checksums(d).unlink()
 
 
 def readme_missing_section(d: Path) -> None:
@@ -361,3 +361,26 @@ def test_stray_temp_file_is_named_in_the_report(clean: Path) -> None:
     assert problem.rule == "delivery.stray-file" and problem.severity == "error"
     assert problem.file == f".{img('f555w', 'drc-sci')}.x7k2q9.part"
     assert "temporary file of an interrupted write" in problem.message
+
+
+def test_anything_beside_the_field_folders_is_flagged(tmp_path: Path) -> None:
+    """Scratch, a site or a loose file at the delivery root: each named, at every level."""
+    from phangs_products.testing import make_clean_delivery
+
+    root = tmp_path / "delivery"
+    field = make_clean_delivery(root, field="ngc628c")
+    assert validate_delivery(root).problems == []
+    work = root / ".work" / "ngc628c" / "logs"
+    work.mkdir(parents=True)
+    (work / "imaging.log").write_text("log\n")
+    (root / "html").mkdir()
+    (root / "html" / "index.html").write_text("<html></html>")
+    (root / "notes.txt").write_text("todo\n")
+    (field / "previews").mkdir()
+    (field / "previews" / "rgb.png").write_bytes(b"\x89PNG")
+    report = validate_delivery(root)
+    strays = {p.file: p.message for p in report.problems if p.rule == "delivery.stray-file"}
+    assert set(strays) == {".work", "html", "notes.txt", "ngc628c/previews"}, report.to_text()
+    assert "3 entries inside" in strays[".work"]
+    assert "beside the field folders" in strays["notes.txt"]
+    assert report.rules("error") == {"delivery.stray-file"}

@@ -306,9 +306,9 @@ def test_multi_pointing_config_loads(tmp_path):
     assert [p.field for p in config.pointings] == list(FIELDS)
     assert [r.field for r in config.pointing_runs()] == list(FIELDS)
     assert config.pointing_runs()[1].input == (tmp_path / "ngc628e").resolve()
-    assert config.pointing_runs()[0].work == (tmp_path / "out" / ".work" / "ngc628c").resolve()
+    assert config.pointing_runs()[0].work == (tmp_path / "out" / "work" / "ngc628c").resolve()
     mosaic = config.mosaic_run()
-    assert mosaic.work == (tmp_path / "out" / ".work" / MOSAIC).resolve()
+    assert mosaic.work == (tmp_path / "out" / "work" / MOSAIC).resolve()
     assert [p.input for p in mosaic.pointings] == [config.output / f for f in FIELDS]
     named = load_config(_write_config(tmp_path, 'mosaic = "ngc628mos"\n' + POINTINGS_TOML))
     assert named.field == "ngc628mos"
@@ -319,7 +319,7 @@ def test_multi_pointing_config_loads(tmp_path):
     ("body", "message"),
     [
         ('field = "ngc628c"\n' + POINTINGS_TOML, "field cannot be given with pointings"),
-        ('[[run.pointings]]\nfield = "ngc628c"\ninput = "ngc628c"\n', "run-config-1.2.0: run"),
+        ('[[run.pointings]]\nfield = "ngc628c"\ninput = "ngc628c"\n', "run-config-1.3.0: run"),
         ('mosaic = "ngc628mosaic"\ninput = "ngc628c"\n', "mosaic needs pointings"),
         (POINTINGS_TOML.replace('input = "ngc628e"', 'input = "nope"'), "pointings.1.input"),
     ],
