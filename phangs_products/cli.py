@@ -118,7 +118,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
     import warnings
 
     import phangs_products
+    from phangs_products.delivery import is_checksums_name, read_checksums
     from phangs_products.models import FitsModel
+
+    if is_checksums_name(Path(args.file).name):
+        sums = read_checksums(args.file)
+        print(f"{Path(args.file).name}\n  checksum list (sha256sum format) of {len(sums)} files")
+        for name in sums:
+            print(f"    {name}")
+        return 0
 
     with warnings.catch_warnings():  # the problems are printed below
         warnings.simplefilter("ignore", phangs_products.ProductValidationWarning)
@@ -144,6 +152,8 @@ def _print_info(model: Any, args: argparse.Namespace) -> int:
         print(f"  table    {len(table)} rows x {len(table.colnames)} columns")
     elif schema.kind in ("image", "mask"):
         print(f"  image    {model.data.shape} {model.data.dtype}")
+    for line in _content_lines(model):
+        print(f"  {line}")
     problems = model.problems(data=True)
     errors = [p for p in problems if p.severity == "error"]
     print(f"  valid    {'yes' if not errors else f'no, {len(errors)} problem(s)'}")
@@ -152,6 +162,42 @@ def _print_info(model: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(items, default=str, indent=1))
     return 0 if not errors else 1
+
+
+def _content_lines(model: Any) -> list[str]:
+    """What a file holds beyond its keywords: shapes, files or extensions, by product kind."""
+    from collections import Counter
+
+    kind = model.schema.kind
+    if kind == "regions":
+        shapes = Counter(r["shape"] for r in model.content()["regions"])
+        counted = ", ".join(f"{n} {shape}" for shape, n in shapes.most_common())
+        return [f"regions  {sum(shapes.values())} shape(s){': ' + counted if counted else ''}"]
+    if kind == "manifest":
+        files = model.tree.get("files", [])
+        lines = [f"files    {len(files)}"]
+        for rec in files:
+            variant = " ".join(
+                str(rec[k]) for k in ("filter", "selection", "scale", "subset") if k in rec
+            )
+            lines.append(
+                f"  {rec.get('product', '?'):<16} {rec.get('size', 0):>11,d} B  "
+                f"{rec.get('name', '?')}{'  (' + variant + ')' if variant else ''}"
+            )
+        return lines
+    if kind == "flc":
+        from phangs_products.fitsscan import scan_file
+
+        lines = ["extensions"]
+        for hdu in scan_file(model.path).hdus:
+            head = hdu.header
+            axes = "x".join(
+                str(head.get(f"NAXIS{i}", 0)) for i in range(1, head.get("NAXIS", 0) + 1)
+            )
+            label = f"{hdu.name},{hdu.ver}" if hdu.index else hdu.name
+            lines.append(f"  {hdu.index:>2} {label:<12} {hdu.xtension:<8} {axes or '-'}")
+        return lines
+    return []
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:

@@ -117,22 +117,43 @@ def _name_map() -> list[tuple[str, str]]:
     return rows
 
 
-def render_steps(settings: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
+def _flat_rows(values: Mapping[str, Any], prefix: str = "") -> list[dict[str, str]]:
+    """``{'name', 'value', 'unit'}`` rows of nested settings (dotted names, plain values)."""
+    rows = []
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            rows += _flat_rows(value, f"{prefix}{key}.")
+            continue
+        if isinstance(value, list | tuple):
+            text = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+        else:
+            text = f"{value:g}" if isinstance(value, float) else str(value)
+        rows.append({"name": f"{prefix}{key}", "value": text or "(none)", "unit": ""})
+    return rows
+
+
+def render_steps(
+    settings: Mapping[str, Mapping[str, Any]],
+    rows: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+) -> list[dict[str, Any]]:
     """README descriptions of the pipeline steps, rendered from the settings a run used.
 
     The method text of each stage lives in ``templates/readme-steps.md.j2`` (one macro per
-    stage); the settings line lists every option.
+    stage); every option follows as a table row of name, value and unit.
 
     Parameters
     ----------
     settings : mapping
         Stage name -> that stage's configuration as nested mappings.  Stages without an entry
         are left out.
+    rows : mapping, optional
+        Stage name -> the table rows (``name``, ``value``, ``unit``) of its options, as the
+        pipeline describes them; by default the settings' own values without units.
 
     Returns
     -------
     list of dict
-        ``{'title', 'text'}`` per step, in pipeline order.
+        ``{'title', 'text', 'settings'}`` per step, in pipeline order.
 
     Raises
     ------
@@ -146,8 +167,8 @@ def render_steps(settings: Mapping[str, Mapping[str, Any]]) -> list[dict[str, st
             continue
         values = dict(settings[stage])
         body = str(getattr(module, stage)(values)).strip()
-        listed = ", ".join(f"{k} = {v}" for k, v in values.items())
-        steps.append({"title": module.titles[stage], "text": f"{body} Settings: {listed}."})
+        table = list(rows[stage]) if rows and stage in rows else _flat_rows(values)
+        steps.append({"title": module.titles[stage], "text": body, "settings": table})
     return steps
 
 

@@ -9,10 +9,6 @@ validates and loads unchanged into a run is tested, so it cannot drift from the 
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import typing
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +16,10 @@ import tomli_w
 
 from phangs_products.pipeline.config import CONFIG_SCHEMA, load_config
 from phangs_products.pipeline.graph import STAGE_CONFIGS, build_stages
+from phangs_products.pipeline.options import stage_options
 from phangs_products.registry import load_document
 
-__all__ = ["RUN_EXAMPLE", "check_config", "config_reference", "option_docs", "stage_options"]
+__all__ = ["RUN_EXAMPLE", "check_config", "config_reference"]
 
 #: Values of the ``[run]`` settings shown active in the reference (a survey galaxy, real data).
 RUN_EXAMPLE: dict[str, Any] = {
@@ -38,102 +35,6 @@ _RUN_PLACEHOLDERS = {
     "ebv_mw": "# ebv_mw = ...            # e.g. from a dust map; 0 applies no correction",
     "ebv_mw_source": '# ebv_mw_source = "..."   # the map or paper the value comes from',
 }
-#: Units recognised in the option docs, longest first (``(px)``, ``in px``, ``[mag]`` ...).
-_UNITS = ("arcsec", "Msun", "mag", "Myr", "deg", "mas", "pc", "px", "yr", "s")
-_UNIT_RE = re.compile(r"(?:\bin |\(|\[|\d )(?P<unit>" + "|".join(_UNITS) + r")\b")
-
-
-def option_docs(cls: type) -> dict[str, str]:
-    """``{field name: one-line meaning}`` from the ``Attributes`` section of a dataclass.
-
-    Entries that document several fields at once (``a, b : float, tuple``) give each of them
-    the same text.
-    """
-    doc = cls.__doc__ or ""
-    match = re.search(
-        r"^\s*Attributes\s*\n\s*-+\s*\n(?P<body>.*?)(?:\n\s*\n\s*[A-Z]\w+\s*\n\s*-+|\Z)",
-        doc,
-        re.S | re.M,
-    )
-    if not match:
-        return {}
-    out: dict[str, str] = {}
-    names: list[str] = []
-    lines = match.group("body").splitlines()
-    indent = min((len(ln) - len(ln.lstrip()) for ln in lines if ln.strip()), default=0)
-    for line in lines:
-        if not line.strip():
-            continue
-        if len(line) - len(line.lstrip()) == indent:
-            names = [n.strip() for n in line.split(":")[0].split(",")]
-            for name in names:
-                out[name] = f"{', '.join(names)}:" if len(names) > 1 else ""
-        else:
-            for name in names:
-                out[name] = f"{out[name]} {line.strip()}".strip()
-    return out
-
-
-def _unit(text: str) -> str:
-    """The unit a doc states (``in px``, ``(mag)``); none for a doc shared by several options."""
-    found = _UNIT_RE.search(text)
-    return found.group("unit") if found and not re.match(r"^\w+(, \w+)+:", text) else ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Option:
-    """One stage option: where it goes, its default and what it means."""
-
-    table: str
-    name: str
-    default: Any
-    type: str
-    meaning: str
-    unit: str
-    bounds: str
-
-
-def _type_text(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is typing.Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (tuple, list):
-        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
-        inner = {getattr(a, "__name__", str(a)) for a in args}
-        return f"list of {' | '.join(sorted(inner))}"
-    if origin is not None:  # X | None
-        return " | ".join(_type_text(a) for a in typing.get_args(tp))
-    return getattr(tp, "__name__", str(tp)).replace("NoneType", "not set")
-
-
-def _bounds(meta: Any) -> str:
-    signs = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-    return ", ".join(f"{signs[k]} {meta[k]}" for k in signs if k in meta)
-
-
-def stage_options(cls: type, table: str) -> Iterator[Option]:
-    """Every option of a stage config dataclass, nested config tables included, in order."""
-    hints = typing.get_type_hints(cls)
-    docs = option_docs(cls)
-    nested = []
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            nested.append((f.name, tp))
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        text = docs.get(f.name, "")
-        yield Option(
-            table=table,
-            name=f.name,
-            default=default,
-            type=_type_text(tp),
-            meaning=" ".join(text.split()),
-            unit=_unit(text) if re.search(r"\b(float|int)\b", _type_text(tp)) else "",
-            bounds=_bounds(f.metadata),
-        )
-    for name, tp in nested:
-        yield from stage_options(tp, f"{table}.{name}")
 
 
 def _toml_value(value: Any) -> str | None:

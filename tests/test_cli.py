@@ -52,3 +52,27 @@ def test_errors_are_one_line_with_exit_code(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: x.fits: not a readable FITS file")
     assert main(["schemas", "show", "nope"]) == 1
+
+
+def test_info_says_what_each_kind_holds(tmp_path, capsys):
+    """Region files: shape counts; manifests: the file list; FLCs: the extensions; checksums."""
+    from phangs_products.delivery import find_checksums, find_manifest
+    from phangs_products.testing import make_clean_delivery
+
+    field = make_clean_delivery(tmp_path / "delivery")
+    region = next(field.glob("*_cl-hum-c12-reg.reg"))
+    assert main(["info", str(region)]) == 0
+    assert " shape(s): " in capsys.readouterr().out
+    manifest = find_manifest(field)
+    assert main(["info", str(manifest)]) == 0
+    text = capsys.readouterr().out
+    n_files = len(list(field.glob("hlsp_*"))) - 2  # all but the manifest and checksum list
+    assert f"files    {n_files}" in text and "drc-sci" in text
+    from fuzzkit import _write_flc  # an FLC product from a real MAST exposure (two chips)
+
+    flc = _write_flc(tmp_path / "hlsp_phangs-hst_hst_wfc3-uvis_ngc628c_f555w_v1_x-flc.fits")
+    assert main(["info", str(flc)]) == 0
+    text = capsys.readouterr().out
+    assert "extensions" in text and "SCI,2" in text and "DQ,1" in text
+    assert main(["info", str(find_checksums(field))]) == 0
+    assert f"checksum list (sha256sum format) of {n_files + 1} files" in capsys.readouterr().out

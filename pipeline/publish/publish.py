@@ -15,6 +15,7 @@ from phangs_products.docs import render_readme, render_steps
 from phangs_products.models import ReadmeModel, read_meta
 from phangs_products.naming import build_name
 from phangs_products.pipeline.clusters.human_classes import MATCH_RADIUS_ARCSEC, table_format
+from phangs_products.pipeline.options import settings_rows
 from phangs_products.pipeline.products import ProductKey
 from phangs_products.pipeline.runner import Outputs, StageContext
 from phangs_products.registry import get_schema
@@ -139,7 +140,10 @@ def publish_stage(ctx: StageContext) -> Outputs:
         field=run.field,
         version=run.version,
         files=records,
-        steps=render_steps({str(k): _settings(c) for k, c in configs.items()}),
+        steps=render_steps(
+            {str(k): _settings(c) for k, c in configs.items()},
+            rows={str(k): settings_rows(c) for k, c in configs.items()},
+        ),
         run_id=ctx.run_id,
         simulated=run.simulated or facts["simulated"],
         skipped_inputs=ctx.upstream_skipped,

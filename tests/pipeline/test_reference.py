@@ -14,7 +14,8 @@ import tomli_w
 from phangs_products.cli import main
 from phangs_products.pipeline.config import CONFIG_SCHEMA, load_config
 from phangs_products.pipeline.graph import STAGE_CONFIGS, build_stages
-from phangs_products.pipeline.reference import config_reference, option_docs, stage_options
+from phangs_products.pipeline.options import option_docs, stage_options
+from phangs_products.pipeline.reference import config_reference
 from phangs_products.registry import load_document
 
 
@@ -105,3 +106,25 @@ def test_schemas_show_run_config(name):
         line.split()[:3] == ["run-config", CONFIG_SCHEMA.rsplit("-", 1)[1], "config"]
         for line in listed.splitlines()
     )
+
+
+def test_readme_lists_the_settings_as_tables_with_units():
+    from phangs_products.bands import galaxy
+    from phangs_products.docs import render_readme, render_steps
+    from phangs_products.pipeline.options import settings_rows
+    from phangs_products.pipeline.publish.publish import _settings
+
+    configs = {str(k): cls() for k, cls in STAGE_CONFIGS.items()}
+    clusters = configs["clusters"]
+    configs["clusters"] = type(clusters)(human_table="/home/someone/private/classes.ecsv")
+    steps = render_steps(
+        {k: _settings(c) for k, c in configs.items()},
+        rows={k: settings_rows(c) for k, c in configs.items()},
+    )
+    text = render_readme(
+        galaxy_=galaxy("ngc628"), field="ngc628c", version="v1", files=[], steps=steps
+    )
+    assert "| `pixscale` | 0.04 | arcsec |" in text
+    assert "| `photometry.radii` | 1, 1.5, 2, 2.5, 3, 4, 5 | px |" in text
+    assert "| `human_table` | classes.ecsv |  |" in text and "/home/someone" not in text
+    assert "{'" not in text and "dolphot_phot = ," not in text  # no Python reprs
