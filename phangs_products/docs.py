@@ -21,6 +21,7 @@ import numpy as np
 from phangs_products.atomic import atomic_write_bytes, atomic_write_text, inside
 from phangs_products.bands import Galaxy, galaxy
 from phangs_products.delivery import RunLayout
+from phangs_products.docsite import examples_by_product, extent, preview, snippets
 from phangs_products.errors import PhangsProductsError
 from phangs_products.hlsp import SURVEY, HlspIdentity
 from phangs_products.models import ManifestModel, software_version
@@ -314,6 +315,8 @@ def build_site(
     )
     galaxies = []
     fields = _field_dirs(root)
+    examples = examples_by_product((d, m.tree) for d, m in fields)
+    identities = []
     # SIMULATD of the products: a banner on every page of a site that holds simulated data
     any_simulated = any(_is_simulated(d, m.tree) for d, m in fields)
     for field_dir, manifest in fields:
@@ -333,7 +336,8 @@ def build_site(
         }
         galaxies.append(entry)
         # the target comes from the delivery's manifest: its page stays inside the site
-        previews = make_previews(field_dir, tree, inside(site / "galaxies", str(tree["target"])))
+        gdir = site / "galaxies"
+        previews = make_previews(field_dir, tree, inside(gdir, str(tree["target"])))
         _write_page(
             inside(site / "galaxies", f"{tree['target']}.html"),
             "galaxy.html.j2",
@@ -344,8 +348,12 @@ def build_site(
             previews=[
                 {"src": f"{tree['target']}/{p.name}", "caption": caption} for p, caption in previews
             ],
-            files=file_entries(tree["files"]),
+            files=[
+                {**vars(entry), "size_h": entry.size_h, "href": _link(field_dir / entry.name, gdir)}
+                for entry in file_entries(tree["files"])
+            ],
         )
+        identities.append(_citation_of(field_dir, tree))
     _write_page(
         site / "index.html",
         "index.html.j2",
@@ -369,15 +377,31 @@ def build_site(
                 "historical": product.get("historical_product_type"),
             }
         )
+        example = examples.get(schema.name)
+        pdir = site / "products"
+        shown = None
+        if example is not None:
+            png = pdir / f"{schema.name}.png"
+            shown = {
+                "name": example.example.name,
+                "href": _link(example.example, pdir),
+                "count": len(example.files),
+                "extent": extent(example.example, schema.kind),
+                "preview": png.name if preview(schema, example.example, png) else "",
+            }
+        keywords = list(schema.keywords)
         _write_page(
-            site / "products" / f"{schema.name}.html",
+            pdir / f"{schema.name}.html",
             "product.html.j2",
             simulated=any_simulated,
             title=schema.title,
             root="../",
             schema={"id": schema.id, "description": " ".join(schema.description.split())},
             product=product,
-            keywords=list(schema.keywords),
+            example=shown,
+            snippets=snippets(schema, example),
+            keywords=[k for k in keywords if k.mast == "project"],
+            hlsp_keywords=[k for k in keywords if k.mast != "project"],
             columns=list(schema.column_templates()),
             arrays=list(schema.arrays.values()),
         )
@@ -398,6 +422,17 @@ def build_site(
         ok=n_errors == 0,
         summary=summary,
         problems=problems,
+    )
+    _write_page(
+        site / "cite.html",
+        "cite.html.j2",
+        simulated=any_simulated,
+        title="How to cite",
+        root="",
+        survey=SURVEY,
+        identities=list({tuple(i.items()): i for i in identities if i}.values()),
+        simulated_only=bool(fields) and all(_is_simulated(d, m.tree) for d, m in fields),
+        software_version=software_version(),
     )
     _write_page(
         site / "versions.html",
@@ -446,6 +481,31 @@ def _galaxy_of(field_dir: Path, tree: dict[str, Any]) -> Galaxy:
                     source="product header",
                 )
     return galaxy(tree["target"].rstrip("abcdefghijklmnopqrstuvwxyz") or tree["target"])
+
+
+def _citation_of(field_dir: Path, tree: dict[str, Any]) -> dict[str, str]:
+    """HLSPNAME, HLSPLEAD, DOI and REFERENC as the field's products carry them.
+
+    One set per collection: images and catalogs may have their own title and DOI.
+    """
+    out: dict[str, str] = {}
+    for collection in ("phangs-hst", "phangs-cat"):
+        rec = next(
+            (
+                r
+                for r in tree["files"]
+                if r["name"].startswith(f"hlsp_{collection}_") and r["name"].endswith(".fits")
+            ),
+            None,
+        )
+        if rec is None:
+            continue
+        meta = open_product(field_dir / rec["name"]).meta
+        for key in ("HLSPNAME", "HLSPLEAD", "DOI", "REFERENC"):
+            value = meta.get(key)
+            if value:
+                out[f"{collection} {key}"] = str(value)
+    return out
 
 
 def _is_simulated(field_dir: Path, tree: dict[str, Any]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -9,6 +10,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+import phangs_products as pp
 from phangs_products.docs import build_site, render_readme
 from phangs_products.models import ReadmeModel
 from phangs_products.registry import product_schemas
@@ -28,7 +30,7 @@ class Links(HTMLParser):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    root = tmp_path_factory.mktemp("delivery")
+    root = tmp_path_factory.mktemp("run") / "delivery"
     make_clean_delivery(root)
     problems = [
         {
@@ -99,10 +101,23 @@ def test_readme_renders_with_required_sections(site):
     assert "| `cl-{subset}` | `obs-sed-{classify}-{class}` |" in text
 
 
+PAGE_KINDS = (
+    "index.html",
+    "galaxies/ngc628c.html",
+    "products/cluster-catalog.html",
+    "products/drc-sci.html",
+    "products.html",
+    "validation.html",
+    "versions.html",
+    "cite.html",
+)
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
-def test_index_in_headless_chromium(site, tmp_path):
-    _, index = site
-    shot = tmp_path / "index.png"
+@pytest.mark.parametrize("page", PAGE_KINDS)
+def test_every_page_kind_in_headless_chromium(site, tmp_path, page):
+    root, _ = site
+    shot = tmp_path / "page.png"
     result = subprocess.run(
         [
             "chromium",
@@ -119,7 +134,7 @@ def test_index_in_headless_chromium(site, tmp_path):
             "--v=0",
             f"--screenshot={shot}",
             "--window-size=1200,900",
-            index.as_uri(),
+            (root / page).as_uri(),
         ],
         capture_output=True,
         text=True,
@@ -132,3 +147,26 @@ def test_index_in_headless_chromium(site, tmp_path):
     assert pixels.std() > 5.0  # not a blank page
     console_errors = [ln for ln in result.stderr.splitlines() if "CONSOLE" in ln and "rror" in ln]
     assert console_errors == []
+
+
+def test_product_pages_open_with_an_example_preview_and_code(site):
+    root, _ = site
+    page = (root / "products" / "cluster-catalog.html").read_text()
+    intro, columns = page.split("<h2>Columns", 1)
+    assert "phangs_products.open(" in intro and ".to_pandas()" in intro
+    assert "Table.read(" in intro and " rows x " in intro and 'src="cluster-catalog.png"' in intro
+    assert "<details><summary>MAST HLSP keywords" in columns  # boilerplate folded, after columns
+    image = html.unescape((root / "products" / "drc-sci.html").read_text())
+    assert " x " in image and " px" in image and "WCS(hdul[0].header)" in image
+
+
+def test_galaxy_page_links_every_file_and_cite_page_exists(site):
+    from phangs_products.delivery import find_manifest
+
+    root, _ = site
+    page = (root / "galaxies" / "ngc628c.html").read_text()
+    manifest = pp.open(find_manifest(root.parent / "delivery" / "ngc628c"))
+    for rec in manifest.tree["files"]:
+        assert f'href="../../delivery/ngc628c/{rec["name"]}"' in page, rec["name"]
+    cite = (root / "cite.html").read_text()
+    assert "10.3847/1538-4365/ac1fe5" in cite and "CITATION.cff" in cite
