@@ -372,7 +372,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         fplan = plan(request)
     missing = fplan.missing
     sizes = [p.size or 0 for p in missing]
-    console.print(
+    print(  # plain print: never wrapped, easy to read in a log
         f"{len(fplan.products)} FLC exposure(s) in {', '.join(b.filter for b in fplan.bands)} "
         f"({len(fplan.present)} already complete, {len(missing)} to download, "
         f"{_size_text(sum(sizes))})"

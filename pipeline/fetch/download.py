@@ -17,7 +17,7 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from phangs_products.atomic import atomic_path, inside
+from phangs_products.atomic import atomic_path, inside, remove_temp_files
 from phangs_products.conformance import check_checksums
 from phangs_products.errors import ProductError
 from phangs_products.fitsscan import scan_file
@@ -113,6 +113,8 @@ def download_products(
         A transfer failed or delivered an incomplete file (files fetched before it are kept).
     """
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in remove_temp_files(folder):  # a transfer killed before it could clean up
+        log.info("%s: removed an interrupted download", stale.name)
     outcomes = []
     for product in products:
         dest = inside(folder, product.filename)

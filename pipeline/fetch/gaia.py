@@ -75,13 +75,18 @@ def query_gaia(cone: SearchCone) -> Table:
     FetchError
         The archive answered with an error or without the columns asked for.
     """
+    from astroquery import log as astroquery_log
     from astroquery.gaia import Gaia  # its import asks the archive for status messages
 
+    level = astroquery_log.level
+    astroquery_log.setLevel("WARNING")  # its INFO lines ("Query finished.") go to stdout
     try:
         job = Gaia.launch_job_async(gaia_adql(cone), output_format="votable_plain")
         table = job.get_results()
     except Exception as exc:  # astroquery raises HTTPError, SystemError, ValueError, ...
         raise FetchError(f"Gaia archive ({GAIA_TABLE}): query failed ({exc})") from None
+    finally:
+        astroquery_log.setLevel(level)
     missing = [c for c in GAIA_COLUMNS if c not in table.colnames]
     if missing:
         raise FetchError(f"Gaia archive ({GAIA_TABLE}): answer lacks column(s) {missing}")

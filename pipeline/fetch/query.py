@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
@@ -123,7 +124,7 @@ def observation_criteria(cone: SearchCone, bands: Sequence[Band]) -> dict[str, A
     """
     return {
         "coordinates": SkyCoord(cone.ra, cone.dec, unit="deg"),
-        "radius": f"{cone.radius_arcmin} arcmin",
+        "radius": cone.radius_arcmin * u.arcmin,
         "obs_collection": "HST",
         "dataproduct_type": "image",
         "intentType": "science",
