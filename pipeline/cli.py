@@ -390,22 +390,31 @@ def run_fetch(args: argparse.Namespace) -> int:
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} B"),
+        TextColumn(f"{{task.fields[files]}}/{len(fplan.products)} files"),
         console=console,
-        disable=not console.is_terminal,
+        disable=not console.is_terminal,  # quiet in logs and pipes
     )
+    counted = [0]
+
+    def advance(outcome) -> None:
+        counted[0] += 1
+        progress.update(task, advance=outcome.product.size or 0, files=counted[0])
+
     with progress:
-        task = progress.add_task("FLC exposures", total=sum(p.size or 0 for p in fplan.products))
-        result = fetch(
-            request, fplan, advance=lambda o: progress.advance(task, o.product.size or 0)
-        )
+        total = sum(p.size or 0 for p in fplan.products)
+        task = progress.add_task("FLC exposures", total=total, files=0)
+        result = fetch(request, fplan, advance=advance)
     done = sum(o.status == "downloaded" for o in result.outcomes)
     kept = len(result.outcomes) - done
     print(f"FLC files:          {fplan.flc_dir} ({done} downloaded, {kept} kept)")
     if result.gaia is not None:
         print(f"reference catalog:  {result.gaia} ({result.gaia_status})")
     print(f"run configuration:  {result.config} ({result.config_status})")
+    if result.config_status == "kept" and request.ebv_mw is not None:
+        print("  (an existing configuration is never replaced: --ebv-mw not written into it)")
     if request.ebv_mw is None and result.config_status == "written":
         print("next: set ebv_mw (Milky Way foreground E(B-V)) in the configuration, then")
-    print(f"      phangs-products run {result.config}")
+        print(f"      phangs-products run {result.config}")
+    else:
+        print(f"next: phangs-products run {result.config}")
     return 0
