@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +92,7 @@ def download_products(
     folder: Path,
     *,
     base_url: str | None = None,
+    checked: Collection[str] = (),
     advance: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Fetch the products into ``folder``, keeping complete files already there.
@@ -104,6 +105,8 @@ def download_products(
         Download folder (created if missing).
     base_url : str, optional
         MAST download endpoint (default astroquery's, ``Observations.download_file``).
+    checked : collection of str
+        File names already found complete in ``folder`` (not read again).
     advance : callable, optional
         Called with each product's outcome (progress display).
 
@@ -118,7 +121,7 @@ def download_products(
     outcomes = []
     for product in products:
         dest = inside(folder, product.filename)
-        if is_complete(dest, product.size):
+        if product.filename in checked or is_complete(dest, product.size):
             status = "kept"
         else:
             _fetch_one(product, dest, base_url)

@@ -223,6 +223,14 @@ def run_config(fplan: FetchPlan) -> str:
             "#   ebv_mw = <E(B-V) in mag>",
             '#   ebv_mw_source = "<where the value comes from>"',
         ]
+    if gal.mosaic:
+        head += [
+            "#",
+            f"# {gal.name} was observed with several pointings: this configuration runs all",
+            f"# exposures in {FLC_FOLDER}/ as one field.  For per-pointing products and mosaics,",
+            "# move each pointing's exposures to a folder of its own and list them as",
+            "# [[run.pointings]] (field, input) instead of field and input (see the README).",
+        ]
     return "\n".join(head) + "\n\n" + tomli_w.dumps(doc)
 
 
@@ -234,7 +242,11 @@ def fetch(
     """Download what is missing, write the Gaia catalog and the run configuration."""
     fplan = fplan or plan(request)
     outcomes = download_products(
-        fplan.products, fplan.flc_dir, base_url=request.base_url, advance=advance
+        fplan.products,
+        fplan.flc_dir,
+        base_url=request.base_url,
+        checked=fplan.present,
+        advance=advance,
     )
     gaia_status = "skipped"
     if request.gaia:

@@ -215,12 +215,18 @@ def flc_products(products: Table, observations: Table, folder: Path) -> list[Pro
             skipped += 1
             log.info("%s: not a <rootname>_flc.fits exposure; left out", name)
             continue
+        uri = _text(row["dataURI"])
+        if not uri.startswith("mast:") or uri.rsplit("/", 1)[-1] != name:
+            raise ProductError(
+                f"MAST Mast.Caom.Products: dataURI {uri[:120]!r} of {name} is not "
+                f"mast:.../{name}; refused"
+            )
         obs = by_obsid.get(_text(row["obsID"])) if "obsID" in row.colnames else None
         out.setdefault(
             name,
             Product(
                 filename=name,
-                uri=_text(row["dataURI"]),
+                uri=uri,
                 size=_size(row["size"]) if "size" in row.colnames else None,
                 obs_id=obs_id,
                 instrument=_text(obs["instrument_name"]) if obs is not None else "",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import tomllib
 
 import numpy as np
 import pytest
+from astropy.table import Table
 from fetchkit import EXPOSURES, TARGET, flc_size
 
 from phangs_products.bands import galaxy, galaxy_bands
 from phangs_products.errors import PhangsProductsError, ProductError
-from phangs_products.pipeline.fetch.fetch import FetchRequest, plan
+from phangs_products.pipeline.fetch.fetch import FetchPlan, FetchRequest, plan, run_config
 from phangs_products.pipeline.fetch.gaia import (
     footprint_cone,
     gaia_adql,
@@ -22,6 +24,7 @@ from phangs_products.pipeline.fetch.query import (
     Product,
     SearchCone,
     filter_of,
+    flc_products,
     observation_criteria,
     search_cone,
 )
@@ -134,3 +137,38 @@ def test_gaia_catalog_in_the_alignment_format(tmp_path):
     gmag = np.loadtxt(path, usecols=2, comments="#")
     assert np.isnan(gmag).sum() == 1  # the star without a G magnitude keeps its position
     assert path.read_text().startswith("# Gaia DR3 reference catalog (gaiadr3.gaia_source")
+
+
+def _product_rows(*rows) -> Table:
+    names = ("obsID", "obs_id", "productSubGroupDescription", "productFilename", "dataURI", "size")
+    return Table(rows=rows, names=names, dtype=[str, str, str, str, str, int])
+
+
+def test_product_filter_checks_every_name(tmp_path):
+    obs = Table(
+        rows=[("1", "WFC3/UVIS", "F555W", 41.6, -0.5)],
+        names=("obsid", "instrument_name", "filters", "s_ra", "s_dec"),
+    )
+    good = ("1", "ie1a05tgq", "FLC", "ie1a05tgq_flc.fits", "mast:HST/product/ie1a05tgq_flc.fits", 9)
+    hap = ("1", "hst_x", "FLC", "hst_1_flc.fits", "mast:HST/product/hst_1_flc.fits", 9)
+    drc = ("1", "ie1a05020", "DRC", "ie1a05020_drc.fits", "mast:HST/product/ie1a05020_drc.fits", 9)
+    kept = flc_products(_product_rows(good, hap, drc, good), obs, tmp_path)
+    assert [(p.filename, p.filter, p.size) for p in kept] == [("ie1a05tgq_flc.fits", "F555W", 9)]
+    for bad_name in ("../x", "/etc/passwd", "a/b_flc.fits", ".."):
+        row = ("1", "x", "FLC", bad_name, f"mast:HST/product/{bad_name}", 9)
+        with pytest.raises(ProductError, match="refused"):
+            flc_products(_product_rows(row), obs, tmp_path)
+    other_uri = (*good[:4], "mast:HST/product/ie1a05tiq_flc.fits", 9)
+    with pytest.raises(ProductError, match=r"dataURI .* is not mast:\.\.\./ie1a05tgq_flc\.fits"):
+        flc_products(_product_rows(other_uri), obs, tmp_path)
+
+
+def test_mosaic_configuration_says_how_to_split_the_pointings(tmp_path):
+    bands = galaxy_bands("ngc628")
+    request = FetchRequest(target="ngc628", out=tmp_path, radius_arcmin=6.0, ebv_mw=0.0)
+    fplan = FetchPlan(request, bands, search_cone(galaxy("ngc628"), bands, 6.0), ())
+    text = run_config(fplan)
+    doc = tomllib.loads(text)
+    assert doc["run"]["bands"] == ["F275W", "F336W", "F435W", "F555W", "F814W"]
+    assert doc["run"]["ebv_mw"] == 0.0
+    assert "[[run.pointings]]" in text and "several pointings" in text
