@@ -318,6 +318,14 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
         "required for mosaic galaxies)",
     )
     parser.add_argument(
+        "--proposal-id",
+        type=int,
+        action="append",
+        default=[],
+        help="only exposures of this HST program (repeatable; default: every program, "
+        "listed per program in the summary)",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="list what would be downloaded, write nothing"
     )
     parser.add_argument(
@@ -351,6 +359,7 @@ def _size_text(n_bytes: int) -> str:
 def run_fetch(args: argparse.Namespace) -> int:
     """``phangs-products fetch``: download a galaxy's data and write its run configuration."""
     import os
+    from collections import Counter
 
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
@@ -362,6 +371,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         out=Path(args.out).resolve(),
         filters=tuple(b for b in args.bands.split(",") if b.strip()),
         radius_arcmin=args.radius,
+        proposal_ids=tuple(args.proposal_id),
         gaia=args.gaia,
         ebv_mw=args.ebv_mw,
         ebv_mw_source=args.ebv_mw_source,
@@ -377,6 +387,8 @@ def run_fetch(args: argparse.Namespace) -> int:
         f"({len(fplan.present)} already complete, {len(missing)} to download, "
         f"{_size_text(sum(sizes))})"
     )
+    programs = Counter(p.proposal_id or "?" for p in fplan.products)
+    print("  by program: " + ", ".join(f"{k} ({n})" for k, n in sorted(programs.items())))
     if args.dry_run:
         for p in fplan.products:
             state = "present" if p.filename in fplan.present else "download"

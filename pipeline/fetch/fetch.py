@@ -73,6 +73,8 @@ class FetchRequest:
         Filters to fetch (empty: every band of the galaxy).
     radius_arcmin : float or None
         Search radius (None: the default of :func:`~.query.search_cone`).
+    proposal_ids : tuple of int
+        HST programs to fetch from (empty: every program).
     gaia : bool
         Write the Gaia DR3 reference catalog.
     ebv_mw : float or None
@@ -89,6 +91,7 @@ class FetchRequest:
     out: Path
     filters: tuple[str, ...] = ()
     radius_arcmin: float | None = None
+    proposal_ids: tuple[int, ...] = ()
     gaia: bool = True
     ebv_mw: float | None = None
     ebv_mw_source: str = ""
@@ -170,7 +173,7 @@ def plan(request: FetchRequest) -> FetchPlan:
     gal = galaxy(request.target)
     bands = _bands(request.target, request.filters)
     cone = search_cone(gal, bands, request.radius_arcmin)
-    observations = query_observations(cone, bands)
+    observations = query_observations(cone, bands, request.proposal_ids)
     if len(observations) == 0:
         raise FetchError(
             f"MAST: no HST image of {gal.name} in {', '.join(b.filter for b in bands)} "

@@ -76,6 +76,8 @@ class Product:
         Size in bytes MAST states (None: not stated).
     obs_id, instrument, filter : str
         The observation it belongs to and its band.
+    proposal_id : str
+        HST program ('' when MAST gives none).
     ra, dec : float
         Centre of the observation (deg; NaN when MAST gives none).
     """
@@ -88,6 +90,7 @@ class Product:
     filter: str
     ra: float = math.nan
     dec: float = math.nan
+    proposal_id: str = ""
 
 
 def search_cone(gal: Galaxy, bands: Sequence[Band], radius_arcmin: float | None) -> SearchCone:
@@ -116,13 +119,16 @@ def search_cone(gal: Galaxy, bands: Sequence[Band], radius_arcmin: float | None)
     return SearchCone(gal.ra, gal.dec, float(radius_arcmin))
 
 
-def observation_criteria(cone: SearchCone, bands: Sequence[Band]) -> dict[str, Any]:
+def observation_criteria(
+    cone: SearchCone, bands: Sequence[Band], proposal_ids: Sequence[int] = ()
+) -> dict[str, Any]:
     """Keyword arguments of ``Observations.query_criteria`` for the galaxy's exposures.
 
     The filter and instrument lists are searched as a cross product;
-    :func:`flc_products` keeps the pairs that are bands of the galaxy.
+    :func:`flc_products` keeps the pairs that are bands of the galaxy.  ``proposal_ids``
+    restricts the search to those HST programs (default: every program).
     """
-    return {
+    criteria = {
         "coordinates": SkyCoord(cone.ra, cone.dec, unit="deg"),
         "radius": cone.radius_arcmin * u.arcmin,
         "obs_collection": "HST",
@@ -131,13 +137,18 @@ def observation_criteria(cone: SearchCone, bands: Sequence[Band]) -> dict[str, A
         "instrument_name": sorted({b.instrument for b in bands}),
         "filters": sorted({b.filter for b in bands}),
     }
+    if proposal_ids:
+        criteria["proposal_id"] = [str(int(p)) for p in proposal_ids]
+    return criteria
 
 
-def query_observations(cone: SearchCone, bands: Sequence[Band]) -> Table:
+def query_observations(
+    cone: SearchCone, bands: Sequence[Band], proposal_ids: Sequence[int] = ()
+) -> Table:
     """The galaxy's HST observations in its bands (``Mast.Caom.Filtered.Position``)."""
     from astroquery.mast import Observations
 
-    table = Observations.query_criteria(**observation_criteria(cone, bands))
+    table = Observations.query_criteria(**observation_criteria(cone, bands, proposal_ids))
     wanted = {(b.instrument, b.filter) for b in bands}
     if len(table) == 0:
         return table
@@ -233,6 +244,7 @@ def flc_products(products: Table, observations: Table, folder: Path) -> list[Pro
                 filter=filter_of(obs["filters"]) if obs is not None else "",
                 ra=float(obs["s_ra"]) if obs is not None else math.nan,
                 dec=float(obs["s_dec"]) if obs is not None else math.nan,
+                proposal_id=_text(row["proposal_id"]) if "proposal_id" in row.colnames else "",
             ),
         )
     if skipped:

@@ -89,6 +89,7 @@ def test_dry_run_lists_and_writes_nothing(tmp_path, capsys):
     listed = [line.split()[1] for line in lines if line.strip().startswith("download")]
     assert listed == sorted(f"{r}_flc.fits" for r, _ in EXPOSURES)
     assert any("gaia_dr3.txt" in line for line in lines)
+    assert "  by program: 15654 (6)" in lines
     assert not out.exists()
 
 

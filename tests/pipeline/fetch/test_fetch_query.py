@@ -64,6 +64,8 @@ def test_observation_criteria():
     assert crit["instrument_name"] == ["ACS/WFC", "WFC3/UVIS"]
     assert crit["filters"] == ["F275W", "F336W", "F435W", "F555W", "F814W"]
     assert crit["radius"].to_value("deg") == pytest.approx(2.0 / 60)
+    assert "proposal_id" not in crit
+    assert observation_criteria(cone, galaxy_bands(TARGET), (15654,))["proposal_id"] == ["15654"]
 
 
 def test_filter_of_drops_clear_positions():
