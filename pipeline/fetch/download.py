@@ -21,7 +21,7 @@ from phangs_products.atomic import atomic_path, inside, remove_temp_files
 from phangs_products.conformance import check_checksums
 from phangs_products.errors import ProductError
 from phangs_products.fitsscan import scan_file
-from phangs_products.pipeline.fetch.query import FetchError, Product
+from phangs_products.pipeline.fetch.query import FetchError, Product, mast_errors
 
 __all__ = ["Outcome", "check_complete", "download_products", "is_complete"]
 
@@ -74,9 +74,10 @@ def _fetch_one(product: Product, dest: Path, base_url: str | None) -> None:
     from astroquery.mast import Observations
 
     with atomic_path(dest, overwrite=True) as tmp:
-        status, msg, url = Observations.download_file(
-            product.uri, local_path=str(tmp), base_url=base_url, cache=False, verbose=False
-        )
+        with mast_errors(f"download of {product.filename}"):
+            status, msg, url = Observations.download_file(
+                product.uri, local_path=str(tmp), base_url=base_url, cache=False, verbose=False
+            )
         if status != "COMPLETE" or not tmp.is_file():
             raise FetchError(f"{product.filename}: download failed ({msg or status}; {url})")
         try:

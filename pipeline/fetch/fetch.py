@@ -168,8 +168,16 @@ def _bands(target: str, filters: Sequence[str]) -> tuple[Band, ...]:
     return tuple(b for b in bands if b.filter in wanted)
 
 
+def _check_preset(preset: str) -> None:
+    if preset not in PRESETS:
+        raise PhangsProductsError(
+            f"--hlsp-preset: unknown preset {preset!r} (known: {', '.join(sorted(PRESETS))})"
+        )
+
+
 def plan(request: FetchRequest) -> FetchPlan:
     """Ask MAST which exposures exist and which are already complete in the folder."""
+    _check_preset(request.hlsp_preset)
     gal = galaxy(request.target)
     bands = _bands(request.target, request.filters)
     cone = search_cone(gal, bands, request.radius_arcmin)
@@ -195,10 +203,7 @@ def run_config(fplan: FetchPlan) -> str:
     """
     request = fplan.request
     gal = galaxy(request.target)
-    if request.hlsp_preset not in PRESETS:
-        raise PhangsProductsError(
-            f"--hlsp-preset: unknown preset {request.hlsp_preset!r} (known: {sorted(PRESETS)})"
-        )
+    _check_preset(request.hlsp_preset)
     filters = list(dict.fromkeys(b.filter for b in fplan.bands))
     run: dict[str, object] = {
         "target": gal.target,

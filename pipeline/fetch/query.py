@@ -11,10 +11,11 @@ before it becomes a path: a name that would leave the download folder is refused
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "Product",
     "SearchCone",
     "flc_products",
+    "mast_errors",
     "observation_criteria",
     "query_observations",
     "query_products",
@@ -148,7 +150,8 @@ def query_observations(
     """The galaxy's HST observations in its bands (``Mast.Caom.Filtered.Position``)."""
     from astroquery.mast import Observations
 
-    table = Observations.query_criteria(**observation_criteria(cone, bands, proposal_ids))
+    with mast_errors("Mast.Caom.Filtered.Position"):
+        table = Observations.query_criteria(**observation_criteria(cone, bands, proposal_ids))
     wanted = {(b.instrument, b.filter) for b in bands}
     if len(table) == 0:
         return table
@@ -166,7 +169,20 @@ def query_products(observations: Table) -> Table:
 
     if len(observations) == 0:
         return Table()
-    return Observations.get_product_list(observations)
+    with mast_errors("Mast.Caom.Products"):
+        return Observations.get_product_list(observations)
+
+
+@contextlib.contextmanager
+def mast_errors(service: str) -> Iterator[None]:
+    """Turn a failed MAST request (network, HTTP status, service error) into one line."""
+    import requests
+    from astroquery.exceptions import RemoteServiceError
+
+    try:
+        yield
+    except (requests.RequestException, RemoteServiceError, TimeoutError, OSError) as exc:
+        raise FetchError(f"MAST {service}: request failed ({exc})") from None
 
 
 def _text(value: Any) -> str:

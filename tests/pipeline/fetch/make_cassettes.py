@@ -320,6 +320,18 @@ def mast_cassette(hostile: bool) -> dict:
     }
 
 
+def mast_error_cassette() -> dict:
+    """The search answered with HTTP 503 (service unavailable)."""
+    doc = mast_cassette(hostile=False)
+    config, search = doc["interactions"][:2]
+    search["response"] = {
+        "body": {"string": "Service Unavailable"},
+        "headers": {"Content-Type": ["text/plain"]},
+        "status": {"code": 503, "message": "Service Unavailable"},
+    }
+    return {"interactions": [config, search], "version": 1}
+
+
 #: The ADQL the footprint asks for: centre of the observations, radius 0.0318198 deg
 #: (all observations share one centre, plus half the WFC3/UVIS field-of-view diagonal).
 GAIA_QUERY = (
@@ -413,11 +425,12 @@ def gaia_cassette() -> dict:
 
 
 def main() -> None:
-    """Write the three cassettes."""
+    """Write the cassettes."""
     CASSETTES.mkdir(exist_ok=True)
     cassettes = {
         "ngc1087_mast": mast_cassette(hostile=False),
         "ngc1087_mast_hostile": mast_cassette(hostile=True),
+        "ngc1087_mast_error": mast_error_cassette(),
         "ngc1087_gaia": gaia_cassette(),
     }
     for name, doc in cassettes.items():

@@ -108,3 +108,12 @@ def test_mosaic_galaxy_without_radius_is_one_line(tmp_path, capsys):
     assert main(["fetch", "ngc628", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--radius" in err[0]
+
+
+@pytest.mark.default_cassette("ngc1087_mast_error")
+@pytest.mark.vcr
+def test_mast_outage_is_one_line(tmp_path, capsys):
+    assert main(["fetch", TARGET, "--out", str(tmp_path / "out"), "--dry-run"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("error: MAST Mast.Caom.Filtered.Position: request failed (503")

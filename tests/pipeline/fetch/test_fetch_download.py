@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from astropy.io import fits
 from fetchkit import EXPOSURES
@@ -80,3 +82,15 @@ def test_missing_file_on_the_server_is_one_line(flc_server, tmp_path):
     with pytest.raises(FetchError, match="download failed") as exc:
         download_products(products, tmp_path / "flc", base_url=url)
     assert "\n" not in str(exc.value)
+
+
+def test_unreachable_server_is_one_line(flc_server, tmp_path):
+    _, archive, _ = flc_server
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api/v0.1/Download/file"
+    with pytest.raises(FetchError, match=r"download of ie1a05t4q_flc\.fits: request failed") as exc:
+        download_products(_products(archive)[:1], tmp_path / "flc", base_url=url)
+    assert "\n" not in str(exc.value)
+    assert list((tmp_path / "flc").iterdir()) == []
