@@ -21,6 +21,7 @@ from astropy.table import Table
 
 from phangs_products.atomic import atomic_write_text
 from phangs_products.bands import Band, field_of_view
+from phangs_products.errors import describe
 from phangs_products.pipeline.fetch.query import FetchError, Product, SearchCone
 
 __all__ = ["GAIA_TABLE", "footprint_cone", "gaia_adql", "query_gaia", "write_reference_catalog"]
@@ -84,7 +85,7 @@ def query_gaia(cone: SearchCone) -> Table:
         job = Gaia.launch_job_async(gaia_adql(cone), output_format="votable_plain")
         table = job.get_results()
     except Exception as exc:  # astroquery raises HTTPError, SystemError, ValueError, ...
-        raise FetchError(f"Gaia archive ({GAIA_TABLE}): query failed ({exc})") from None
+        raise FetchError(f"Gaia archive ({GAIA_TABLE}): query failed ({describe(exc)})") from None
     finally:
         astroquery_log.setLevel(level)
     missing = [c for c in GAIA_COLUMNS if c not in table.colnames]

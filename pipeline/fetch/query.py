@@ -27,7 +27,7 @@ from astropy.table import Table
 
 from phangs_products.atomic import inside
 from phangs_products.bands import Band, Galaxy, field_of_view
-from phangs_products.errors import PhangsProductsError, ProductError
+from phangs_products.errors import PhangsProductsError, ProductError, describe
 from phangs_products.pipeline.imaging.exposures import ROOTNAME_RE
 
 __all__ = [
@@ -182,7 +182,7 @@ def mast_errors(service: str) -> Iterator[None]:
     try:
         yield
     except (requests.RequestException, RemoteServiceError, TimeoutError, OSError) as exc:
-        raise FetchError(f"MAST {service}: request failed ({exc})") from None
+        raise FetchError(f"MAST {service}: request failed ({describe(exc)})") from None
 
 
 def _text(value: Any) -> str:

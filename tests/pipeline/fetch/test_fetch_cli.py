@@ -116,4 +116,5 @@ def test_mast_outage_is_one_line(tmp_path, capsys):
     assert main(["fetch", TARGET, "--out", str(tmp_path / "out"), "--dry-run"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith("error: MAST Mast.Caom.Filtered.Position: request failed (503")
+    expected = "error: MAST Mast.Caom.Filtered.Position: request failed (HTTPError: 503"
+    assert err[0].startswith(expected)
