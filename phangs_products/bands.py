@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,7 +23,9 @@ __all__ = [
     "Galaxy",
     "band",
     "band_label",
+    "field_of_view",
     "galaxy",
+    "galaxy_bands",
     "galaxy_table",
     "pc_per_pixel",
     "survey_filters",
@@ -159,6 +162,55 @@ def survey_filters() -> tuple[str, ...]:
         (float(r["pivot_wave_svo"]), str(r["filter"])) for r in table if r["role"] == "prime"
     )
     return tuple(f for _, f in rows)
+
+
+def galaxy_bands(target: str) -> tuple[Band, ...]:
+    """The bands PHANGS-HST imaged a survey galaxy in, over all its pointings, by wavelength.
+
+    From the per-pointing calibration rows (``zeropoints.csv``, PHANGS header_info tables):
+    the rows with a PHANGS band label (NUV, U, B, V, I), WFC3/UVIS or archival ACS/WFC.
+
+    Raises
+    ------
+    PhangsProductsError
+        If the galaxy is not in the survey table or has no calibration rows.
+    """
+    name = galaxy(target).name
+    rows = _zeropoints()
+    keys = {
+        (str(r["instrument"]), str(r["filter"]))
+        for r in rows
+        if str(r["galaxy"]) == name and str(r["band"]).strip() not in ("", "--")
+    }
+    if not keys:
+        raise PhangsProductsError(f"{name}: no band rows in zeropoints.csv (column galaxy)")
+    return tuple(sorted((_bands()[k] for k in keys), key=lambda b: (b.pivot, b.instrument)))
+
+
+@functools.cache
+def field_of_view(instrument: str) -> float:
+    """Side of an instrument's square field of view in arcsec (WFC3/UVIS 162, ACS/WFC 202).
+
+    Read from the band table's ``paper_states`` (Lee et al. 2022 Sect. 3.1, Fig. 3 caption),
+    where a sentence names the instrument before its ``FoV <side>x<side> arcsec``.
+
+    Raises
+    ------
+    PhangsProductsError
+        If the table states no field of view for the instrument.
+    """
+    family = instrument.split("/")[0]
+    for text in Table.read(data_path("hst_bands.ecsv")).meta.get("paper_states", []):
+        current = ""
+        for part in str(text).split(";"):
+            named = re.search(r"\b(WFC3|ACS)\b", part)
+            current = named.group(1) if named else current
+            fov = re.search(r"FoV (\d+(?:\.\d+)?)x\d+(?:\.\d+)? arcsec", part)
+            if fov and current == family:
+                return float(fov.group(1))
+    raise PhangsProductsError(
+        f"hst_bands.ecsv: meta paper_states: no field of view stated for {instrument}"
+    )
 
 
 def band_label(filter_name: str, instrument: str = "WFC3/UVIS") -> str:

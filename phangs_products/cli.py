@@ -1,8 +1,9 @@
 """The ``phangs-products`` command line.
 
-Subcommands: ``schemas list|show``, ``info FILE``, ``simulate``, ``demo``, ``run CONFIG``,
-``config [--check FILE]``, ``validate DIR`` and ``docs DIR``.  Every subcommand has
-``--help``; exit codes are 0 for success, 1 for a failed check or run, 2 for bad usage.
+Subcommands: ``schemas list|show``, ``info FILE``, ``simulate``, ``fetch``, ``demo``,
+``run CONFIG``, ``config [--check FILE]``, ``validate DIR`` and ``docs DIR``.  Every
+subcommand has ``--help``; exit codes are 0 for success, 1 for a failed check or run, 2 for
+bad usage.
 """
 
 from __future__ import annotations
@@ -238,6 +239,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int
             "simulate a galaxy as HST FLC files",
             pipeline_cli.add_simulate_arguments,
             pipeline_cli.run_simulate,
+        ),
+        (
+            "fetch",
+            "download a galaxy's FLC exposures and Gaia catalog, write its run configuration",
+            pipeline_cli.add_fetch_arguments,
+            pipeline_cli.run_fetch,
         ),
         (
             "run",

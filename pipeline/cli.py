@@ -1,4 +1,4 @@
-"""The pipeline's command lines: ``phangs-products simulate``, ``run`` and ``demo``.
+"""The pipeline's command lines: ``phangs-products simulate``, ``fetch``, ``run`` and ``demo``.
 
 ``simulate`` writes a simulated galaxy field as FLC files plus truth
 (:mod:`phangs_products.pipeline.sim`); ``run`` runs the stage graph
@@ -44,10 +44,12 @@ from phangs_products.pipeline.sim.simulate import SimResult, simulate
 __all__ = [
     "add_config_arguments",
     "add_demo_arguments",
+    "add_fetch_arguments",
     "add_run_arguments",
     "add_simulate_arguments",
     "run_config",
     "run_demo",
+    "run_fetch",
     "run_run",
     "run_simulate",
     "simulate_from_args",
@@ -403,4 +405,138 @@ def run_simulate(args: argparse.Namespace) -> int:
             print(f"  pointing {name}: {folder}")
     print(f"reference catalog:  {result.reference_catalog}")
     print(f"truth:              {result.truth}")
+    return 0
+
+
+# ------------------------------------------------------------------------------- fetch
+#: Environment variable naming the MAST download endpoint (tests and mirrors).
+DOWNLOAD_URL_ENV = "PHANGS_PRODUCTS_MAST_DOWNLOAD_URL"
+
+
+def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``phangs-products fetch``."""
+    parser.add_argument("target", help="survey galaxy, e.g. ngc1087 or 'NGC 1087'")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--bands", default="", help="comma-separated filters (default: all of the galaxy's)"
+    )
+    parser.add_argument(
+        "--radius",
+        type=float,
+        default=None,
+        help="search radius in arcmin (default: half the field-of-view diagonal; "
+        "required for mosaic galaxies)",
+    )
+    parser.add_argument(
+        "--proposal-id",
+        type=int,
+        action="append",
+        default=[],
+        help="only exposures of this HST program (repeatable; default: every program, "
+        "listed per program in the summary)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list what would be downloaded, write nothing"
+    )
+    parser.add_argument(
+        "--gaia",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write the Gaia DR3 reference catalog (default: yes)",
+    )
+    parser.add_argument(
+        "--ebv-mw",
+        type=float,
+        default=None,
+        help="Milky Way foreground E(B-V) in mag for the configuration (without it the "
+        "configuration asks for it and run stops until it is set)",
+    )
+    parser.add_argument("--ebv-mw-source", default="", help="where --ebv-mw comes from")
+    parser.add_argument(
+        "--hlsp-preset", default="phangs-hst", help="[run.hlsp] preset (default %(default)s)"
+    )
+    parser.add_argument(
+        "--download-url",
+        default=None,
+        help=f"MAST download endpoint (default astroquery's; env {DOWNLOAD_URL_ENV})",
+    )
+
+
+def _size_text(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB"
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    """``phangs-products fetch``: download a galaxy's data and write its run configuration."""
+    import os
+    from collections import Counter
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from phangs_products.pipeline.fetch.fetch import FetchRequest, fetch, plan
+
+    console = Console()
+    request = FetchRequest(
+        target=args.target,
+        out=Path(args.out).resolve(),
+        filters=tuple(b for b in args.bands.split(",") if b.strip()),
+        radius_arcmin=args.radius,
+        proposal_ids=tuple(args.proposal_id),
+        gaia=args.gaia,
+        ebv_mw=args.ebv_mw,
+        ebv_mw_source=args.ebv_mw_source,
+        hlsp_preset=args.hlsp_preset,
+        base_url=args.download_url or os.environ.get(DOWNLOAD_URL_ENV) or None,
+    )
+    with console.status("asking MAST for the exposures ..."):
+        fplan = plan(request)
+    missing = fplan.missing
+    sizes = [p.size or 0 for p in missing]
+    print(  # plain print: never wrapped, easy to read in a log
+        f"{len(fplan.products)} FLC exposure(s) in {', '.join(b.filter for b in fplan.bands)} "
+        f"({len(fplan.present)} already complete, {len(missing)} to download, "
+        f"{_size_text(sum(sizes))})"
+    )
+    programs = Counter(p.proposal_id or "?" for p in fplan.products)
+    print("  by program: " + ", ".join(f"{k} ({n})" for k, n in sorted(programs.items())))
+    if args.dry_run:
+        for p in fplan.products:
+            state = "present" if p.filename in fplan.present else "download"
+            size = _size_text(p.size) if p.size is not None else "size unknown"
+            print(f"  {state:<8} {p.filename}  {p.instrument} {p.filter}  {size}")
+        if request.gaia:
+            print(f"  {'present' if fplan.gaia_path.is_file() else 'write':<8} {fplan.gaia_path}")
+        print(f"  {'present' if fplan.config_path.exists() else 'write':<8} {fplan.config_path}")
+        return 0
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn(f"{{task.fields[files]}}/{len(fplan.products)} files"),
+        console=console,
+        disable=not console.is_terminal,  # quiet in logs and pipes
+    )
+    counted = [0]
+
+    def advance(outcome) -> None:
+        counted[0] += 1
+        progress.update(task, advance=outcome.product.size or 0, files=counted[0])
+
+    with progress:
+        total = sum(p.size or 0 for p in fplan.products)
+        task = progress.add_task("FLC exposures", total=total, files=0)
+        result = fetch(request, fplan, advance=advance)
+    done = sum(o.status == "downloaded" for o in result.outcomes)
+    kept = len(result.outcomes) - done
+    print(f"FLC files:          {fplan.flc_dir} ({done} downloaded, {kept} kept)")
+    if result.gaia is not None:
+        print(f"reference catalog:  {result.gaia} ({result.gaia_status})")
+    print(f"run configuration:  {result.config} ({result.config_status})")
+    if result.config_status == "kept" and request.ebv_mw is not None:
+        print("  (an existing configuration is never replaced: --ebv-mw not written into it)")
+    if request.ebv_mw is None and result.config_status == "written":
+        print("next: set ebv_mw (Milky Way foreground E(B-V)) in the configuration, then")
+        print(f"      phangs-products run {result.config}")
+    else:
+        print(f"next: phangs-products run {result.config}")
     return 0
