@@ -67,9 +67,10 @@ class StageReporter:
     lines is printed.
     """
 
-    def __init__(self, console: Console, field: str):
+    def __init__(self, console: Console, field: str, width: int = 13):
         self.console = console
         self.field = field
+        self.width = width  # of the stage-name column (``ngc628mosaic/mosaic`` with pointings)
         self.results: list[StageResult] = []
         self.bar: Progress | None = None
         self.task: TaskID | None = None
@@ -112,7 +113,7 @@ class StageReporter:
         style = {"done": "green", "skipped": "cyan", "failed": "red"}[result.status]
         files = sum(len(v) for v in result.outputs.values())
         self.console.print(
-            f"  [{style}]{result.status:>7}[/] {result.name:<13} {result.seconds:7.1f} s"
+            f"  [{style}]{result.status:>7}[/] {result.name:<{self.width}} {result.seconds:7.1f} s"
             + (f"  {files} file(s)" if files else "")
             + (f"  [red]{escape(result.error)}[/]" if result.error else "")
             + (
@@ -146,7 +147,9 @@ class StageReporter:
 def _run_one(config: RunConfig, console: Console) -> bool:
     from phangs_products.pipeline.graph import run_galaxy
 
-    reporter = StageReporter(console, config.field)
+    fields = [p.field for p in config.pointings] + [config.field] if config.pointings else []
+    width = max((len(f) for f in fields), default=-1) + 1 + len("associations")
+    reporter = StageReporter(console, config.field, width=max(width, 13))
     console.print(f"[bold]{config.field}[/] ({config.galaxy.name}) -> {config.output}")
     t0 = time.perf_counter()
     try:

@@ -114,6 +114,10 @@ def test_killed_run_resumes_without_redoing_finished_stages(demo, tmp_path):
     assert after["imaging"]["finished"] == before["imaging"]["finished"]  # not redone
     assert after["photometry"]["status"] == "done"
     assert "skipped imaging" in result.stdout.replace("  ", " ").replace("  ", " ")
+    # the end of the run: validation result and where the README and HTML are, paths whole
+    assert "valid: 0 error(s)" in result.stdout, result.stdout[-2000:]
+    assert f"HTML documentation: {out / 'docs' / 'index.html'}" in result.stdout
+    assert "README: " in result.stdout and "\r" not in result.stdout  # no bars in a pipe
     assert validate_delivery(out / "delivery" / "ngc628c").ok
 
 

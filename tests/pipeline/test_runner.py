@@ -195,3 +195,34 @@ def test_toml_config_loads(tmp_path):
     assert config.target == "ngc628" and config.bands == ("F555W",)
     assert config.work == (tmp_path / "delivery" / "work" / "ngc628c").resolve()
     assert config.stages["photometry"] == {"fwhm_px": 2.5}
+
+
+def test_stage_progress_reaches_a_terminal_and_stays_out_of_logs(tmp_path):
+    """ctx.progress() feeds a bar on a terminal; a non-terminal console prints only results."""
+    import io
+
+    from rich.console import Console
+
+    from phangs_products.pipeline.cli import StageReporter
+    from phangs_products.pipeline.runner import StageResult
+
+    events = [
+        StageResult("imaging", "running", 0.0),
+        StageResult("imaging", "progress", 1.0, step="F275W aligned and drizzled", done=1, total=5),
+        StageResult("imaging", "progress", 2.0, step="F336W aligned and drizzled", done=2, total=5),
+        StageResult("imaging", "done", 3.0),
+    ]
+    piped = io.StringIO()
+    reporter = StageReporter(Console(file=piped, force_terminal=False, width=120), "ngc628c")
+    for event in events:
+        reporter(event)
+    assert piped.getvalue().split() == ["done", "imaging", "3.0", "s"]
+    tty = io.StringIO()
+    reporter = StageReporter(Console(file=tty, force_terminal=True, width=120), "ngc628c")
+    for event in events[:3]:
+        reporter(event)
+    assert reporter.bar is not None
+    task = reporter.bar.tasks[0]
+    assert (task.completed, task.total) == (2, 5) and "F336W" in task.description
+    reporter(events[3])
+    assert reporter.bar is None and "imaging" in tty.getvalue()
