@@ -35,6 +35,7 @@ from rich.progress import (
 from rich.table import Table as RichTable
 
 from phangs_products.atomic import atomic_write_text
+from phangs_products.hlsp import SURVEY
 from phangs_products.pipeline.config import RunConfig, load_config
 from phangs_products.pipeline.products import StageName
 from phangs_products.pipeline.runner import StageError, StageResult
@@ -309,35 +310,72 @@ def write_human_classes(truth_path: Path, out: Path) -> Path:
 DEMO_EBV_MW = 0.05
 
 
-def write_demo_config(out: Path, sim, field: str) -> Path:
-    """Write the TOML configuration of the demo run."""
-    human = write_human_classes(Path(sim.truth), out)
-    doc = {
-        "run": {
-            "target": "ngc628",
-            "field": field,
-            "input": str(Path(sim.flc_dir).resolve()),
-            "reference_catalog": str(Path(sim.reference_catalog).resolve()),
-            "output": ".",  # the demo folder: delivery/, work/ and docs/ beside input/
-            "version": "v1",
-            "simulated": True,
-            # Milky Way foreground E(B-V): the value the simulation injected
-            "ebv_mw": DEMO_EBV_MW,
-            "ebv_mw_source": "phangs-products demo simulation (injected)",
-            # simulated data: its own HLSP identity, no collection DOI
-            "hlsp": {
-                "name": "phangs-products demo: a simulated PHANGS-HST-like field",
-                "lead": "phangs-products demo (simulated data)",
-                "citation": "10.3847/1538-4365/ac1fe5",
-            },
+def write_sim_config(
+    out: Path,
+    sim,
+    *,
+    target: str,
+    field: str,
+    ebv_mw: float,
+    bands: tuple[str, ...] | None = None,
+    human: Path | None = None,
+    name: str = "run.toml",
+    title: str = "a simulated field",
+) -> Path:
+    """Write the run configuration of a simulation (``simulate`` and ``demo``).
+
+    It runs the simulated exposures as they are: the injected Milky Way E(B-V), simulated data
+    (no survey DOI), one field or the simulated pointings and their mosaic, and the run folder
+    ``out`` (``delivery/``, ``docs/`` and ``work/`` beside ``input/``).
+    """
+    pointings = dict(getattr(sim, "pointings", {}) or {})
+    run: dict = {"target": target}
+    if len(pointings) > 1:
+        run["pointings"] = [
+            {"field": f, "input": str(Path(folder).resolve())} for f, folder in pointings.items()
+        ]
+    else:
+        run["field"] = field
+        run["input"] = str(Path(sim.flc_dir).resolve())
+    run |= {
+        "reference_catalog": str(Path(sim.reference_catalog).resolve()),
+        "output": ".",  # the run folder: delivery/, work/ and docs/ beside input/
+        "version": "v1",
+        "simulated": True,
+        # Milky Way foreground E(B-V): the value the simulation injected
+        "ebv_mw": float(ebv_mw),
+        "ebv_mw_source": "phangs-products simulation (injected)",
+        # simulated data: its own HLSP identity, no collection DOI
+        "hlsp": {
+            "name": f"phangs-products simulation: {title}",
+            "lead": "phangs-products (simulated data)",
+            "citation": SURVEY.citation,
         },
-        "stages": {"clusters": {"human_table": str(human.resolve())}},
     }
+    if bands:
+        run["bands"] = list(bands)
+    doc: dict = {"run": run}
+    if human is not None:
+        doc["stages"] = {"clusters": {"human_table": str(Path(human).resolve())}}
     # a TOML writer quotes and escapes the paths (a '"' or '\\' in the folder name is fine)
-    text = "# phangs-products demo: the simulated NGC 628 field\n" + tomli_w.dumps(doc)
-    path = out / "demo.toml"
+    text = f"# phangs-products: the run of {title}\n" + tomli_w.dumps(doc)
+    path = out / name
     atomic_write_text(path, text, overwrite=True)
     return path
+
+
+def write_demo_config(out: Path, sim, field: str) -> Path:
+    """Write the TOML configuration of the demo run (with its stand-in human classes)."""
+    return write_sim_config(
+        out,
+        sim,
+        target="ngc628",
+        field=field,
+        ebv_mw=DEMO_EBV_MW,
+        human=write_human_classes(Path(sim.truth), out),
+        name="demo.toml",
+        title="the simulated NGC 628 field of the demo",
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -379,6 +417,12 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overlap", type=float, default=0.3, help="detector-width fraction pointings share"
     )
+    parser.add_argument(
+        "--ebv-mw",
+        type=float,
+        default=0.0,
+        help="Milky Way foreground E(B-V) to inject, in mag (default 0)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing simulation")
 
 
@@ -395,19 +439,30 @@ def simulate_from_args(args: argparse.Namespace) -> SimResult:
         psf_scale=args.psf_scale,
         pointings=args.pointings,
         overlap=args.overlap,
+        ebv_mw=args.ebv_mw,
     )
     return simulate(config, Path(args.out), overwrite=args.overwrite)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    """``phangs-products simulate``: simulate and print where the files are."""
+    """``phangs-products simulate``: simulate, write its run configuration, say where."""
     result = simulate_from_args(args)  # paths printed plainly: never wrapped, easy to pipe
+    config = write_sim_config(
+        Path(args.out),
+        result,
+        target=args.target,
+        field=args.field or f"{args.target}c",
+        ebv_mw=args.ebv_mw,
+        bands=tuple(b.strip().upper() for b in args.bands.split(",") if b.strip()),
+        title=f"a simulated {args.target} field (seed {args.seed})",
+    )
     print(f"FLC files:          {result.flc_dir} ({len(result.flc_files)} exposures)")
     if len(result.pointings) > 1:
         for name, folder in result.pointings.items():
             print(f"  pointing {name}: {folder}")
     print(f"reference catalog:  {result.reference_catalog}")
     print(f"truth:              {result.truth}")
+    print(f"run configuration:  {config}  (phangs-products run {config})")
     return 0
 
 

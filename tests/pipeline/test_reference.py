@@ -128,3 +128,16 @@ def test_readme_lists_the_settings_as_tables_with_units():
     assert "| `photometry.radii` | 1, 1.5, 2, 2.5, 3, 4, 5 | px |" in text
     assert "| `human_table` | classes.ecsv |  |" in text and "/home/someone" not in text
     assert "{'" not in text and "dolphot_phot = ," not in text  # no Python reprs
+
+
+def test_simulate_writes_the_run_configuration_that_runs_it(tmp_path, capsys):
+    """`simulate` ends with a run configuration `config --check` accepts (pointings too)."""
+    out = tmp_path / "sim"
+    args = ["simulate", "--out", str(out), "--bands", "F555W", "--pointings", "2"]
+    assert main([*args, "--ebv-mw", "0.07"]) == 0
+    assert f"run configuration:  {out / 'run.toml'}" in capsys.readouterr().out
+    config = load_config(out / "run.toml")
+    assert [p.field for p in config.pointings] == ["ngc628c", "ngc628e"]
+    assert config.simulated and config.foreground()[0] == 0.07 and config.bands == ("F555W",)
+    assert not config.identity().dois  # simulated data never carries the survey's DOIs
+    assert main(["config", "--check", str(out / "run.toml")]) == 0
