@@ -226,11 +226,16 @@ def run_run(args: argparse.Namespace) -> int:
         return 0 if _run_one(configs[0], console) else 1
     from phangs_products.pipeline.scaleout import run_many
 
+    width = max(len(c.field) for c in configs)
+
     def show(outcome):
-        state = "[green]ok[/]" if outcome.ok else f"[red]failed[/] {outcome.error}"
-        console.print(f"  {outcome.field}: {state}")
+        state = "[green]ok[/]" if outcome.ok else f"[red]failed[/] {escape(str(outcome.error))}"
+        console.print(f"  {outcome.field:<{width}}  {state}", soft_wrap=True)
 
     outcomes = run_many(configs, scheduler=args.scheduler, n_workers=args.workers, progress=show)
+    for config in configs:
+        for line in where_lines(config):
+            console.print(line, soft_wrap=True, highlight=False)
     return 0 if all(o.ok for o in outcomes) else 1
 
 

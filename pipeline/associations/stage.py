@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,11 @@ from phangs_products.models import CatalogModel, ImageModel
 from phangs_products.models import open as open_product
 from phangs_products.naming import build_name
 from phangs_products.pipeline.associations.catalog import find_associations, outline_polygons
-from phangs_products.pipeline.associations.config import SCALES, AssociationConfig
+from phangs_products.pipeline.associations.config import (
+    SCALES,
+    SELECTION_FILTER,
+    AssociationConfig,
+)
 from phangs_products.pipeline.products import (
     ProductKey,
     StageName,
@@ -96,12 +101,26 @@ def associations_stage(ctx: StageContext) -> Outputs:
         clusters = open_product(cand[0]).table
     bands = [BandInfo(f) for f in images]
     a_band, fg_meta = foreground(ctx, bands, corrected=True)
+    selections = tuple(s for s in config.associations.selections if SELECTION_FILTER[s] in images)
+    for left in sorted(set(config.associations.selections) - set(selections)):
+        log.warning(
+            "%s-selected associations left out: the run has no %s image (bands %s)",
+            left.upper(),
+            SELECTION_FILTER[left],
+            ", ".join(images),
+        )
+    if not selections:
+        raise ValueError(
+            f"no association selection possible: {config.associations.selections} need "
+            f"{[SELECTION_FILTER[s] for s in config.associations.selections]}, the run has "
+            f"{list(images)}"
+        )
     results = find_associations(
         dolphot,
         images,
         errors,
         ctx.run.galaxy.distance_mpc,
-        config.associations,
+        dataclasses.replace(config.associations, selections=selections),
         clusters,
         config.sed,
         a_band=dict(zip(images, a_band.tolist(), strict=True)),

@@ -10,7 +10,12 @@ from typing import Any
 
 from phangs_products.atomic import atomic_path, inside
 from phangs_products.bands import band
-from phangs_products.delivery import ALL_SUBSETS, write_checksums, write_manifest
+from phangs_products.delivery import (
+    ALL_SELECTIONS,
+    ALL_SUBSETS,
+    write_checksums,
+    write_manifest,
+)
 from phangs_products.docs import render_readme, render_steps
 from phangs_products.models import ReadmeModel, read_meta
 from phangs_products.naming import build_name
@@ -164,6 +169,9 @@ def publish_stage(ctx: StageContext) -> Outputs:
     if not mosaic:
         left_out = {o["subset"] for o in omitted}
         extra = {"subsets": [s for s in ALL_SUBSETS if s not in left_out], "omitted": omitted}
+        # the selections the association stage could make (NUV needs an F275W image)
+        made = {r["selection"] for r in records if r["product"] == "assoc-catalog"}
+        extra["selections"] = [s for s in ALL_SELECTIONS if s in made]
     manifest_path = write_manifest(
         field_dir, target=run.field, version=run.version, bands=bands, **extra
     )
