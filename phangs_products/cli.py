@@ -1,8 +1,8 @@
 """The ``phangs-products`` command line.
 
 Subcommands: ``schemas list|show``, ``info FILE``, ``simulate``, ``demo``, ``run CONFIG``,
-``validate DIR`` and ``docs DIR``.  Every subcommand has ``--help``; exit codes are 0 for
-success, 1 for a failed check or run, 2 for bad usage.
+``upgrade SRC DEST``, ``validate DIR`` and ``docs DIR``.  Every subcommand has ``--help``; exit
+codes are 0 for success, 1 for a failed check or run, 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -158,6 +158,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int
             "simulate the default galaxy, run everything",
             pipeline_cli.add_demo_arguments,
             pipeline_cli.run_demo,
+        ),
+        (
+            "upgrade",
+            "turn historical PHANGS-HST/PHANGS-CAT files into a current delivery",
+            pipeline_cli.add_upgrade_arguments,
+            pipeline_cli.run_upgrade,
         ),
         (
             "validate",

@@ -264,7 +264,9 @@ def required_products(tree: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
     and the manifest lists (``band``, ``scale``, ``selection``, ``subset``) it is required per.
     The variant holds the manifest record keys (``filter``, ``scale``, ``selection``,
     ``subset``) a file must have to fill that slot.  Entries with ``kinds`` apply only to
-    manifests of those kinds (``kind``, default ``field``; manifest 1.1.0).
+    manifests of those kinds (``kind``, default ``field``; manifest 1.1.0).  Products the
+    manifest lists as ``omitted`` (left out on purpose, with the reason; manifest 1.2.0) are not
+    required: a record with a ``subset`` omits that subset, one without omits every variant.
     """
     schema = get_schema(str(tree.get("ppschema", MANIFEST_SCHEMA)), tree.get("ppschver"))
     axes: dict[str, list[tuple[str, Any]]] = {
@@ -280,5 +282,17 @@ def required_products(tree: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
             continue
         per = list(entry.get("per", []))
         for combo in _cartesian(*(axes[a] for a in per)):
-            out.append((entry["product"], dict(combo)))
+            variant = dict(combo)
+            if not _omitted(tree, entry["product"], variant):
+                out.append((entry["product"], variant))
     return out
+
+
+def _omitted(tree: Mapping[str, Any], product: str, variant: Mapping[str, Any]) -> bool:
+    """Whether the manifest's ``omitted`` records leave this product variant out on purpose."""
+    for rec in tree.get("omitted", []) or []:
+        if rec.get("product") != product:
+            continue
+        if "subset" not in rec or rec["subset"] == variant.get("subset"):
+            return True
+    return False

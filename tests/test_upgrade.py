@@ -1,0 +1,166 @@
+"""``phangs-products upgrade``: a DR4-like folder becomes a current delivery that validates clean.
+
+The historical files are built with the builders of ``test_legacy`` (DR4 catalogs as the release
+code wrote them, v1 images with AstroDrizzle's keywords): for two targets every image kind of five
+bands and every catalog kind (obs and sed of the four subsets, the candidates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from test_legacy import DR4_NAME, NAMES, columns_of, write_dr4, write_image
+
+import phangs_products as pp
+from phangs_products.bands import galaxy
+from phangs_products.cli import main
+from phangs_products.hlsp import SURVEY
+from phangs_products.naming import check_name
+from phangs_products.pipeline.upgrade import REPORT_NAME, upgrade
+from phangs_products.provenance import read_provenance
+from phangs_products.validation import validate_delivery
+
+TARGETS = ("ngc1566", "ngc7496")
+FILTERS = ("F275W", "F336W", "F438W", "F555W", "F814W")
+KINDS = ("exp-drc-sci", "err-drc-wht", "exp-drc-wht")
+#: What the historical files do not record, given as the command line's --set would.
+FACTS = {
+    "": {
+        "REFBAND": "F555W",
+        "MWCORR": "T",
+        "EBVMWSRC": "upgrade test (given on the command line)",
+        "SEDMODEL": "BC03 solar, Chabrier IMF (upgrade test)",
+        "APCORR_V": "-0.75",
+    },
+    "ngc1566": {"EBVMW": "0.01", "POINTING": "1"},
+    "ngc7496": {"EBVMW": "0.02", "POINTING": "1"},
+}
+SET_ARGS = [f"{t + ':' if t else ''}{k}={v}" for t, kv in FACTS.items() for k, v in kv.items()]
+
+
+def sha256s(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def build_dr4_folder(folder: Path) -> Path:
+    """Images (three kinds x five bands) and the nine DR4 catalogs of each of two targets."""
+    folder.mkdir()
+    for i, target in enumerate(TARGETS):
+        radec = (galaxy(target).ra, galaxy(target).dec)
+        for filt in FILTERS:
+            for kind in KINDS:
+                name = f"hlsp_phangs-hst_hst_wfc3-uvis_{target}_{filt.lower()}_v1_{kind}.fits"
+                extra = {"EXPSTART": 58800.0 + i, "EXPEND": 58800.2 + i}
+                weight = kind == "err-drc-wht"
+                write_image(folder / name, weight=weight, filt=filt, extra=extra, radec=radec)
+        for name in NAMES:
+            m = DR4_NAME.match(name)
+            if m["target"] != target:
+                continue
+            table_type = "cand" if m["type"] == "obs-sed-candidates" else m["type"][:3]
+            write_dr4(folder / name, columns_of(table_type, target), target, radec)
+    (folder / "notes.txt").write_text("observing log, not a product\n")
+    fits.PrimaryHDU(np.zeros((4, 4), np.float32)).writeto(folder / "hlsp_other_drc.fits")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def upgraded(tmp_path_factory):
+    """The DR4-like folder, its hashes, and the delivery upgraded from it by the CLI."""
+    root = tmp_path_factory.mktemp("upgrade")
+    src = build_dr4_folder(root / "dr4")
+    before = sha256s(src)
+    dest = root / "delivery"
+    sets = [arg for s in SET_ARGS for arg in ("--set", s)]
+    rc = main(["upgrade", str(src), str(dest), "--identity", "phangs-hst", *sets])
+    return src, dest, before, rc
+
+
+def test_upgrade_validates_clean_with_todays_names(upgraded, capsys):
+    _, dest, _, rc = upgraded
+    assert rc == 0
+    report = validate_delivery(dest, data=True, workers=1)
+    print(report.summary())
+    assert report.ok, "\n".join(str(p) for p in report.problems)
+    assert [p for p in report.problems if p.severity == "error"] == []
+    folders = sorted(d.name for d in dest.iterdir() if d.is_dir())
+    assert folders == list(TARGETS)
+    for target in TARGETS:
+        files = sorted(p.name for p in (dest / target).iterdir())
+        products = [f for f in files if f.startswith("hlsp_")]
+        # 15 images, 5 catalogs (obs + sed of a subset are one catalog), README, manifest
+        assert len(products) == 15 + 5 + 2
+        for name in products:
+            assert [p for p in check_name(name) if p.severity == "error"] == [], name
+            assert len(name.rsplit("_", 1)[1].split(".")[0]) <= 16
+        assert f"hlsp_phangs-hst_hst_wfc3-uvis_{target}_f275w_v1_drc-err.fits" in files
+        assert f"hlsp_phangs-cat_hst_wfc3-uvis_{target}_multi_v1_cl-ml-c3.fits" in files
+        assert "SHA256SUMS" in files
+
+
+def test_products_record_their_sources_and_are_todays_models(upgraded):
+    src, dest, before, _ = upgraded
+    cat_name = "hlsp_phangs-cat_hst_wfc3-uvis_ngc1566_multi_v1_cl-hum-c12.fits"
+    prov = read_provenance(dest / "ngc1566" / cat_name)
+    inputs = {i["name"]: i["sha256"] for i in prov["inputs"]}
+    obs = "hlsp_phangs-cat_hst_uvis_ngc1566_multi_v1_obs-human-cluster-class12.fits"
+    sed = "hlsp_phangs-cat_hst_uvis_ngc1566_multi_v1_sed-human-cluster-class12.fits"
+    assert inputs == {obs: before[obs], sed: before[sed]}
+    cat = pp.open(dest / "ngc1566" / cat_name)
+    assert cat.meta.legacy is None and cat.schema.id == "cluster-catalog-1.1.0"
+    # the obs photometry and the sed fit in one table, DR4 names still answering
+    assert "PHANGS_F555W_VEGA" in cat.table.colnames and "SEDfix_age" in cat.table.colnames
+    np.testing.assert_array_equal(
+        cat.table["PHANGS_CLUSTER_CLASS_ML_VGG"], cat.table["PHANGS_CLUSTER_CLASS_ML"]
+    )
+    assert cat.meta.mwcorr is True and cat.meta.ebvmw == pytest.approx(0.01)
+    err = pp.open(dest / "ngc1566" / "hlsp_phangs-hst_hst_wfc3-uvis_ngc1566_f275w_v1_drc-err.fits")
+    weight = fits.getdata(src / "hlsp_phangs-hst_hst_wfc3-uvis_ngc1566_f275w_v1_err-drc-wht.fits")
+    np.testing.assert_allclose(err.data[5:], 1 / np.sqrt(weight[5:]), rtol=1e-6)
+
+
+def test_unmappable_files_are_listed(upgraded, capsys):
+    _, dest, _, _ = upgraded
+    report = json.loads((dest / REPORT_NAME).read_text())
+    assert set(report["unmapped"]) == {"notes.txt", "hlsp_other_drc.fits"}
+    assert all(report["unmapped"].values())
+
+
+def test_sources_untouched_and_rerun_changes_nothing(upgraded, capsys):
+    src, dest, before, _ = upgraded
+    assert sha256s(src) == before
+    delivered = sha256s(dest)
+    mtimes = {p: p.stat().st_mtime_ns for p in dest.rglob("*") if p.is_file()}
+    result = upgrade(src, dest, identity=SURVEY, facts=FACTS)
+    assert result.written == []
+    assert len(result.unchanged) == 2 * 20
+    assert sha256s(dest) == delivered
+    assert {p: p.stat().st_mtime_ns for p in dest.rglob("*") if p.is_file()} == mtimes
+    assert sha256s(src) == before
+
+
+def test_rerun_with_other_facts_refuses_to_overwrite(upgraded):
+    src, dest, _, _ = upgraded
+    other = {**FACTS, "ngc1566": {**FACTS["ngc1566"], "EBVMW": "0.03"}}
+    with pytest.raises(pp.ProductError, match="overwrite"):
+        upgrade(src, dest, identity=SURVEY, facts=other)
+    assert validate_delivery(dest, data=False, workers=1).ok
+
+
+def test_missing_facts_list_the_files_with_what_is_missing(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    name = "hlsp_phangs-hst_hst_wfc3-uvis_ngc1566_f555w_v1_exp-drc-sci.fits"
+    write_image(src / name, filt="F555W", extra={"EXPSTART": 58800.0, "EXPEND": 58800.2})
+    result = upgrade(src, tmp_path / "out", identity=SURVEY)
+    assert "REFBAND" in result.unmapped[name] and "POINTING" in result.unmapped[name]
+    assert result.written == [tmp_path / "out" / REPORT_NAME]
