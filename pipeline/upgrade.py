@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 REPORT_NAME = "upgrade-report.json"
 STAGE = "upgrade"
+#: Facts giving the time span of a field whose images do not record it.
+_TIME_FACTS = ("MJD-BEG", "MJD-END")
 #: Products a field's delivery would have that no historical layout holds.
 _NOT_HISTORICAL = ("dolphot-catalog", "assoc-catalog", "assoc-mask")
 
@@ -183,8 +185,8 @@ def _time_span(
     starts = [float(m.meta["EXPSTART"]) for m in images if m.meta.get("EXPSTART") is not None]
     ends = [float(m.meta["EXPEND"]) for m in images if m.meta.get("EXPEND") is not None]
     given = {**facts.get("", {}), **facts.get(target, {})}
-    if "MJD-BEG" in given and "MJD-END" in given:
-        return float(given["MJD-BEG"]), float(given["MJD-END"])
+    if all(k in given for k in _TIME_FACTS):
+        return float(given[_TIME_FACTS[0]]), float(given[_TIME_FACTS[1]])
     if starts and ends:
         return min(starts), max(ends)
     raise ProductError(
@@ -493,7 +495,7 @@ def upgrade(
     s, d = src.resolve(), dest.resolve()
     if d == s or s in d.parents or d in s.parents:
         raise ProductError(f"{dest}: the delivery folder must be outside {src} (and not hold it)")
-    facts = {k.lower(): dict(v) for k, v in (facts or {}).items()}
+    facts = {image_target(k) if k else "": dict(v) for k, v in (facts or {}).items()}
     result = UpgradeResult()
     by_field: dict[tuple[str, str], list[Model]] = {}
     sources = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -513,7 +515,12 @@ def upgrade(
     for _target, _version, planned in plans:
         for p in planned:
             given = {**facts.get("", {}), **facts.get(p.field, {})}
-            trees[id(p)] = _provenance(p, {k: str(v) for k, v in given.items()})
+            used = {
+                k: str(v)
+                for k, v in given.items()
+                if k in _TIME_FACTS or _typed(p.model.schema, k, v) is not None
+            }
+            trees[id(p)] = _provenance(p, used)
             path = inside(dest / p.field, p.name)
             if path.exists() and not overwrite and not _same_origin(path, trees[id(p)]):
                 raise ProductError(

@@ -180,6 +180,13 @@ def test_rerun_with_other_facts_refuses_to_overwrite(upgraded):
     with pytest.raises(pp.ProductError, match="overwrite"):
         upgrade(src, dest, identity=SURVEY, facts=other)
     assert validate_delivery(dest, data=False, workers=1).ok
+    # with overwrite only the products that use the fact change (the catalogs of NGC 1566)
+    result = upgrade(src, dest, identity=SURVEY, facts=other, overwrite=True)
+    products = [p for p in result.written if p.name.endswith(".fits")]
+    assert len(products) == 5 and all("_cl-" in p.name for p in products)
+    assert all(p.parent.name == "ngc1566" for p in products)
+    assert pp.open(products[0]).meta.ebvmw == pytest.approx(0.03)
+    assert validate_delivery(dest, data=True, workers=1).ok
 
 
 def test_missing_facts_list_the_files_with_what_is_missing(tmp_path):
