@@ -34,6 +34,7 @@ from phangs_products.hlsp import SURVEY
 from phangs_products.naming import check_name
 from phangs_products.pipeline.upgrade import REPORT_NAME, upgrade
 from phangs_products.provenance import read_provenance
+from phangs_products.registry import current_version
 from phangs_products.validation import validate_delivery
 
 TARGETS = ("ngc1566", "ngc7496")
@@ -136,7 +137,10 @@ def test_products_record_their_sources_and_are_todays_models(upgraded):
     sed = "hlsp_phangs-cat_hst_uvis_ngc1566_multi_v1_sed-human-cluster-class12.fits"
     assert inputs == {obs: before[obs], sed: before[sed]}
     cat = pp.open(dest / "ngc1566" / cat_name)
-    assert cat.meta.legacy is None and cat.schema.id == "cluster-catalog-1.1.0"
+    assert (
+        cat.meta.legacy is None
+        and cat.schema.id == f"cluster-catalog-{current_version('cluster-catalog')}"
+    )
     # the obs photometry and the sed fit in one table, DR4 names still answering
     assert "PHANGS_F555W_VEGA" in cat.table.colnames and "SEDfix_age" in cat.table.colnames
     np.testing.assert_array_equal(
