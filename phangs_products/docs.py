@@ -474,7 +474,7 @@ def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[
         and rec["name"].endswith(".fits")
     ]
     if cand:
-        cand_model = open_product(field_dir / cand[0]["name"])
+        cand_model = open_product(field_dir / cand[0]["name"], masked=False)
         table = cand_model.table
         # human classes when a table of them was given (HUMCLASS), else the ML classes
         human = bool(cand_model.meta.get("HUMCLASS", True))

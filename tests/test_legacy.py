@@ -531,14 +531,20 @@ def test_read_meta_reads_historical_headers(tmp_path):
 
 
 # ----------------------------------------------------------------------- our own catalogs
-def test_own_catalog_masks_on_request_and_answers_dr4_names(delivery, tmp_path):
+@pytest.mark.parametrize("ext", ["fits", "parquet", "ecsv"])
+def test_own_catalog_masks_by_default_and_answers_dr4_names(delivery, tmp_path, ext):
     model = catalog_product(delivery, "cluster-catalog")
     model.table["PHANGS_F555W_VEGA"][0] = -9999
-    path = model.save(tmp_path / product_name(model))
-    plain = pp.open(path).table
+    path = model.save(tmp_path / product_name(model, ext))
+    plain = pp.open(path, masked=False).table
     assert plain["PHANGS_F555W_VEGA"][0] == -9999 and not plain.has_masked_columns
     assert plain["PHANGS_CLUSTER_CLASS_ML_VGG"] is plain["PHANGS_CLUSTER_CLASS_ML"]
-    masked = pp.open(path, masked=True).table
-    col = masked["PHANGS_F555W_VEGA"]
+    opened = pp.open(path)
+    col = opened.table["PHANGS_F555W_VEGA"]
     assert isinstance(col, MaskedColumn) and col.mask[0] and col.filled()[0] == -9999
-    assert pp.open(path).meta.legacy is None
+    assert col.unit == "mag" and np.all(~col.mask[1:])
+    assert opened.meta.legacy is None
+    # saved again, the masked entry is stored as the sentinel (not NaN, not an empty field)
+    (tmp_path / "again").mkdir()
+    copy = opened.save(tmp_path / "again" / path.name)
+    assert pp.open(copy, masked=False).table["PHANGS_F555W_VEGA"][0] == -9999

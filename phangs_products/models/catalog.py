@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
+from astropy.table import MaskedColumn, Table
 
 from phangs_products import conformance
 from phangs_products.atomic import atomic_path, refuse_overwrite
@@ -35,12 +35,12 @@ class CatalogModel(FitsModel):
 
     A table read from a file is an :class:`~phangs_products.models.tables.AliasTable`: the
     historical names the schema records (``historical``, e.g. ``PHANGS_CLUSTER_CLASS_ML_VGG``)
-    answer as today's columns.  With ``masked`` set (``open(path, masked=True)``) entries holding
-    the schema's sentinel are masked.
+    answer as today's columns.  A table read from a file has the entries holding the schema's
+    sentinel masked (``open(path)``; ``open(path, masked=False)`` gives the stored values).
     """
 
     kinds = ("catalog",)
-    #: Mask sentinel entries when the table is read (set by ``open(path, masked=True)``).
+    #: Mask sentinel entries when the table is read (``open`` sets it unless ``masked=False``).
     masked: bool = False
     provenance_as_image = True
 
@@ -54,7 +54,7 @@ class CatalogModel(FitsModel):
 
         ``df.attrs`` holds ``units`` and ``descriptions`` (column -> string), ``schema`` and
         ``meta`` (the header keywords), as a Parquet catalog read with ``pandas.read_parquet``
-        has them.  Masked entries (``open(path, masked=True)``) become missing values.
+        has them.  Masked (sentinel) entries become missing values.
         """
         df = self.table.to_pandas()
         df.attrs.update(_pandas_attrs(self.table, self.schema.id, self._flat_meta()))
@@ -261,7 +261,7 @@ class CatalogModel(FitsModel):
         if suffix == ".parquet":
             self._write_parquet(path, meta, overwrite)
         else:
-            table = self.table.copy(copy_data=False)
+            table = _stored(self.table)
             table.meta = dict(meta)
             with atomic_path(path, overwrite) as tmp:
                 table.write(tmp, format="ascii.ecsv")
@@ -307,6 +307,16 @@ class CatalogModel(FitsModel):
         table = pa.Table.from_arrays(arrays, schema=schema)
         with atomic_path(path, overwrite) as tmp:
             pq.write_table(table, tmp)
+
+
+def _stored(table: Table) -> Table:
+    """A copy of the table with masked entries back at their stored (sentinel) values."""
+    out = table.copy(copy_data=False)
+    for name in out.colnames:
+        col = out[name]
+        if isinstance(col, MaskedColumn):
+            out[name] = col.filled()
+    return out
 
 
 #: First and last line of astropy's column serialisation in FITS COMMENT cards.
