@@ -96,6 +96,7 @@ def _print_info(model: Any, args: argparse.Namespace) -> int:
     if hasattr(model, "table"):
         table = model.table
         print(f"  table    {len(table)} rows x {len(table.colnames)} columns")
+        _print_columns(table)
     elif schema.kind in ("image", "mask"):
         print(f"  image    {model.data.shape} {model.data.dtype}")
     problems = model.problems(data=True)
@@ -106,6 +107,18 @@ def _print_info(model: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(items, default=str, indent=1))
     return 0 if not errors else 1
+
+
+def _print_columns(table: Any) -> None:
+    """One line per catalog column: name, dtype, unit and the number of masked entries."""
+    width = max((len(n) for n in table.colnames), default=0)
+    for name in table.colnames:
+        col = table[name]
+        unit = f"[{col.unit}]" if col.unit is not None else ""
+        mask = getattr(col, "mask", None)
+        masked = int(mask.sum()) if mask is not None and mask is not False else 0
+        note = f"  {masked} masked" if masked else ""
+        print(f"    {name:<{width}}  {col.dtype.str.lstrip('<>|='):<5} {unit}{note}")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:
