@@ -13,7 +13,8 @@ table (Vega zero points), from the data (``HUMCLASS``), or from ``facts`` the ca
 ``REFBAND``, ``POINTING``).  A product that would still lack a keyword its schema requires is
 not written: its source files are listed as not mapped, with the missing keywords.
 
-Sources are opened read-only and never written.  A re-run writes nothing when the products
+The regular files of SRC are read (sub-folders and hidden files are listed, not searched);
+they are opened read-only and never written.  A re-run writes nothing when the products
 already in DEST were made from the same sources (same SHA-256) with the same facts; an existing
 product made from other sources is replaced only with ``overwrite``.  Files that cannot be
 mapped are listed (returned, logged, and written to ``DEST/upgrade-report.json``, outside
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +36,7 @@ from astropy.table import Table
 
 from phangs_products import delivery as dl
 from phangs_products.atomic import atomic_write_text, inside
-from phangs_products.bands import Galaxy, band, galaxy
+from phangs_products.bands import Galaxy, band, galaxy, zp_ab
 from phangs_products.docs import render_readme
 from phangs_products.errors import PhangsProductsError, ProductError
 from phangs_products.hlsp import Delivery, HlspIdentity, common_meta
@@ -196,14 +196,27 @@ def _time_span(
 
 
 # ---------------------------------------------------------------------------------- images
+def _keyword(model: Model, key: str) -> Any:
+    """A keyword of a historical file's primary header (ProductError naming it when absent)."""
+    value = model.meta.header("PRIMARY").get(key)
+    if value is None:
+        raise ProductError(f"{model.file_name}: primary header has no {key}")
+    return value
+
+
+def _instrument(model: Model) -> str:
+    """``WFC3/UVIS`` or ``ACS/WFC`` from INSTRUME and DETECTOR."""
+    return f"{_keyword(model, 'INSTRUME')}/{_keyword(model, 'DETECTOR')}".strip().upper()
+
+
 def _image(
     model: ImageModel, delivery: Delivery, facts: Mapping[str, Mapping[str, Any]]
 ) -> ImageModel:
     hdr = model.meta.header("PRIMARY")
     schema = get_schema(model.schema.name)
-    filt = str(model.meta["FILTER"]).strip().upper()
-    facts_band = band(filt, f"{model.meta['INSTRUME']}/{model.meta['DETECTOR']}".upper())
-    photflam, photplam = float(hdr["PHOTFLAM"]), float(hdr["PHOTPLAM"])
+    filt = str(_keyword(model, "FILTER")).strip().upper()
+    facts_band = band(filt, _instrument(model))
+    photflam, photplam = float(_keyword(model, "PHOTFLAM")), float(_keyword(model, "PHOTPLAM"))
     scale = float(np.sqrt(abs(np.linalg.det(model.wcs.celestial.pixel_scale_matrix))) * 3600)
     meta = {
         **{k: v for k, v in model.meta.schema_items().items() if k not in ("ppschema", "ppschver")},
@@ -214,7 +227,7 @@ def _image(
             xposure=float(hdr.get("EXPTIME", 0.0)),
         ),
         "zp_vega": facts_band.zp_vega,
-        "zp_ab": -2.5 * math.log10(photflam) - 5 * math.log10(photplam) - 2.408,
+        "zp_ab": zp_ab(photflam, photplam),
         "pixscale": round(scale, 6),
     }
     bunit = schema.keyword_by_name.get("bunit")
@@ -234,14 +247,17 @@ def _merged_table(obs: CatalogModel, sed: CatalogModel | None) -> Table:
     if sed is None:
         return table
     other = sed.table
-    pos = {int(i): n for n, i in enumerate(np.asarray(other["INDEX"]))}
-    missing = [int(i) for i in np.asarray(table["INDEX"]) if int(i) not in pos]
-    if missing or len(pos) != len(table):
+    wanted, held = np.asarray(table["INDEX"]), np.asarray(other["INDEX"])
+    rows = np.zeros(0, dtype=np.int64)
+    if len(held) == len(wanted) and len(np.unique(held)) == len(held):
+        order = np.argsort(held, kind="stable")
+        found = np.searchsorted(held, wanted, sorter=order).clip(0, max(len(held) - 1, 0))
+        rows = order[found]
+    if len(rows) != len(wanted) or not np.array_equal(held[rows], wanted):
         raise ProductError(
             f"{obs.file_name}, {sed.file_name}: the obs and sed tables do not hold the same "
             f"INDEX values ({len(table)} and {len(other)} rows)"
         )
-    rows = np.array([pos[int(i)] for i in np.asarray(table["INDEX"])], dtype=np.int64)
     for name in other.colnames:
         if name not in table.colnames:
             table[name] = other[name][rows]
@@ -353,12 +369,11 @@ def _name(model: Model, target: str) -> str:
             instruments=instruments,
             subset=str(model.meta["CLSUBSET"]),
         )
-    instrument = f"{model.meta['INSTRUME']}/{model.meta['DETECTOR']}".upper()
     return build_name(
         schema,
         target=target,
         version=str(model.meta["HLSPVER"]),
-        instruments=instrument,
+        instruments=_instrument(model),
         filter=str(model.meta["FILTER"]),
     )
 
@@ -468,7 +483,7 @@ def upgrade(
     Parameters
     ----------
     src : path-like
-        Folder of historical files (searched recursively; never written).
+        Folder of historical files (its regular files; never written).
     dest : path-like
         Delivery root: one folder per field, plus ``upgrade-report.json``.
     identity : HlspIdentity
@@ -498,7 +513,13 @@ def upgrade(
     facts = {image_target(k) if k else "": dict(v) for k, v in (facts or {}).items()}
     result = UpgradeResult()
     by_field: dict[tuple[str, str], list[Model]] = {}
-    sources = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
+    sources = []
+    for path in sorted(src.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            what = "hidden" if path.name.startswith(".") else "not a regular file"
+            result.unmapped[path.name] = f"{what} (upgrade reads the regular files of SRC)"
+        else:
+            sources.append(path)
     for path in sources:
         model = _open(path, result.unmapped)
         if model is None:

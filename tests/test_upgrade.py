@@ -83,6 +83,7 @@ def build_dr4_folder(folder: Path) -> Path:
     legus = REAL / "legus" / f"{LEGUS_1566}.gz"
     (folder / LEGUS_1566).write_bytes(gzip.decompress(legus.read_bytes()))
     (folder / "notes.txt").write_text("observing log, not a product\n")
+    (folder / "previews").mkdir()
     fits.PrimaryHDU(np.zeros((4, 4), np.float32)).writeto(folder / "hlsp_other_drc.fits")
     return folder
 
@@ -155,11 +156,12 @@ def test_products_record_their_sources_and_are_todays_models(upgraded):
 def test_unmappable_files_are_listed(upgraded):
     _, dest, _, _, console = upgraded
     printed = " ".join(console.split())
-    assert "3 file(s) not upgraded" in printed
-    for name in ("notes.txt", "hlsp_other_drc.fits", LEGUS_1566):
+    assert "4 file(s) not upgraded" in printed
+    for name in ("notes.txt", "hlsp_other_drc.fits", LEGUS_1566, "previews"):
         assert name in printed
     report = json.loads((dest / REPORT_NAME).read_text())
-    assert set(report["unmapped"]) == {"notes.txt", "hlsp_other_drc.fits", LEGUS_1566}
+    unmapped = {"notes.txt", "hlsp_other_drc.fits", LEGUS_1566, "previews"}
+    assert set(report["unmapped"]) == unmapped
     assert "legus" in report["unmapped"][LEGUS_1566]
     assert all(report["unmapped"].values())
     assert len(report["sources"]) == 2 * (15 + 9) + 3
@@ -201,3 +203,21 @@ def test_missing_facts_list_the_files_with_what_is_missing(tmp_path):
     result = upgrade(src, tmp_path / "out", identity=SURVEY)
     assert "REFBAND" in result.unmapped[name] and "POINTING" in result.unmapped[name]
     assert result.written == [tmp_path / "out" / REPORT_NAME]
+
+
+def test_obs_and_sed_tables_of_other_rows_are_listed(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    target = "ngc1566"
+    obs = f"hlsp_phangs-cat_hst_uvis_{target}_multi_v1_obs-machine-cluster-class12.fits"
+    sed = obs.replace("_obs-", "_sed-")
+    write_dr4(src / obs, columns_of("obs", target), target)
+    write_dr4(src / sed, columns_of("sed", target), target)
+    with fits.open(src / sed, mode="update") as hdul:
+        hdul[1].data["INDEX"][0] = 99
+    # no image gives the time span: it is given
+    facts = {**FACTS, target: {**FACTS[target], "MJD-BEG": "58800.0", "MJD-END": "58800.2"}}
+    result = upgrade(src, tmp_path / "out", identity=SURVEY, facts=facts)
+    assert "same INDEX values" in result.unmapped[obs]
+    assert result.unmapped[sed] == result.unmapped[obs]
+    assert result.fields == []
