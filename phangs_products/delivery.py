@@ -45,6 +45,7 @@ __all__ = [
     "product_files",
     "read_checksums",
     "readme_name",
+    "recorded_facts",
     "required_products",
     "write_checksums",
     "write_manifest",
@@ -234,6 +235,47 @@ def write_checksums(field_dir: str | Path, overwrite: bool = True) -> Path:
         if path.is_file() and path.name != CHECKSUMS_NAME and not path.name.startswith("."):
             lines.append(f"{file_digest(path)}  {path.name}\n")
     return atomic_write_text(folder / CHECKSUMS_NAME, "".join(lines), overwrite=overwrite)
+
+
+def recorded_facts(published: Sequence[Path]) -> dict[str, Any]:
+    """PROPOSID, SIMULATD and the Milky Way foreground recorded in the products' headers.
+
+    Returns
+    -------
+    dict
+        ``proposal_ids`` (sorted), ``simulated`` and ``foreground`` (``ebv``, ``source``,
+        ``method`` and per band ``filter``, ``instrument``, ``a_band``; None when no FITS
+        product records ``EBVMW``), as :func:`phangs_products.docs.render_readme` takes them.
+    """
+    ids: set[int] = set()
+    simulated = False
+    foreground = None
+    for path in published:
+        if not path.name.endswith(".fits"):
+            continue
+        meta = read_meta(path)
+        if meta.get("PROPOSID") is not None:
+            ids.add(int(meta["PROPOSID"]))
+        simulated |= bool(meta.get("SIMULATD", False))
+        if foreground is None and meta.get("EBVMW") is not None:
+            bands = []
+            for i in range(1, 100):
+                if meta.get(f"FILTER{i:02d}") is None:
+                    break
+                bands.append(
+                    {
+                        "filter": str(meta[f"FILTER{i:02d}"]),
+                        "instrument": str(meta.get(f"INSTR{i:02d}", "")),
+                        "a_band": float(meta[f"AMW{i:02d}"]),
+                    }
+                )
+            foreground = {
+                "ebv": float(meta["EBVMW"]),
+                "source": str(meta.get("EBVMWSRC", "")),
+                "method": str(meta.get("EXTMWLAW", "")),
+                "bands": bands,
+            }
+    return {"proposal_ids": sorted(ids), "simulated": simulated, "foreground": foreground}
 
 
 def read_checksums(path: str | Path) -> dict[str, str]:

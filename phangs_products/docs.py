@@ -167,6 +167,8 @@ def render_readme(
     proposal_ids: Sequence[int] = (),
     foreground: Mapping[str, Any] | None = None,
     human: Mapping[str, Any] | None = None,
+    holds: str | None = None,
+    changes: str | None = None,
 ) -> str:
     """Render the delivery README (markdown) of one field.
 
@@ -197,6 +199,11 @@ def render_readme(
     human : mapping, optional
         Human classes: ``given`` (bool), ``table`` (file name), ``reason`` (why none) and
         ``format`` (the table format: columns, unit, matching radius, class codes).
+    holds : str, optional
+        What the delivery holds (replaces the pipeline delivery's list in the summary).
+    changes : str, optional
+        The changes line of "Version and changes" (default: first delivery made with
+        phangs-products).
     """
     if simulated:
         identity = identity.without_survey_dois()
@@ -232,6 +239,8 @@ def render_readme(
         image_target=image_target(field),
         catalog_target=catalog_target(field),
         name_map=_name_map(),
+        holds=holds,
+        changes=changes,
     )
 
 

@@ -54,6 +54,13 @@ __all__ = ["REPORT_NAME", "UpgradeResult", "parse_fact", "upgrade"]
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "upgrade-report.json"
+#: The README's account of how the products were made.
+UPGRADE_STEP = (
+    "Made by `phangs-products upgrade` from the historical PHANGS-HST and PHANGS-CAT files "
+    "named, with their SHA-256, in each product's provenance (FITS extension `ASDF`); no pixel or "
+    "catalog value was measured again. Keywords the historical files do not record were given "
+    "on the command line and are listed in the provenance (`upgrade.facts`)."
+)
 STAGE = "upgrade"
 #: Facts giving the time span of a field whose images do not record it.
 _TIME_FACTS = ("MJD-BEG", "MJD-END")
@@ -426,24 +433,34 @@ def _finish_field(
     records = [dl.file_record(p) for p in products]
     bands = sorted({r["filter"] for r in records if "filter" in r})
     subsets = sorted({r["subset"] for r in records if "subset" in r})
+    recorded = dl.recorded_facts(products)
+    kinds = sorted({get_schema(r["schema"]).title for r in records})
+    human = None
+    if any(s.startswith("hum") for s in subsets):
+        human = {"given": True, "table": "the PHANGS-CAT DR4 catalogs", "format": None}
     text = render_readme(
         galaxy_=_galaxy(target),
         field=target,
         version=version,
         files=records,
-        steps=[
-            {
-                "title": "Upgrade of historical products",
-                "text": (
-                    "Made by `phangs-products upgrade` from the historical PHANGS-HST and "
-                    "PHANGS-CAT files named (with their SHA-256) in each product's provenance; "
-                    "no pixel or catalog value was measured again."
-                ),
-            }
-        ],
+        steps=[{"title": "Upgrade of historical products", "text": UPGRADE_STEP}],
         scales=(),
         selections=(),
+        exports=False,
         identity=identity,
+        proposal_ids=recorded["proposal_ids"],
+        foreground=recorded["foreground"],
+        human=human,
+        holds=(
+            "This delivery holds, for one field, the historical PHANGS-HST v1 and PHANGS-CAT DR4 "
+            f"products written again as today's products: {', '.join(kinds)}."
+        ),
+        changes=(
+            "upgraded from the historical files by `phangs-products upgrade`: current MAST "
+            'names (see "File names"), today\'s headers and provenance; the values are those '
+            "released (the error map is 1/sqrt of the released inverse-variance weight, the obs "
+            "and sed tables of each cluster subset are one catalog)."
+        ),
     )
     ReadmeModel.create(text).save(readme, overwrite=True)
     result.written.append(readme)
