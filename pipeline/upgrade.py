@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,8 +330,8 @@ def _plan_field(
         first = tables.get("obs") or tables.get("candidates")
         sed = tables.get("sed")
         if first is None:
-            assert sed is not None
-            unmapped[sed.file_name] = f"sed table of {subset} without its obs table"
+            for m in tables.values():
+                unmapped[m.file_name] = f"sed table of {subset} without its obs table"
             continue
         sources = [first] + ([sed] if sed is not None else [])
         _try(out, unmapped, sources, lambda f=first, s=sed: _catalog(f, s, delivery, facts), target)
@@ -339,7 +339,11 @@ def _plan_field(
 
 
 def _try(
-    out: list[_Planned], unmapped: dict[str, str], sources: Sequence[Model], build: Any, target: str
+    out: list[_Planned],
+    unmapped: dict[str, str],
+    sources: Sequence[Model],
+    build: Callable[[], Model],
+    target: str,
 ) -> None:
     """Build one product; on a problem the sources are listed as not mapped."""
     names = ", ".join(s.file_name for s in sources)
@@ -348,10 +352,10 @@ def _try(
         model.stamp()
         errors = [p for p in model.problems(data=True) if p.severity == "error"]
         if errors:
+            missing = any(p.rule == "keyword.missing" for p in errors)
+            hint = " (give what the historical files do not record with --set)" if missing else ""
             raise ProductError(
-                f"not a valid {model.schema.id}: "
-                + "; ".join(p.message for p in errors[:6])
-                + " (give what the historical file does not record with --set)"
+                f"not a valid {model.schema.id}: " + "; ".join(p.message for p in errors[:6]) + hint
             )
         name = _name(model, target)
     except PhangsProductsError as exc:
