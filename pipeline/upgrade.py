@@ -44,10 +44,11 @@ from phangs_products.legacy import open_historical
 from phangs_products.models import CatalogModel, ImageModel, ReadmeModel
 from phangs_products.models.base import Model, ProductValidationWarning
 from phangs_products.naming import build_name, image_target
+from phangs_products.pipeline.instrument import band_order
 from phangs_products.pipeline.stellarpops.extinction import REFERENCE, foreground_extinction
 from phangs_products.provenance import file_digest, make_provenance, read_provenance
 from phangs_products.registry import get_schema
-from phangs_products.spec import ProductSchema
+from phangs_products.spec import BandInfo, ProductSchema
 
 __all__ = ["REPORT_NAME", "UpgradeResult", "parse_fact", "upgrade"]
 
@@ -66,6 +67,8 @@ STAGE = "upgrade"
 _TIME_FACTS = ("MJD-BEG", "MJD-END")
 #: Products a field's delivery would have that no historical layout holds.
 _NOT_HISTORICAL = ("dolphot-catalog", "assoc-catalog", "assoc-mask")
+#: Image products of the historical PHANGS-HST v1 release.
+_IMAGES = ("drc-sci", "drc-err", "drc-exp")
 
 
 @dataclass
@@ -419,11 +422,27 @@ def _write_if_changed(path: Path, text: str, result: UpgradeResult) -> None:
     result.written.append(path)
 
 
+def _bands(planned: Sequence[_Planned]) -> list[dict[str, str]]:
+    """Bands of a field: its images' (filter, instrument), else its catalogs' bands."""
+    out: dict[str, str] = {}
+    for p in planned:
+        if isinstance(p.model, ImageModel):
+            out.setdefault(str(p.model.meta["FILTER"]).upper(), _instrument(p.model))
+    if not out:
+        for p in planned:
+            if isinstance(p.model, CatalogModel):
+                for b in p.model.bands:
+                    out.setdefault(b.filter, b.instrument)
+    order = band_order([BandInfo(f, i) for f, i in out.items()])
+    return [{"filter": b.filter, "instrument": b.instrument} for b in order]
+
+
 def _finish_field(
     folder: Path,
     target: str,
     version: str,
     identity: HlspIdentity,
+    planned: Sequence[_Planned],
     changed: bool,
     result: UpgradeResult,
 ) -> None:
@@ -435,7 +454,6 @@ def _finish_field(
         return
     products = [p for p in dl.product_files(folder) if p != readme]
     records = [dl.file_record(p) for p in products]
-    bands = sorted({r["filter"] for r in records if "filter" in r})
     subsets = sorted({r["subset"] for r in records if "subset" in r})
     recorded = dl.recorded_facts(products)
     kinds = sorted({get_schema(r["schema"]).title for r in records})
@@ -471,6 +489,12 @@ def _finish_field(
     omitted = [
         {"product": p, "reason": "no historical layout holds this product"} for p in _NOT_HISTORICAL
     ]
+    present = {r["product"] for r in records}
+    omitted += [
+        {"product": p, "reason": "no historical file of this product for this field"}
+        for p in _IMAGES
+        if p not in present
+    ]
     omitted += [
         {"product": "cluster-catalog", "subset": s, "reason": "not among the historical files"}
         for s in dl.ALL_SUBSETS
@@ -480,7 +504,7 @@ def _finish_field(
         folder,
         target,
         version,
-        bands=bands,
+        bands=_bands(planned),
         scales=(),
         selections=(),
         subsets=subsets,
@@ -584,7 +608,7 @@ def upgrade(
             p.model.save(path, overwrite=True, provenance=tree)
             result.written.append(path)
             changed = True
-        _finish_field(folder, target, version, identity, changed, result)
+        _finish_field(folder, target, version, identity, planned, changed, result)
         result.fields.append(folder)
     dest.mkdir(parents=True, exist_ok=True)
     result.report = dest / REPORT_NAME

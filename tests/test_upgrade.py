@@ -221,3 +221,26 @@ def test_obs_and_sed_tables_of_other_rows_are_listed(tmp_path):
     assert "same INDEX values" in result.unmapped[obs]
     assert result.unmapped[sed] == result.unmapped[obs]
     assert result.fields == []
+
+
+def test_catalogs_of_a_pointing_with_acs_bands_alone(tmp_path):
+    """NGC 628-C (ACS and WFC3 bands, a pointing of NGC 628) without images: catalogs only."""
+    src = tmp_path / "src"
+    src.mkdir()
+    target = "ngc0628c"
+    radec = (galaxy("ngc628").ra, galaxy("ngc628").dec)
+    for name in NAMES:
+        m = DR4_NAME.match(name)
+        if m["target"] == target:
+            table_type = "cand" if m["type"] == "obs-sed-candidates" else m["type"][:3]
+            write_dr4(src / name, columns_of(table_type, target), target, radec)
+    facts = {**FACTS, "ngc628c": {"EBVMW": "0.06", "MJD-BEG": "58800.0", "MJD-END": "58800.2"}}
+    result = upgrade(src, tmp_path / "out", identity=SURVEY, facts=facts)
+    assert result.unmapped == {}
+    report = validate_delivery(tmp_path / "out", data=True, workers=1)
+    assert report.ok, "\n".join(str(p) for p in report.problems if p.severity == "error")
+    names = sorted(p.name for p in (tmp_path / "out" / "ngc628c").glob("*_cl-*.fits"))
+    assert len(names) == 5 and all("_wfc3-uvis-acs-wfc_ngc0628c_" in n for n in names)
+    manifest = pp.open(next((tmp_path / "out" / "ngc628c").glob("*_manifest.asdf")))
+    assert [b["instrument"] for b in manifest.tree["bands"]].count("ACS/WFC") >= 1
+    assert {o["product"] for o in manifest.tree["omitted"]} >= {"drc-sci", "drc-err", "drc-exp"}
