@@ -7,6 +7,8 @@ libraries: ``astropy.table.Table.read`` (no ``hdu=``, no warning), ``pandas.read
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -69,6 +71,13 @@ def test_fits_catalog_is_the_only_table_and_has_tcomm(written):
     model = pp.open(path)
     assert model.provenance["stage"] == "test"
     assert model.provenance["schema"] == model.schema.id
+
+
+@pytest.mark.skipif(shutil.which("fitsverify") is None, reason="fitsverify not installed")
+def test_fits_catalog_passes_fitsverify_without_warning(written):
+    command = ["fitsverify", "-q", str(written["fits"])]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    assert proc.stdout.startswith("verification OK"), proc.stdout
 
 
 def test_integer_sentinels_masked_by_astropy_in_fits(written):

@@ -202,6 +202,8 @@ class CatalogModel(FitsModel):
         for i, name in enumerate(self.table.colnames, start=1):
             if described[name].description:
                 hdu.header[f"TCOMM{i}"] = described[name].description
+        # long descriptions continue over CONTINUE cards, declared in this HDU too (fitsverify)
+        hdu.header["LONGSTRN"] = ("OGIP 1.0", "long strings continue over CONTINUE cards")
         for line in _astropy_column_comments(described):
             hdu.header.add_comment(line)
         return hdu
