@@ -590,8 +590,8 @@ def upgrade(
             path = inside(dest / p.field, p.name)
             if path.exists() and not overwrite and not _same_origin(path, trees[id(p)]):
                 raise ProductError(
-                    f"{path}: exists and was not made from these sources and facts; "
-                    "pass --overwrite to replace it"
+                    f"{path}: exists and was not made by this upgrade from these sources, facts "
+                    "and schema version; pass --overwrite to replace it"
                 )
     for target, version, planned in plans:
         if not planned:
