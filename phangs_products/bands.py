@@ -29,6 +29,7 @@ __all__ = [
     "galaxy_table",
     "pc_per_pixel",
     "survey_filters",
+    "zp_ab",
 ]
 
 
@@ -92,10 +93,13 @@ class Band:
 
     @property
     def zp_ab(self) -> float:
-        """AB zero point from PHOTFLAM/PHOTPLAM: -2.5 log PHOTFLAM - 5 log PHOTPLAM - 2.408."""
-        return (
-            -2.5 * math.log10(self.photflam_typical) - 5 * math.log10(self.photplam_typical) - 2.408
-        )
+        """AB zero point of the typical PHOTFLAM/PHOTPLAM (:func:`zp_ab`)."""
+        return zp_ab(self.photflam_typical, self.photplam_typical)
+
+
+def zp_ab(photflam: float, photplam: float) -> float:
+    """AB magnitude of 1 e-/s: -2.5 log PHOTFLAM - 5 log PHOTPLAM - 2.408 (STScI definition)."""
+    return -2.5 * math.log10(photflam) - 5 * math.log10(photplam) - 2.408
 
 
 def _float(value: object) -> float:

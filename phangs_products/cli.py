@@ -1,9 +1,9 @@
 """The ``phangs-products`` command line.
 
 Subcommands: ``schemas list|show``, ``info FILE``, ``simulate``, ``fetch``, ``demo``,
-``run CONFIG``, ``config [--check FILE]``, ``validate DIR`` and ``docs DIR``.  Every
-subcommand has ``--help``; exit codes are 0 for success, 1 for a failed check or run, 2 for
-bad usage.
+``run CONFIG``, ``config [--check FILE]``, ``upgrade SRC DEST``, ``validate DIR`` and
+``docs DIR``.  Every subcommand has ``--help``; exit codes are 0 for success, 1 for a failed
+check or run, 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ def _print_info(model: Any, args: argparse.Namespace) -> int:
     if hasattr(model, "table"):
         table = model.table
         print(f"  table    {len(table)} rows x {len(table.colnames)} columns")
+        _print_columns(table)
     elif schema.kind in ("image", "mask"):
         print(f"  image    {model.data.shape} {model.data.dtype}")
     for line in _content_lines(model):
@@ -199,6 +200,18 @@ def _content_lines(model: Any) -> list[str]:
             lines.append(f"  {hdu.index:>2} {label:<12} {hdu.xtension:<8} {axes or '-'}")
         return lines
     return []
+
+
+def _print_columns(table: Any) -> None:
+    """One line per catalog column: name, dtype, unit and the number of masked entries."""
+    width = max((len(n) for n in table.colnames), default=0)
+    for name in table.colnames:
+        col = table[name]
+        unit = f"[{col.unit}]" if col.unit is not None else ""
+        mask = getattr(col, "mask", None)
+        masked = int(mask.sum()) if mask is not None and mask is not False else 0
+        note = f"  {masked} masked" if masked else ""
+        print(f"    {name:<{width}}  {col.dtype.str.lstrip('<>|='):<5} {unit}{note}")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:
@@ -263,6 +276,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int
             "simulate the default galaxy, run everything",
             pipeline_cli.add_demo_arguments,
             pipeline_cli.run_demo,
+        ),
+        (
+            "upgrade",
+            "turn historical PHANGS-HST/PHANGS-CAT files into a current delivery",
+            pipeline_cli.add_upgrade_arguments,
+            pipeline_cli.run_upgrade,
         ),
         (
             "validate",

@@ -58,6 +58,7 @@ __all__ = [
     "product_files",
     "read_checksums",
     "readme_name",
+    "recorded_facts",
     "required_products",
     "write_checksums",
     "write_manifest",
@@ -339,6 +340,47 @@ def write_checksums(field_dir: str | Path, overwrite: bool = True) -> Path:
     return written
 
 
+def recorded_facts(published: Sequence[Path]) -> dict[str, Any]:
+    """PROPOSID, SIMULATD and the Milky Way foreground recorded in the products' headers.
+
+    Returns
+    -------
+    dict
+        ``proposal_ids`` (sorted), ``simulated`` and ``foreground`` (``ebv``, ``source``,
+        ``method`` and per band ``filter``, ``instrument``, ``a_band``; None when no FITS
+        product records ``EBVMW``), as :func:`phangs_products.docs.render_readme` takes them.
+    """
+    ids: set[int] = set()
+    simulated = False
+    foreground = None
+    for path in published:
+        if not path.name.endswith(".fits"):
+            continue
+        meta = read_meta(path)
+        if meta.get("PROPOSID") is not None:
+            ids.add(int(meta["PROPOSID"]))
+        simulated |= bool(meta.get("SIMULATD", False))
+        if foreground is None and meta.get("EBVMW") is not None:
+            bands = []
+            for i in range(1, 100):
+                if meta.get(f"FILTER{i:02d}") is None:
+                    break
+                bands.append(
+                    {
+                        "filter": str(meta[f"FILTER{i:02d}"]),
+                        "instrument": str(meta.get(f"INSTR{i:02d}", "")),
+                        "a_band": float(meta[f"AMW{i:02d}"]),
+                    }
+                )
+            foreground = {
+                "ebv": float(meta["EBVMW"]),
+                "source": str(meta.get("EBVMWSRC", "")),
+                "method": str(meta.get("EXTMWLAW", "")),
+                "bands": bands,
+            }
+    return {"proposal_ids": sorted(ids), "simulated": simulated, "foreground": foreground}
+
+
 def read_checksums(path: str | Path) -> dict[str, str]:
     """``{file name: sha256}`` from a ``sha256sum``-format file (binary ``*`` marks allowed).
 
@@ -367,7 +409,9 @@ def required_products(tree: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
     and the manifest lists (``band``, ``scale``, ``selection``, ``subset``) it is required per.
     The variant holds the manifest record keys (``filter``, ``scale``, ``selection``,
     ``subset``) a file must have to fill that slot.  Entries with ``kinds`` apply only to
-    manifests of those kinds (``kind``, default ``field``; manifest 1.1.0).
+    manifests of those kinds (``kind``, default ``field``; manifest 1.1.0).  Products the
+    manifest lists as ``omitted`` (left out on purpose, with the reason; manifest 1.2.0) are not
+    required: a record with a ``subset`` omits that subset, one without omits every variant.
     """
     schema = get_schema(str(tree.get("ppschema", MANIFEST_SCHEMA)), tree.get("ppschver"))
     axes: dict[str, list[tuple[str, Any]]] = {
@@ -383,5 +427,17 @@ def required_products(tree: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
             continue
         per = list(entry.get("per", []))
         for combo in _cartesian(*(axes[a] for a in per)):
-            out.append((entry["product"], dict(combo)))
+            variant = dict(combo)
+            if not _omitted(tree, entry["product"], variant):
+                out.append((entry["product"], variant))
     return out
+
+
+def _omitted(tree: Mapping[str, Any], product: str, variant: Mapping[str, Any]) -> bool:
+    """Whether the manifest's ``omitted`` records leave this product variant out on purpose."""
+    for rec in tree.get("omitted", []) or []:
+        if rec.get("product") != product:
+            continue
+        if "subset" not in rec or rec["subset"] == variant.get("subset"):
+            return True
+    return False

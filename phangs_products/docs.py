@@ -190,6 +190,8 @@ def render_readme(
     proposal_ids: Sequence[int] = (),
     foreground: Mapping[str, Any] | None = None,
     human: Mapping[str, Any] | None = None,
+    holds: str | None = None,
+    changes: str | None = None,
 ) -> str:
     """Render the delivery README (markdown) of one field.
 
@@ -220,6 +222,11 @@ def render_readme(
     human : mapping, optional
         Human classes: ``given`` (bool), ``table`` (file name), ``reason`` (why none) and
         ``format`` (the table format: columns, unit, matching radius, class codes).
+    holds : str, optional
+        What the delivery holds (replaces the pipeline delivery's list in the summary).
+    changes : str, optional
+        The changes line of "Version and changes" (default: first delivery made with
+        phangs-products).
     """
     if simulated:
         identity = identity.without_survey_dois()
@@ -255,6 +262,8 @@ def render_readme(
         image_target=image_target(field),
         catalog_target=catalog_target(field),
         name_map=_name_map(),
+        holds=holds,
+        changes=changes,
     )
 
 
@@ -567,7 +576,7 @@ def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[
         and rec["name"].endswith(".fits")
     ]
     if cand:
-        cand_model = open_product(field_dir / cand[0]["name"])
+        cand_model = open_product(field_dir / cand[0]["name"], masked=False)
         table = cand_model.table
         # human classes when a table of them was given (HUMCLASS), else the ML classes
         human = bool(cand_model.meta.get("HUMCLASS", True))

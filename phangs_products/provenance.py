@@ -2,7 +2,10 @@
 
 The layout follows JWST data models: a one-row binary table HDU named ``ASDF`` whose single
 column ``ASDF_METADATA`` holds the bytes of a complete ASDF file, so that
-``asdf.open(io.BytesIO(bytes))`` reads it with the plain asdf library.
+``asdf.open(io.BytesIO(bytes))`` reads it with the plain asdf library.  Catalogs (schema
+versions 1.2.0 on) hold the same bytes as a one-dimensional 8-bit image extension named ``ASDF``
+instead, so that their catalog is the file's only table (astropy's ``Table.read(path)`` then needs
+no ``hdu=`` and warns nothing).  :func:`read_provenance` reads both.
 """
 
 from __future__ import annotations
@@ -111,11 +114,24 @@ def make_provenance(
     return tree
 
 
-def asdf_hdu(tree: dict[str, Any]) -> fits.BinTableHDU:
-    """Serialise a provenance tree into an ``ASDF`` binary-table HDU."""
+def asdf_hdu(tree: dict[str, Any], image: bool = False) -> fits.BinTableHDU | fits.ImageHDU:
+    """Serialise a provenance tree into an ``ASDF`` HDU.
+
+    Parameters
+    ----------
+    tree : dict
+        The provenance tree.
+    image : bool
+        Write a one-dimensional 8-bit image extension (catalogs: their table stays the only
+        table of the file) instead of JWST's one-row binary table.
+    """
     buffer = io.BytesIO()
     asdf.AsdfFile(dict(tree)).write_to(buffer)
     raw = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+    if image:
+        out = fits.ImageHDU(raw.copy(), name=ASDF_EXTNAME)
+        out.header["COMMENT"] = "Provenance tree of this product as an embedded ASDF file (bytes)."
+        return out
     col = fits.Column(name=ASDF_COLUMN, format=f"{raw.size}B", array=raw[np.newaxis, :])
     hdu = fits.BinTableHDU.from_columns([col], name=ASDF_EXTNAME)
     hdu.header["COMMENT"] = "Provenance tree of this product as an embedded ASDF file."
@@ -131,7 +147,9 @@ def read_provenance(source: str | Path | fits.HDUList) -> dict[str, Any] | None:
     try:
         if ASDF_EXTNAME not in source:
             return None
-        raw = np.asarray(source[ASDF_EXTNAME].data[ASDF_COLUMN][0], dtype=np.uint8).tobytes()
+        hdu = source[ASDF_EXTNAME]
+        stored = hdu.data if isinstance(hdu, fits.ImageHDU) else hdu.data[ASDF_COLUMN][0]
+        raw = np.asarray(stored, dtype=np.uint8).tobytes()
         with asdf.open(io.BytesIO(raw), lazy_load=False, memmap=False) as af:
             return _plain(af.tree)
     finally:

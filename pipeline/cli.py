@@ -603,3 +603,56 @@ def run_fetch(args: argparse.Namespace) -> int:
     else:
         print(f"next: phangs-products run {result.config}")
     return 0
+
+
+def add_upgrade_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``phangs-products upgrade SRC DEST``."""
+    from phangs_products.hlsp import PRESETS
+
+    parser.add_argument("src", type=Path, help="folder of historical products (never written)")
+    parser.add_argument("dest", type=Path, help="delivery root to write (one folder per field)")
+    parser.add_argument(
+        "--identity",
+        required=True,
+        choices=sorted(PRESETS),
+        help="HLSP identity (name, lead, DOIs, citation) of the delivery",
+    )
+    parser.add_argument(
+        "--set",
+        dest="facts",
+        action="append",
+        default=[],
+        metavar="[TARGET:]KEYWORD=VALUE",
+        help="a keyword the historical files do not record (EBVMW, MWCORR, APCORR_V, SEDMODEL, "
+        "REFBAND, POINTING ...), for every target or one; repeatable",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace products of DEST made from other sources or facts",
+    )
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    """``phangs-products upgrade``: historical products into a current delivery."""
+    from phangs_products.hlsp import PRESETS
+    from phangs_products.pipeline.upgrade import parse_fact, upgrade
+
+    facts: dict[str, dict[str, str]] = {}
+    for text in args.facts:
+        target, keyword, value = parse_fact(text)
+        facts.setdefault(target, {})[keyword] = value
+    result = upgrade(
+        args.src, args.dest, identity=PRESETS[args.identity], facts=facts, overwrite=args.overwrite
+    )
+    console = Console()
+    console.print(
+        f"upgraded into {len(result.fields)} field folder(s) of {escape(str(args.dest))}: "
+        f"{len(result.written)} file(s) written, {len(result.unchanged)} up to date"
+    )
+    if result.unmapped:
+        console.print(f"[yellow]{len(result.unmapped)} file(s) not upgraded[/yellow]:")
+        for name, why in sorted(result.unmapped.items()):
+            console.print(f"  {escape(name)}: {escape(why)}")
+    console.print(f"report: {escape(str(result.report))}")
+    return 0

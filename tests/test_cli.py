@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from factories import image_product, product_name
+from factories import catalog_product, image_product, product_name
 
 from phangs_products.cli import main
 from phangs_products.registry import get_schema
@@ -43,6 +43,18 @@ def test_info_on_a_product(delivery, out, capsys):
     assert (
         get_schema("drc-sci").id in text and "FILTER   = 'F555W'" in text and "valid    yes" in text
     )
+
+
+def test_info_lists_catalog_columns_with_units(delivery, out, capsys):
+    model = catalog_product(delivery)
+    model.table["PHANGS_F555W_VEGA"][0] = -9999
+    path = model.save(out / product_name(model))
+    assert main(["info", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    vega = next(line.split() for line in lines if line.split()[:1] == ["PHANGS_F555W_VEGA"])
+    assert vega == ["PHANGS_F555W_VEGA", "f8", "[mag]", "1", "masked"]
+    mass = next(line.split() for line in lines if line.split()[:1] == ["PHANGS_MASS_MINCHISQ"])
+    assert mass[:3] == ["PHANGS_MASS_MINCHISQ", "f8", "[solMass]"]
 
 
 def test_errors_are_one_line_with_exit_code(tmp_path, capsys):

@@ -80,8 +80,13 @@ def csv_row(name: str) -> dict[str, str]:
     return CSV[base]
 
 
-def dr4_values(name: str, target: str) -> tuple[np.ndarray, str]:
-    """Values and astropy unit of one DR4 column (dtype from the column table's unit_str)."""
+def dr4_values(
+    name: str, target: str, radec: tuple[float, float] | None = None
+) -> tuple[np.ndarray, str]:
+    """Values and astropy unit of one DR4 column (dtype from the column table's unit_str).
+
+    ``radec`` puts the sources a few milliarcseconds from that position (default near NGC 628).
+    """
     row = csv_row(name)
     unit_str, unit = row["unit_str"], row["astropy_unit"]
     n = np.arange(1, N_ROWS + 1)
@@ -96,9 +101,9 @@ def dr4_values(name: str, target: str) -> tuple[np.ndarray, str]:
     else:
         values = n * 1.5
         if name.startswith("PHANGS_RA"):
-            values = 24.17 + n * 1e-4
+            values = 24.17 + n * 1e-4 if radec is None else radec[0] + n * 1e-6
         if name.startswith("PHANGS_DEC"):
-            values = 15.78 + n * 1e-4
+            values = 15.78 + n * 1e-4 if radec is None else radec[1] + n * 1e-6
         if re.match(r"^PHANGS_F\d{3}W_(VEGA|mJy)", name):
             values = np.array([21.5, -9999.0, 22.0, 23.0])
         if name.startswith("SEDfix_") and name != "SEDfix_likelihood_norm":
@@ -106,11 +111,13 @@ def dr4_values(name: str, target: str) -> tuple[np.ndarray, str]:
     return values, unit
 
 
-def write_dr4(path: Path, columns: list[str], target: str) -> Path:
+def write_dr4(
+    path: Path, columns: list[str], target: str, radec: tuple[float, float] | None = None
+) -> Path:
     """A DR4 table as the release code writes it: Columns (Quantity for units), Table.write."""
     cols = []
     for name in columns:
-        values, unit = dr4_values(name, target)
+        values, unit = dr4_values(name, target, radec)
         data = values * u.Unit(unit) if unit else values
         cols.append(Column(data=data, name=name, description=csv_row(name)["doc_comment"]))
     Table(cols).write(path)
@@ -382,19 +389,30 @@ def test_legus_raw_values_on_request(legus):
 
 
 # -------------------------------------------------------------------------------- images
-def write_image(path: Path, acs: bool = False, weight: bool = False) -> Path:
-    """A PHANGS-HST v1 image: the array in the primary HDU with AstroDrizzle's keywords."""
+def write_image(
+    path: Path,
+    acs: bool = False,
+    weight: bool = False,
+    filt: str = "F275W",
+    extra: dict | None = None,
+    radec: tuple[float, float] = (24.174, 15.783),
+) -> Path:
+    """A PHANGS-HST v1 image: the array in the primary HDU with AstroDrizzle's keywords.
+
+    ``filt`` is the WFC3/UVIS filter (ACS images are F814W); ``extra`` adds header keywords;
+    ``radec`` is the image centre.
+    """
     rng = np.random.default_rng(1)
     data = rng.uniform(1.0, 4.0, (40, 50)).astype(np.float32)
     if weight:
         data[:5] = 0.0
-    hdr = make_wcs(24.174, 15.783, data.shape).to_header()
+    hdr = make_wcs(*radec, data.shape).to_header()
     hdr["TELESCOP"] = "HST"
     if acs:
         hdr["INSTRUME"], hdr["DETECTOR"] = "ACS", "WFC"
         hdr["FILTER1"], hdr["FILTER2"] = "F814W", "CLEAR2L"
     else:
-        hdr["INSTRUME"], hdr["DETECTOR"], hdr["FILTER"] = "WFC3", "UVIS", "F275W"
+        hdr["INSTRUME"], hdr["DETECTOR"], hdr["FILTER"] = "WFC3", "UVIS", filt
     hdr["BUNIT"] = "ELECTRONS/S"
     hdr["EXPTIME"] = 2190.0
     hdr["PHOTFLAM"], hdr["PHOTPLAM"], hdr["PHOTFNU"] = 3.2e-18, 2709.7, 7.8e-7
@@ -412,6 +430,7 @@ def write_image(path: Path, acs: bool = False, weight: bool = False) -> Path:
         "WKEY": " ",
     }.items():
         hdr[f"D001{key}"] = value
+    hdr.update(extra or {})
     fits.PrimaryHDU(data, hdr).writeto(path)
     return path
 
@@ -512,14 +531,20 @@ def test_read_meta_reads_historical_headers(tmp_path):
 
 
 # ----------------------------------------------------------------------- our own catalogs
-def test_own_catalog_masks_on_request_and_answers_dr4_names(delivery, tmp_path):
+@pytest.mark.parametrize("ext", ["fits", "parquet", "ecsv"])
+def test_own_catalog_masks_by_default_and_answers_dr4_names(delivery, tmp_path, ext):
     model = catalog_product(delivery, "cluster-catalog")
     model.table["PHANGS_F555W_VEGA"][0] = -9999
-    path = model.save(tmp_path / product_name(model))
-    plain = pp.open(path).table
+    path = model.save(tmp_path / product_name(model, ext))
+    plain = pp.open(path, masked=False).table
     assert plain["PHANGS_F555W_VEGA"][0] == -9999 and not plain.has_masked_columns
     assert plain["PHANGS_CLUSTER_CLASS_ML_VGG"] is plain["PHANGS_CLUSTER_CLASS_ML"]
-    masked = pp.open(path, masked=True).table
-    col = masked["PHANGS_F555W_VEGA"]
+    opened = pp.open(path)
+    col = opened.table["PHANGS_F555W_VEGA"]
     assert isinstance(col, MaskedColumn) and col.mask[0] and col.filled()[0] == -9999
-    assert pp.open(path).meta.legacy is None
+    assert col.unit == "mag" and np.all(~col.mask[1:])
+    assert opened.meta.legacy is None
+    # saved again, the masked entry is stored as the sentinel (not NaN, not an empty field)
+    (tmp_path / "again").mkdir()
+    copy = opened.save(tmp_path / "again" / path.name)
+    assert pp.open(copy, masked=False).table["PHANGS_F555W_VEGA"][0] == -9999

@@ -16,7 +16,7 @@ from phangs_products import conformance, fitsscan
 from phangs_products.atomic import atomic_path, refuse_overwrite
 from phangs_products.errors import Problem, ProductError, SchemaError, ValidationError, reading
 from phangs_products.models.meta import meta_class
-from phangs_products.provenance import asdf_hdu
+from phangs_products.provenance import asdf_hdu, read_provenance
 from phangs_products.registry import get_schema
 from phangs_products.spec import ProductSchema
 
@@ -60,7 +60,22 @@ class Model:
         self.schema = schema
         self.path = Path(path) if path is not None else None
         self.meta = meta_class(schema)(headers if headers is not None else {})
-        self.provenance: dict[str, Any] | None = None
+        self._provenance: dict[str, Any] | None = None
+
+    @property
+    def provenance(self) -> dict[str, Any] | None:
+        """The provenance tree: the one embedded in the file read (ASDF extension), or set."""
+        if self._provenance is None and self.path is not None:
+            self._provenance = self._read_provenance()
+        return self._provenance
+
+    @provenance.setter
+    def provenance(self, tree: dict[str, Any] | None) -> None:
+        self._provenance = tree
+
+    def _read_provenance(self) -> dict[str, Any] | None:
+        """The provenance embedded in the source file (None: the format holds none)."""
+        return None
 
     # --------------------------------------------------------------- construction helpers
     @classmethod
@@ -160,6 +175,13 @@ class FitsModel(Model):
                 self._hdul = fits.open(self.path, memmap=True, lazy_load_hdus=True)
         return self._hdul
 
+    #: Provenance stored as an 8-bit image extension (catalogs) instead of a binary table.
+    provenance_as_image: ClassVar[bool] = False
+
+    def _read_provenance(self) -> dict[str, Any] | None:
+        with self._reading("HDU ASDF", "an embedded ASDF provenance tree"):
+            return read_provenance(self.hdulist())
+
     def close(self) -> None:
         """Close the source file."""
         if self._hdul is not None:
@@ -207,7 +229,7 @@ class FitsModel(Model):
             raise ValidationError(errors)
         tree = provenance or self.provenance or {"schema": self.schema.id}
         tree = {**tree, "schema": self.schema.id}
-        hdul.append(asdf_hdu(tree))
+        hdul.append(asdf_hdu(tree, image=self.provenance_as_image))
         with atomic_path(path, overwrite) as tmp:
             hdul.writeto(tmp, checksum=True, output_verify="exception")
         log.debug("wrote %s", path)

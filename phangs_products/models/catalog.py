@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
+from astropy.table import MaskedColumn, Table
 
 from phangs_products import conformance
 from phangs_products.atomic import atomic_path, refuse_overwrite
@@ -34,13 +35,30 @@ class CatalogModel(FitsModel):
 
     A table read from a file is an :class:`~phangs_products.models.tables.AliasTable`: the
     historical names the schema records (``historical``, e.g. ``PHANGS_CLUSTER_CLASS_ML_VGG``)
-    answer as today's columns.  With ``masked`` set (``open(path, masked=True)``) entries holding
-    the schema's sentinel are masked.
+    answer as today's columns.  A table read from a file has the entries holding the schema's
+    sentinel masked (``open(path)``; ``open(path, masked=False)`` gives the stored values).
     """
 
     kinds = ("catalog",)
-    #: Mask sentinel entries when the table is read (set by ``open(path, masked=True)``).
+    #: Mask sentinel entries when the table is read (``open`` sets it unless ``masked=False``).
     masked: bool = False
+    provenance_as_image = True
+
+    def _read_provenance(self) -> dict[str, Any] | None:
+        if self.path is None or self.path.suffix.lower() != ".fits":
+            return None
+        return super()._read_provenance()
+
+    def to_pandas(self) -> Any:
+        """The table as a pandas DataFrame; units and descriptions in ``df.attrs``.
+
+        ``df.attrs`` holds ``units`` and ``descriptions`` (column -> string), ``schema`` and
+        ``meta`` (the header keywords), as a Parquet catalog read with ``pandas.read_parquet``
+        has them.  Masked (sentinel) entries become missing values.
+        """
+        df = self.table.to_pandas()
+        df.attrs.update(_pandas_attrs(self.table, self.schema.id, self._flat_meta()))
+        return df
 
     def __init__(self, schema, headers=None, path=None):
         super().__init__(schema, headers, path)
@@ -174,10 +192,37 @@ class CatalogModel(FitsModel):
                 fmt = fits.column._convert_record2fits(values.dtype.str)
                 col = fits.Column(name=name, format=fmt, array=values, **kwargs)
             cols.append(col)
-        header = _clean_header(self.meta.header(self.schema.table_hdu or "CATALOG"))
+        header = _without_column_notes(
+            _clean_header(self.meta.header(self.schema.table_hdu or "CATALOG"))
+        )
         header["NSOURCES"] = (len(self.table), "number of sources")
         header.setdefault("RADESYS", "ICRS")
-        return fits.BinTableHDU.from_columns(cols, header=header, name=self.schema.table_hdu)
+        hdu = fits.BinTableHDU.from_columns(cols, header=header, name=self.schema.table_hdu)
+        described = self._described()
+        for i, name in enumerate(self.table.colnames, start=1):
+            if described[name].description:
+                hdu.header[f"TCOMM{i}"] = described[name].description
+        # long descriptions continue over CONTINUE cards, declared in this HDU too (fitsverify)
+        hdu.header["LONGSTRN"] = ("OGIP 1.0", "long strings continue over CONTINUE cards")
+        for line in _astropy_column_comments(described):
+            hdu.header.add_comment(line)
+        return hdu
+
+    def _described(self) -> Table:
+        """A zero-row copy of the table's columns with the schema's units and descriptions."""
+        specs = {c.name: c for c in self.schema.expand_columns(self.bands)}
+        out = Table()
+        for name in self.table.colnames:
+            values = np.asarray(self.table[name])[:0]
+            if values.dtype.kind in "UO":
+                values = values.astype(str)
+            out[name] = values
+            spec = specs.get(name)
+            unit = spec.unit if spec is not None else self.table[name].unit
+            description = spec.description if spec is not None else self.table[name].description
+            out[name].unit = unit or None
+            out[name].description = description or None
+        return out
 
     def to_hdulist(self) -> fits.HDUList:
         """Primary header plus the catalog binary table."""
@@ -218,7 +263,7 @@ class CatalogModel(FitsModel):
         if suffix == ".parquet":
             self._write_parquet(path, meta, overwrite)
         else:
-            table = self.table.copy(copy_data=False)
+            table = _stored(self.table)
             table.meta = dict(meta)
             with atomic_path(path, overwrite) as tmp:
                 table.write(tmp, format="ascii.ecsv")
@@ -256,10 +301,94 @@ class CatalogModel(FitsModel):
             fields.append(pa.field(name, arr.type, metadata=fmeta))
             arrays.append(arr)
         doc = {"schema": self.schema.id, "meta": meta}
-        schema = pa.schema(fields, metadata={PARQUET_META_KEY: json.dumps(doc).encode()})
+        metadata = {PARQUET_META_KEY: json.dumps(doc).encode()}
+        metadata.update(_astropy_parquet_metadata(self._described(), self.table, meta))
+        attrs = _pandas_attrs(self._described(), self.schema.id, meta)
+        metadata[b"PANDAS_ATTRS"] = json.dumps(attrs, default=str).encode()
+        schema = pa.schema(fields, metadata=metadata)
         table = pa.Table.from_arrays(arrays, schema=schema)
         with atomic_path(path, overwrite) as tmp:
             pq.write_table(table, tmp)
+
+
+def _stored(table: Table) -> Table:
+    """A copy of the table with masked entries back at their stored (sentinel) values."""
+    out = table.copy(copy_data=False)
+    for name in out.colnames:
+        col = out[name]
+        if isinstance(col, MaskedColumn):
+            out[name] = col.filled()
+    return out
+
+
+#: First and last line of astropy's column serialisation in FITS COMMENT cards.
+_ASTROPY_BLOCK = ("--BEGIN-ASTROPY-SERIALIZED-COLUMNS--", "--END-ASTROPY-SERIALIZED-COLUMNS--")
+
+
+def _astropy_column_comments(described: Table) -> list[str]:
+    """The COMMENT lines with which astropy's FITS writer records column descriptions.
+
+    ``Table.read`` of a FITS table applies the descriptions of this block (astropy reads no
+    ``TCOMMn``); the lines are those astropy's ``Table.write`` puts in the table header.
+    """
+    buffer = io.BytesIO()
+    described.write(buffer, format="fits")
+    buffer.seek(0)
+    with fits.open(buffer) as hdul:
+        return [str(v) for v in hdul[1].header.get("COMMENT", [])]
+
+
+def _without_column_notes(header: fits.Header) -> fits.Header:
+    """The header without TCOMMn and astropy's column block (they are written afresh)."""
+    for key in [k for k in header if k.startswith("TCOMM")]:
+        header.remove(key, remove_all=True)
+    comments = [str(v) for v in header.get("COMMENT", [])]
+    if _ASTROPY_BLOCK[0] in comments:
+        kept = []
+        inside = False
+        for line in comments:
+            if line == _ASTROPY_BLOCK[0]:
+                inside = True
+            if not inside:
+                kept.append(line)
+            if line == _ASTROPY_BLOCK[1]:
+                inside = False
+        header.remove("COMMENT", remove_all=True)
+        for line in kept:
+            header.add_comment(line)
+    return header
+
+
+def _astropy_parquet_metadata(
+    described: Table, table: Table, meta: Mapping[str, Any]
+) -> dict[bytes, bytes]:
+    """Schema metadata with which astropy's Parquet reader restores units and descriptions.
+
+    ``table_meta_yaml`` (the ECSV-style header astropy's Parquet writer stores) and
+    ``table::len::<name>`` for every string column: astropy's reader otherwise takes the
+    longest value, which fails on a table without rows.
+    """
+    from astropy.table import meta as table_meta
+
+    head = described.copy(copy_data=False)
+    head.meta = dict(meta)
+    out = {b"table_meta_yaml": "\n".join(table_meta.get_yaml_from_table(head)).encode()}
+    for name in table.colnames:
+        values = np.asarray(table[name])
+        if values.dtype.kind in "UO":
+            width = max((len(str(v)) for v in values), default=0)
+            out[f"table::len::{name}".encode()] = str(max(1, width)).encode()
+    return out
+
+
+def _pandas_attrs(described: Table, schema_id: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``df.attrs`` of a catalog: units, descriptions, schema id and header keywords."""
+    return {
+        "schema": schema_id,
+        "units": {n: str(c.unit) for n, c in described.columns.items() if c.unit is not None},
+        "descriptions": {n: c.description for n, c in described.columns.items() if c.description},
+        "meta": {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)},
+    }
 
 
 def _read_parquet_table(path: Path) -> Table:

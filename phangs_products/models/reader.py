@@ -282,9 +282,9 @@ def open(path: str | Path, strict: bool = False, masked: bool | None = None) -> 
     strict : bool
         Raise on schema problems instead of warning.
     masked : bool, optional
-        Catalog tables with sentinel entries masked (astropy MaskedColumn); False gives the
-        stored values.  Default: masked for historical products, stored values for
-        phangs-products catalogs.
+        Catalog tables with sentinel entries masked (astropy MaskedColumn whose fill value is
+        the sentinel), the default for every catalog; False gives the stored values (code that
+        computes on a catalog and writes it again passes False).
 
     Raises
     ------
@@ -298,6 +298,7 @@ def open(path: str | Path, strict: bool = False, masked: bool | None = None) -> 
     historical = open_historical(path, strict=strict, masked=masked)
     if historical is not None:
         return historical
+    masked = True if masked is None else masked
     if path.suffix.lower() == ".fits":
         schema, headers, problems = _open_fits(path)
         model = _new_model(schema, headers, path, masked)

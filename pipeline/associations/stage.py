@@ -90,7 +90,7 @@ def associations_stage(ctx: StageContext) -> Outputs:
     """Find associations at every scale and selection and write their products."""
     config: AssociationStageConfig = ctx.config
     images, errors = load_drcs(ctx.inputs[StageName.IMAGING])
-    dolphot = open_product(dolphot_fits(ctx.inputs[StageName.PHOTOMETRY])).table
+    dolphot = open_product(dolphot_fits(ctx.inputs[StageName.PHOTOMETRY]), masked=False).table
     clusters = None
     cand = [
         p
@@ -98,7 +98,7 @@ def associations_stage(ctx: StageContext) -> Outputs:
         if p.name.endswith("cl-cand.fits")
     ]
     if cand:
-        clusters = open_product(cand[0]).table
+        clusters = open_product(cand[0], masked=False).table
     bands = [BandInfo(f) for f in images]
     a_band, fg_meta = foreground(ctx, bands, corrected=True)
     selections = tuple(s for s in config.associations.selections if SELECTION_FILTER[s] in images)

@@ -171,7 +171,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
     filters = list(images)
     ref = config.photometry.reference_filter
     sources = read_sources(ctx.inputs[StageName.PHOTOMETRY])
-    dolphot = open_product(dolphot_fits(ctx.inputs[StageName.PHOTOMETRY])).table
+    dolphot = open_product(dolphot_fits(ctx.inputs[StageName.PHOTOMETRY]), masked=False).table
     galaxy = ctx.run.galaxy
     # point sources of the field for the stellar MCI region: bright DOLPHOT type-1 matches
     stars = _bright_stars(sources, dolphot, config.selection.star_min_snr)

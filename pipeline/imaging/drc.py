@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import shutil
 from collections import Counter
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from phangs_products.bands import band
+from phangs_products.bands import band, zp_ab
 from phangs_products.hlsp import Delivery, common_meta
 from phangs_products.models import ImageModel
 from phangs_products.naming import build_name
@@ -128,7 +127,7 @@ def _drc_meta(
         "photplam": photplam,
         "photfnu": float(hdr.get("PHOTFNU", 0.0)),
         "zp_vega": facts.zp_vega,
-        "zp_ab": -2.5 * math.log10(photflam) - 5 * math.log10(photplam) - 2.408,
+        "zp_ab": zp_ab(photflam, photplam),
         "exptime": total,
         "ncombine": len(images.exposures),
         "pixscale": config.pixscale,

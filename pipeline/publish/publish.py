@@ -13,6 +13,7 @@ from phangs_products.bands import band
 from phangs_products.delivery import (
     ALL_SELECTIONS,
     ALL_SUBSETS,
+    recorded_facts,
     write_checksums,
     write_manifest,
 )
@@ -57,39 +58,6 @@ def _record(path: Path) -> dict[str, Any]:
     if meta.get("ASCSEL"):
         rec["selection"] = str(meta["ASCSEL"]).lower()
     return rec
-
-
-def _delivery_facts(published: list[Path]) -> dict[str, Any]:
-    """PROPOSID, SIMULATD and the Milky Way foreground recorded in the products' headers."""
-    ids: set[int] = set()
-    simulated = False
-    foreground = None
-    for path in published:
-        if not path.name.endswith(".fits"):
-            continue
-        meta = read_meta(path)
-        if meta.get("PROPOSID") is not None:
-            ids.add(int(meta["PROPOSID"]))
-        simulated |= bool(meta.get("SIMULATD", False))
-        if foreground is None and meta.get("EBVMW") is not None:
-            bands = []
-            for i in range(1, 100):
-                if meta.get(f"FILTER{i:02d}") is None:
-                    break
-                bands.append(
-                    {
-                        "filter": str(meta[f"FILTER{i:02d}"]),
-                        "instrument": str(meta.get(f"INSTR{i:02d}", "")),
-                        "a_band": float(meta[f"AMW{i:02d}"]),
-                    }
-                )
-            foreground = {
-                "ebv": float(meta["EBVMW"]),
-                "source": str(meta.get("EBVMWSRC", "")),
-                "method": str(meta.get("EXTMWLAW", "")),
-                "bands": bands,
-            }
-    return {"proposal_ids": sorted(ids), "simulated": simulated, "foreground": foreground}
 
 
 def _human_classes(
@@ -138,7 +106,7 @@ def publish_stage(ctx: StageContext) -> Outputs:
                     log.debug("not a delivery product: %s (%s)", path.name, product)
     records = [_record(p) for p in published]
     configs = ctx.config.get("stage_configs", {}) if isinstance(ctx.config, dict) else {}
-    facts = _delivery_facts(published)
+    facts = recorded_facts(published)
     human, omitted = _human_classes(published, records, configs.get("clusters"))
     text = render_readme(
         galaxy_=run.galaxy,

@@ -51,7 +51,7 @@ def catalogs_in(folder: Path) -> dict[tuple[str, int], Table]:
     for path in sorted(Path(folder).glob("*_asc-*pc.fits")):
         match = _NAME.search(path.name)
         if match:
-            out[match["sel"], int(match["scale"])] = open_product(path).table
+            out[match["sel"], int(match["scale"])] = open_product(path, masked=False).table
     return out
 
 
