@@ -145,6 +145,17 @@ class ColumnSpec:
         return Bounds(self.minimum, self.maximum, self.exclusive_minimum, self.exclusive_maximum)
 
     @property
+    def rules_text(self) -> str:
+        """The content rules of the column in words, for documentation (``''`` if none)."""
+        parts = [f"in {self.bounds.text()}"] if self.bounds else []
+        if self.enum:
+            parts.append("one of " + ", ".join(str(v) for v in self.enum))
+        if self.unique:
+            parts.append("unique")
+        parts += _finite_text(self.min_finite_fraction)
+        return "; ".join(parts)  # the missing value (sentinel) is exempt from these
+
+    @property
     def numpy_dtype(self) -> np.dtype:
         """Numpy dtype of the column (``object`` for strings)."""
         return NUMPY_DTYPES.get(self.dtype, np.dtype(object))
@@ -205,9 +216,26 @@ class ArraySpec:
         return Bounds(self.minimum, self.maximum, self.exclusive_minimum, None)
 
     @property
+    def rules_text(self) -> str:
+        """The content rules of the array in words, for documentation (``''`` if none)."""
+        parts = [f"in {self.bounds.text()}"] if self.bounds else []
+        if parts and self.sentinel is not None:
+            parts[-1] += f" or {self.sentinel}"
+        parts += _finite_text(self.min_finite_fraction)
+        if self.labels_in is not None:
+            parts.append(f"non-zero labels are {self.labels_in[1]} of the {self.labels_in[0]}")
+        return "; ".join(parts)
+
+    @property
     def numpy_dtype(self) -> np.dtype:
         """Numpy dtype of the array."""
         return NUMPY_DTYPES[self.dtype]
+
+
+def _finite_text(fraction: float | None) -> list[str]:
+    if fraction is None:
+        return []
+    return ["finite" if fraction >= 1 else f"at least {fraction:.0%} finite"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import asdf
 import numpy as np
 import pytest
 from astropy.io import fits
-from vtools import _plain, refresh
+from vtools import _plain, refresh, set_column, set_image
 
 from phangs_products.delivery import CHECKSUMS_NAME, find_manifest, write_checksums
 from phangs_products.models import CatalogModel, ManifestModel
@@ -213,19 +213,6 @@ def stray_folder_and_fifo(d: Path) -> None:
 
 
 # --------------------------------------------- content rules (values the schemas declare)
-def set_image(path: Path, change: Callable[[np.ndarray], None]) -> None:
-    """Change an image's pixels in place; CHECKSUM/DATASUM are updated by astropy."""
-    with fits.open(path, mode="update", checksum=True) as hdul:
-        data = hdul[0].data.copy()
-        change(data)
-        hdul[0].data = data
-
-
-def set_column(path: Path, column: str, change: Callable[[np.ndarray], None]) -> None:
-    with fits.open(path, mode="update", checksum=True) as hdul:
-        change(hdul[1].data[column])
-
-
 def all_nan_drc(d: Path) -> None:
     set_image(d / img("f438w", "drc-sci"), lambda a: a.fill(np.nan))
     refresh(d)
