@@ -87,3 +87,22 @@ def test_files_of_older_schema_versions_are_judged_by_their_own_rules(clean: Pat
     refresh(clean)
     report = validate_delivery(clean)
     assert "content.range" not in report.rules(), report.to_text()
+
+
+def test_exports_are_read_as_stored_by_open_and_the_validator(clean: Path):
+    import astropy.units as u
+    from astropy.table import Table
+
+    from phangs_products.errors import ValidationError
+    from phangs_products.models import CatalogModel
+    from phangs_products.models import open as open_product
+
+    model = open_product(next(clean.glob("*_cl-hum-c3.fits")))
+    assert isinstance(model, CatalogModel)
+    path = model.save(clean / next(clean.glob("*_cl-hum-c3.fits")).name.replace(".fits", ".ecsv"))
+    assert open_product(path, strict=True).problems() == []
+    table = Table.read(path, format="ascii.ecsv")
+    table["PHANGS_RA"] = table["PHANGS_RA"].to(u.rad)
+    table.write(path, format="ascii.ecsv", overwrite=True)
+    with pytest.raises(ValidationError, match=r"ECSV table column PHANGS_RA: unit 'rad'"):
+        open_product(path, strict=True)
