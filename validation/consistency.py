@@ -91,9 +91,10 @@ def check_field(folder: Path, results: Sequence[FileResult], data: bool) -> list
 def _check_mask_labels(results: Sequence[FileResult]) -> list[Problem]:
     """Every label of a mask is an id of its catalog (same product variants: scale, selection).
 
-    The mask schema names the catalog product and id column (``labels_in``); the catalogs of
-    that product whose variant keywords (ASCSCALE, ASCSEL) equal the mask's are compared,
-    whatever their format.
+    The mask schema names the catalog product and id column (``labels_in``); the FITS
+    catalogs of that product whose variant keywords (ASCSCALE, ASCSEL) equal the mask's are
+    compared (their ``unique`` columns are the facts kept; the Parquet and ECSV exports carry
+    the same rows, checked on their own by the column rules).
     """
     facts = [r.facts for r in results if r.facts is not None]
     problems = []
