@@ -358,20 +358,32 @@ def check_column_values(
 
 
 def check_rows(
-    schema: ProductSchema, nrows: int, *, file: str = "", where: str = ""
+    schema: ProductSchema,
+    nrows: int,
+    values: Mapping[str, Any],
+    *,
+    file: str = "",
+    where: str = "",
 ) -> list[Problem]:
     """``content.rows`` when a catalog holds fewer rows than its schema's ``min_rows``.
 
-    The validator asks it of delivered files; writers do not (an empty subset is written and
-    then reported).
+    ``values`` are the file's primary keywords: ``min_rows_when`` limits the rule to files
+    whose keyword holds one of the listed values.  The validator asks it of delivered files;
+    writers do not (an empty catalog is written, then reported).
     """
     min_rows = schema.product.get("min_rows")
     if min_rows is None or nrows >= min_rows:
         return []
+    for key, allowed in schema.product.get("min_rows_when", {}).items():
+        value = values.get(key)
+        if (value.strip() if isinstance(value, str) else value) not in allowed:
+            return []
+    when = " and ".join(f"{k} = {values.get(k)}" for k in schema.product.get("min_rows_when", {}))
     return [
         Problem(
             "content.rows",
-            f"{nrows} rows (expected at least {min_rows}): an empty catalog",
+            f"{nrows} rows (expected at least {min_rows}{' for ' + when if when else ''}): "
+            "an empty catalog",
             file,
             schema.id,
             where,

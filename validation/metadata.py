@@ -73,6 +73,7 @@ def check_fits_metadata(
         rows = conformance.check_rows(
             schema,
             int(hdul[table_hdu].header.get("NAXIS2", 0)),
+            conformance.header_values(hdul[0].header),
             file=file,
             where=f"HDU {hdul.index_of(table_hdu)}",
         )
@@ -177,7 +178,8 @@ def check_other_product(path: Path, data: bool) -> tuple[Model | None, list[Prob
             model = new_model(schema, source, path)
             problems = model.problems(data=data)
             if isinstance(model, CatalogModel):
-                problems += conformance.check_rows(schema, len(model.table), file=file)
+                values = conformance.header_values(model.meta.header())
+                problems += conformance.check_rows(schema, len(model.table), values, file=file)
     except PhangsProductsError as exc:
         return None, [Problem("content.parse", _short(exc, file), file, schema.id)]
     return model, [_with_file(p, file) for p in problems]

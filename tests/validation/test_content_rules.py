@@ -106,3 +106,15 @@ def test_exports_are_read_as_stored_by_open_and_the_validator(clean: Path):
     table.write(path, format="ascii.ecsv", overwrite=True)
     with pytest.raises(ValidationError, match=r"ECSV table column PHANGS_RA: unit 'rad'"):
         open_product(path, strict=True)
+
+
+@pytest.mark.parametrize(("ptype", "flagged"), [("cl-cand", True), ("cl-hum-c3", False)])
+def test_only_the_all_candidates_cluster_catalog_must_have_rows(clean: Path, ptype, flagged):
+    with fits.open(next(clean.glob(f"*_{ptype}.fits")), mode="update", checksum=True) as hdul:
+        hdul[1].data = hdul[1].data[:0]
+    refresh(clean)
+    report = validate_delivery(clean)
+    rows = [p for p in report.problems if p.rule == "content.rows"]
+    assert bool(rows) == flagged, report.to_text()
+    if flagged:
+        assert "0 rows (expected at least 1 for CLSUBSET = cand)" in rows[0].message
