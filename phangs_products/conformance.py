@@ -20,16 +20,18 @@ import numpy as np
 from astropy.io import fits
 
 from phangs_products.errors import Problem, describe
-from phangs_products.spec import BandInfo, ProductSchema
+from phangs_products.spec import BandInfo, ColumnSpec, ProductSchema
 
 if TYPE_CHECKING:
     from phangs_products.fitsscan import FitsLayout
 
 __all__ = [
     "bands_from_meta",
+    "check_column_values",
     "check_columns",
     "check_hdul",
     "check_keywords",
+    "check_rows",
     "is_fits_unit",
     "same_unit",
 ]
@@ -313,39 +315,123 @@ def check_column_values(
     file: str = "",
     where: str = "HDU 1",
 ) -> list[Problem]:
-    """Data checks of a table: NaN where a sentinel is declared, values outside the range."""
+    """Data checks of a table, on the values as stored.
+
+    ``column.nan``: NaN where a sentinel is declared; ``column.range``: values (the sentinel
+    aside) outside the declared range; ``content.codes``: values outside the declared code
+    list (``enum``); ``content.unique``: repeated values in a ``unique`` column;
+    ``content.finite-fraction``: fewer finite values than ``min_finite_fraction``.
+    """
     problems = []
+
+    def add(rule: str, column: str, message: str) -> None:
+        problems.append(Problem(rule, message, file, schema.id, f"{where} column {column}"))
+
+    nrows = len(table[table.colnames[0]]) if table.colnames else 0
     for spec in schema.expand_columns(bands):
         if spec.name not in table.colnames or spec.dtype == "string":
             continue
         values = np.asarray(table[spec.name])
+        if values.dtype.kind not in "biuf":
+            continue  # column.dtype reports it
         if values.dtype.kind == "f":
-            if spec.sentinel is not None and np.isnan(values).any():
-                problems.append(
-                    Problem(
-                        "column.nan",
-                        f"{int(np.isnan(values).sum())} NaN value(s); use the sentinel "
-                        f"{spec.sentinel}",
-                        file,
-                        schema.id,
-                        f"{where} column {spec.name}",
-                    )
+            nan = np.isnan(values)
+            if spec.sentinel is not None and nan.any():
+                add(
+                    "column.nan",
+                    spec.name,
+                    f"{int(nan.sum())} NaN value(s); use the sentinel {spec.sentinel}",
                 )
+            if spec.min_finite_fraction is not None and nrows:
+                finite = int(np.isfinite(values).sum())
+                if finite < spec.min_finite_fraction * nrows:
+                    add(
+                        "content.finite-fraction",
+                        spec.name,
+                        f"{finite} of {nrows} values finite (expected a fraction of at least "
+                        f"{spec.min_finite_fraction:g})",
+                    )
         valid = values if spec.sentinel is None else values[values != spec.sentinel]
-        with np.errstate(invalid="ignore"):
-            low = spec.minimum is not None and (valid < spec.minimum).any()
-            high = spec.maximum is not None and (valid > spec.maximum).any()
-        if low or high:
-            problems.append(
-                Problem(
+        for rule, message in _value_rules(spec, valid):
+            add(rule, spec.name, message)
+    return problems
+
+
+def check_rows(
+    schema: ProductSchema,
+    nrows: int,
+    values: Mapping[str, Any],
+    *,
+    file: str = "",
+    where: str = "",
+) -> list[Problem]:
+    """``content.rows`` when a catalog holds fewer rows than its schema's ``min_rows``.
+
+    ``values`` are the file's primary keywords: ``min_rows_when`` limits the rule to files
+    whose keyword holds one of the listed values.  The validator asks it of delivered files;
+    writers do not (an empty catalog is written, then reported).
+    """
+    min_rows = schema.product.get("min_rows")
+    if min_rows is None or nrows >= min_rows:
+        return []
+    for key, allowed in schema.product.get("min_rows_when", {}).items():
+        value = values.get(key)
+        if (value.strip() if isinstance(value, str) else value) not in allowed:
+            return []
+    when = " and ".join(f"{k} = {values.get(k)}" for k in schema.product.get("min_rows_when", {}))
+    return [
+        Problem(
+            "content.rows",
+            f"{nrows} rows (expected at least {min_rows}{' for ' + when if when else ''}): "
+            "an empty catalog",
+            file,
+            schema.id,
+            where,
+        )
+    ]
+
+
+def _value_rules(spec: ColumnSpec, valid: np.ndarray) -> list[tuple[str, str]]:
+    """``(rule, message)`` of the range, code-list and uniqueness rules of one column.
+
+    ``valid`` holds the column's values without its sentinel entries.
+    """
+    found = []
+    bounds = spec.bounds
+    if bounds:
+        out = bounds.outside(valid)
+        if out.any():
+            found.append(
+                (
                     "column.range",
-                    f"values outside [{spec.minimum}, {spec.maximum}]",
-                    file,
-                    schema.id,
-                    f"{where} column {spec.name}",
+                    f"{int(out.sum())} value(s) outside {bounds.text()} (first: {valid[out][0]:g})",
                 )
             )
-    return problems
+    if spec.enum:
+        bad = ~np.isin(valid, np.asarray(spec.enum))
+        if valid.dtype.kind == "f":
+            bad &= ~np.isnan(valid)
+        if bad.any():
+            codes = ", ".join(str(c) for c in spec.enum)
+            found.append(
+                (
+                    "content.codes",
+                    f"{int(bad.sum())} value(s) not in the code list {{{codes}}} "
+                    f"(first: {valid[bad][0]:g})",
+                )
+            )
+    if spec.unique and len(valid) > 1:
+        ordered = np.sort(valid)
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        if len(repeated):
+            found.append(
+                (
+                    "content.unique",
+                    f"{len(np.unique(repeated))} value(s) occur more than once "
+                    f"(first: {repeated[0]:g}); ids must be unique",
+                )
+            )
+    return found
 
 
 _TFORM_DTYPES = {

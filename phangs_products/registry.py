@@ -265,6 +265,10 @@ def get_schema(name: str, version: str | None = None) -> ProductSchema:
             maximum=c.get("maximum"),
             enum=tuple(c["enum"]) if "enum" in c else None,
             historical=c.get("historical"),
+            exclusive_minimum=c.get("exclusiveMinimum"),
+            exclusive_maximum=c.get("exclusiveMaximum"),
+            unique=bool(c.get("unique", False)),
+            min_finite_fraction=c.get("min_finite_fraction"),
         )
         for c in doc.get("columns", [])
     )
@@ -279,6 +283,14 @@ def get_schema(name: str, version: str | None = None) -> ProductSchema:
             unit=a.get("unit"),
             extvers=tuple(a.get("extvers", [1])),
             mast=a.get("mast", "required"),
+            sentinel=a.get("sentinel"),
+            minimum=a.get("minimum"),
+            exclusive_minimum=a.get("exclusiveMinimum"),
+            maximum=a.get("maximum"),
+            min_finite_fraction=a.get("min_finite_fraction"),
+            labels_in=(a["labels_in"]["product"], a["labels_in"]["column"])
+            if "labels_in" in a
+            else None,
         )
         for key, a in doc.get("arrays", {}).items()
     }

@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "ArraySpec",
     "BandInfo",
+    "Bounds",
     "ColumnSpec",
     "KeywordSpec",
     "ProductSchema",
@@ -133,6 +134,26 @@ class ColumnSpec:
     maximum: float | None = None
     enum: tuple | None = None
     historical: str | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+    unique: bool = False
+    min_finite_fraction: float | None = None
+
+    @property
+    def bounds(self) -> Bounds:
+        """The value range the schema declares (sentinels aside)."""
+        return Bounds(self.minimum, self.maximum, self.exclusive_minimum, self.exclusive_maximum)
+
+    @property
+    def rules_text(self) -> str:
+        """The content rules of the column in words, for documentation (``''`` if none)."""
+        parts = [f"in {self.bounds.text()}"] if self.bounds else []
+        if self.enum:
+            parts.append("one of " + ", ".join(str(v) for v in self.enum))
+        if self.unique:
+            parts.append("unique")
+        parts += _finite_text(self.min_finite_fraction)
+        return "; ".join(parts)  # the missing value (sentinel) is exempt from these
 
     @property
     def numpy_dtype(self) -> np.dtype:
@@ -160,6 +181,10 @@ class ColumnSpec:
                     maximum=self.maximum,
                     enum=self.enum,
                     historical=self.historical,
+                    exclusive_minimum=self.exclusive_minimum,
+                    exclusive_maximum=self.exclusive_maximum,
+                    unique=self.unique,
+                    min_finite_fraction=self.min_finite_fraction,
                 )
             )
         return out
@@ -178,11 +203,87 @@ class ArraySpec:
     unit: str | None = None
     extvers: tuple[int, ...] = (1,)
     mast: str = "required"
+    sentinel: Any = None
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    maximum: float | None = None
+    min_finite_fraction: float | None = None
+    labels_in: tuple[str, str] | None = None
+
+    @property
+    def bounds(self) -> Bounds:
+        """The value range the schema declares (the sentinel aside)."""
+        return Bounds(self.minimum, self.maximum, self.exclusive_minimum, None)
+
+    @property
+    def rules_text(self) -> str:
+        """The content rules of the array in words, for documentation (``''`` if none)."""
+        parts = [f"in {self.bounds.text()}"] if self.bounds else []
+        if parts and self.sentinel is not None:
+            parts[-1] += f" or {self.sentinel}"
+        parts += _finite_text(self.min_finite_fraction)
+        if self.labels_in is not None:
+            parts.append(f"non-zero labels are {self.labels_in[1]} of the {self.labels_in[0]}")
+        return "; ".join(parts)
 
     @property
     def numpy_dtype(self) -> np.dtype:
         """Numpy dtype of the array."""
         return NUMPY_DTYPES[self.dtype]
+
+
+def _finite_text(fraction: float | None) -> list[str]:
+    if fraction is None:
+        return []
+    return ["finite" if fraction >= 1 else f"at least {fraction:.0%} finite"]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A value range of a column or array: inclusive and exclusive limits (None: open)."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+
+    def __bool__(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.minimum, self.maximum, self.exclusive_minimum, self.exclusive_maximum)
+        )
+
+    def outside(self, values: np.ndarray) -> np.ndarray:
+        """Which values lie outside the range (NaN is never outside: finiteness is its own rule)."""
+        out = np.zeros(np.shape(values), bool)
+        with np.errstate(invalid="ignore"):
+            if self.minimum is not None:
+                out |= values < self.minimum
+            if self.exclusive_minimum is not None:
+                out |= values <= self.exclusive_minimum
+            if self.maximum is not None:
+                out |= values > self.maximum
+            if self.exclusive_maximum is not None:
+                out |= values >= self.exclusive_maximum
+        return out
+
+    def text(self) -> str:
+        """The range in interval notation, e.g. ``[0, 360)`` or ``> 0``."""
+        low = (
+            f"[{self.minimum:g}"
+            if self.minimum is not None
+            else f"({self.exclusive_minimum:g}"
+            if self.exclusive_minimum is not None
+            else "(-inf"
+        )
+        high = (
+            f"{self.maximum:g}]"
+            if self.maximum is not None
+            else f"{self.exclusive_maximum:g})"
+            if self.exclusive_maximum is not None
+            else "inf)"
+        )
+        return f"{low}, {high}"
 
 
 @dataclass(frozen=True, eq=False)

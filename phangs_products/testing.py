@@ -303,6 +303,8 @@ class _Builder:
         if col.dtype.startswith("int"):
             return np.arange(1, n + 1).astype(col.numpy_dtype)
         low = col.minimum if col.minimum is not None else 0.1
+        if col.maximum is not None:  # a bounded column (a probability): inside its range
+            return self.rng.uniform(low, col.maximum, n).astype(col.numpy_dtype)
         return (low + self.rng.uniform(0.5, 1.5, n)).astype(col.numpy_dtype)
 
     def positions(self, n: int, margin: int = 6) -> tuple[np.ndarray, np.ndarray]:

@@ -78,6 +78,7 @@ from phangs_products.hlsp import COLLECTIONS, PRESETS, SURVEY, HlspIdentity
 from phangs_products.naming import image_target, sanitize_target
 from phangs_products.registry import config_schema_id as current_config_schema
 from phangs_products.registry import get_schema
+from phangs_products.safeio import regular_file
 
 __all__ = ["DEFAULT_BANDS", "Pointing", "RunConfig", "load_config", "stage_config"]
 
@@ -457,6 +458,9 @@ def load_config(path: str | Path) -> RunConfig:
 #: Range keys a config dataclass field may declare in its metadata
 #: (``field(default=2.5, metadata={"gt": 0})``): value > gt, >= ge, < lt, <= le.
 RANGE_KEYS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+#: Metadata key of an option that names an input file (``metadata={"input_file": True}``): a
+#: non-empty value must be an existing regular file when the run starts (a FIFO would block).
+INPUT_FILE_KEY = "input_file"
 
 
 def _range_text(meta: Any) -> str:
@@ -587,5 +591,12 @@ def stage_config(cls: type, overrides: dict[str, Any] | None, stage: str) -> Any
         if any(not _in_range(x, f.metadata) for x in _numbers(converted)):
             what = "every value" if isinstance(converted, tuple) else _expected(tp)
             raise ConfigError(f"{where}: expected {what} {_range_text(f.metadata)}, got {value!r}")
+        if f.metadata.get(INPUT_FILE_KEY) and converted:
+            try:
+                regular_file(converted)
+            except PhangsProductsError as exc:
+                raise ConfigError(
+                    f"{where}: expected a readable regular file, got {value!r} ({exc})"
+                ) from None
         overrides[f.name] = converted
     return cls(**overrides)

@@ -98,6 +98,8 @@ def catalog_table(schema_name: str, n: int = 4) -> Table:
             table[col.name] = np.full(n, col.enum[0])
         elif col.dtype == "bool":
             table[col.name] = np.zeros(n, bool)
+        elif col.dtype.startswith("int"):  # ids among them: distinct values
+            table[col.name] = np.arange(1, n + 1).astype(col.numpy_dtype)
         elif col.minimum is not None:
             table[col.name] = col.minimum + rng.uniform(0.1, 0.2, n)
         else:

@@ -106,6 +106,8 @@ def dr4_values(
             values = 15.78 + n * 1e-4 if radec is None else radec[1] + n * 1e-6
         if re.match(r"^PHANGS_F\d{3}W_(VEGA|mJy)", name):
             values = np.array([21.5, -9999.0, 22.0, 23.0])
+        if name.endswith("_QUAL"):  # a classifier's probability, in [0, 1]
+            values = np.array([0.9, 0.8, 0.95, 0.6])
         if name.startswith("SEDfix_") and name != "SEDfix_likelihood_norm":
             values = np.array([5.0, 10.0, -999.0, 20.0])
     return values, unit

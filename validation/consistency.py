@@ -25,6 +25,7 @@ from phangs_products.delivery import (
     required_products,
 )
 from phangs_products.errors import PhangsProductsError, Problem
+from phangs_products.registry import get_schema
 
 from .facts import FileFacts, FileResult, Grid
 from .names import check_readme_name
@@ -85,6 +86,61 @@ def check_field(folder: Path, results: Sequence[FileResult], data: bool) -> list
             problems += check_readme_name(readmes, expected)
     problems += _check_checksums(folder, by_name, data)
     problems += _check_grid(results)
+    problems += _check_mask_labels(results)
+    return problems
+
+
+# ----------------------------------------------------------------------------------- labels
+def _check_mask_labels(results: Sequence[FileResult]) -> list[Problem]:
+    """Every label of a mask is an id of its catalog (same product variants: scale, selection).
+
+    The mask schema names the catalog product and id column (``labels_in``); the FITS
+    catalogs of that product whose variant keywords (ASCSCALE, ASCSEL) equal the mask's are
+    compared (their ``unique`` columns are the facts kept; the Parquet and ECSV exports carry
+    the same rows, checked on their own by the column rules).
+    """
+    facts = [r.facts for r in results if r.facts is not None]
+    problems = []
+    for mask in facts:
+        if mask.labels is None or mask.labels_in is None:
+            continue
+        product, column = mask.labels_in
+        keys = [_VARIANT_KEYS[v] for v in get_schema(mask.schema_id).product.get("variants", {})]
+        catalogs = [
+            f
+            for f in facts
+            if f.product == product
+            and column in f.ids
+            and all(f.values.get(k) == mask.values.get(k) for k in keys)
+        ]
+        if not catalogs:
+            if len(mask.labels):
+                problems.append(
+                    Problem(
+                        "content.mask-labels",
+                        f"{len(mask.labels)} labels but no {product} catalog with the same "
+                        f"{'/'.join(keys)} to hold them",
+                        mask.name,
+                        mask.schema_id,
+                        "HDU PRIMARY",
+                    )
+                )
+            continue
+        for cat in catalogs:
+            missing = np.setdiff1d(mask.labels, cat.ids[column])
+            if len(missing):
+                shown = ", ".join(str(int(v)) for v in missing[:5])
+                more = ", ..." if len(missing) > 5 else ""
+                problems.append(
+                    Problem(
+                        "content.mask-labels",
+                        f"{len(missing)} of {len(mask.labels)} labels are not {column} values of "
+                        f"{cat.name} ({shown}{more})",
+                        mask.name,
+                        mask.schema_id,
+                        "HDU PRIMARY",
+                    )
+                )
     return problems
 
 

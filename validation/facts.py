@@ -85,6 +85,12 @@ class FileFacts:
         Catalog columns ``ra``, ``dec`` and, when present, ``x``, ``y`` (float arrays).
     region_points : ndarray, optional
         ``(n, 2)`` RA/Dec of every region centre and vertex.
+    labels : ndarray, optional
+        Distinct positive labels of a label mask.
+    labels_in : tuple, optional
+        ``(product, column)`` of the catalog whose ids the labels must be.
+    ids : dict, optional
+        Values of a catalog's ``unique`` (id) columns, by column name.
     """
 
     name: str
@@ -95,6 +101,9 @@ class FileFacts:
     positions: dict[str, np.ndarray] | None = None
     position_columns: tuple[str, ...] = ()
     region_points: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    labels_in: tuple[str, str] | None = None
+    ids: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass

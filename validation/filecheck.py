@@ -21,7 +21,7 @@ from phangs_products.models import RegionsModel
 from phangs_products.safeio import open_regular, regular_file
 from phangs_products.spec import ProductSchema
 
-from . import fitshealth, metadata, names
+from . import content, fitshealth, metadata, names
 from .facts import FACT_KEYWORDS, FileFacts, FileResult, Grid
 
 __all__ = ["check_file"]
@@ -158,6 +158,8 @@ def _check_fits(
         if schema.kind in ("image", "mask"):
             checks.append("wcs")
             problems += _image_checks(schema, hdul, values, facts)
+            if raw is not None:
+                problems += _array_content(schema, hdul, raw, facts)
         elif schema.kind == "flc":
             checks.append("wcs")
             for hdu in hdul[1:]:
@@ -191,6 +193,28 @@ def _image_checks(
         crpix=(float(w.wcs.crpix[0]), float(w.wcs.crpix[1])),
         cd=((float(cd[0, 0]), float(cd[0, 1])), (float(cd[1, 0]), float(cd[1, 1]))),
     )
+    return problems
+
+
+def _array_content(
+    schema: ProductSchema, hdul: fits.HDUList, raw: bytes, facts: FileFacts
+) -> list[Problem]:
+    """Content rules of the schema's arrays, on a view of the file bytes; a mask's labels."""
+    problems = []
+    for spec in schema.arrays.values():
+        if spec.fits_hdu not in hdul:
+            continue  # hdu.missing reports it
+        hdu = hdul[spec.fits_hdu]
+        values = content.array_view(hdu, raw)
+        if values is None:
+            continue
+        where = f"HDU {spec.fits_hdu}"
+        problems += content.check_array(
+            spec, values, file=facts.name, schema_id=schema.id, where=where
+        )
+        if spec.labels_in is not None and values.dtype.kind in "iu":
+            facts.labels = content.label_set(values)
+            facts.labels_in = spec.labels_in
     return problems
 
 
@@ -233,6 +257,11 @@ def _table_checks(
         if table is None:
             return problems
         colnames = set(table.colnames if hasattr(table, "colnames") else table.columns.names)
+        facts.ids = {
+            c.name: np.asarray(table[c.name])
+            for c in schema.columns
+            if c.unique and not c.per_band and c.name in colnames
+        }
         for ra, dec, x, y in COORD_COLUMNS:
             if ra in colnames and dec in colnames:
                 pos = {

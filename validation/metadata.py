@@ -18,7 +18,7 @@ from astropy.io import fits
 
 from phangs_products import conformance
 from phangs_products.errors import PhangsProductsError, Problem, SchemaError
-from phangs_products.models import Model
+from phangs_products.models import CatalogModel, Model
 from phangs_products.registry import get_schema
 from phangs_products.spec import ProductSchema
 
@@ -68,6 +68,23 @@ def check_fits_metadata(
     checked too.  Given the file's bytes (``raw``), a binary table is read straight from them
     as a numpy record array instead of through astropy's slower table layer.
     """
+    table_hdu = schema.table_hdu
+    if table_hdu is not None and table_hdu in hdul:
+        rows = conformance.check_rows(
+            schema,
+            int(hdul[table_hdu].header.get("NAXIS2", 0)),
+            conformance.header_values(hdul[0].header),
+            file=file,
+            where=f"HDU {hdul.index_of(table_hdu)}",
+        )
+    else:
+        rows = []
+    return rows + _check_fits_metadata(schema, hdul, file, data, raw)
+
+
+def _check_fits_metadata(
+    schema: ProductSchema, hdul: fits.HDUList, file: str, data: bool, raw: bytes | None
+) -> list[Problem]:
     table_hdu = schema.table_hdu
     if not data or raw is None or table_hdu is None or table_hdu not in hdul:
         return conformance.check_hdul(schema, hdul, file=file, data=data)
@@ -160,6 +177,9 @@ def check_other_product(path: Path, data: bool) -> tuple[Model | None, list[Prob
             warnings.simplefilter("ignore")
             model = new_model(schema, source, path)
             problems = model.problems(data=data)
+            if isinstance(model, CatalogModel):
+                values = conformance.header_values(model.meta.header())
+                problems += conformance.check_rows(schema, len(model.table), values, file=file)
     except PhangsProductsError as exc:
         return None, [Problem("content.parse", _short(exc, file), file, schema.id)]
     return model, [_with_file(p, file) for p in problems]

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 
 PARQUET_META_KEY = b"phangs_products"
+#: How messages name the table of each stored format.
+_STORED_WHERE = {".parquet": "Parquet table", ".ecsv": "ECSV table"}
 
 
 class CatalogModel(FitsModel):
@@ -231,15 +233,45 @@ class CatalogModel(FitsModel):
         )
 
     def problems(self, data: bool = True) -> list[Problem]:
-        """Schema problems, including data checks (NaN vs sentinels, ranges) when ``data``."""
-        out = super().problems(data)
+        """Schema problems, including data checks (NaN vs sentinels, ranges, codes) when ``data``.
+
+        A catalog read from Parquet or ECSV is checked as stored: its own keywords, column
+        dtypes and units (not the FITS table :meth:`to_hdulist` would rebuild from them).
+        """
+        if self.stored_format in (".parquet", ".ecsv"):
+            out = self.stored_problems()
+        else:
+            out = super().problems(data)
         if data:
             table = self.table
             with self._reading("", "cannot check the column values"):
                 out += conformance.check_column_values(
-                    self.schema, table, bands=self.bands, file=self.file_name
+                    self.schema, table, bands=self.bands, file=self.file_name, where=self._where
                 )
         return out
+
+    @property
+    def _where(self) -> str:
+        """Where the table lives in the file, for messages."""
+        return _STORED_WHERE.get(self.stored_format, "HDU 1")
+
+    @property
+    def stored_format(self) -> str:
+        """Suffix of the file the model was read from (``''`` for a new model)."""
+        return self.path.suffix.lower() if self.path is not None else ""
+
+    def stored_problems(self) -> list[Problem]:
+        """Keyword and column (dtype, unit) problems of the table as the file stores it."""
+        problems = conformance.check_keywords(
+            self.schema, "PRIMARY", self.meta.header(), bands=self.bands, file=self.file_name
+        )
+        table = self.table
+        with self._reading("", "cannot check the columns"):
+            cols = [(c, table[c].dtype, str(table[c].unit or "") or None) for c in table.colnames]
+            problems += conformance.check_columns(
+                self.schema, cols, bands=self.bands, file=self.file_name, where=self._where
+            )
+        return problems
 
     def save(
         self, path: str | Path, overwrite: bool = False, provenance: dict | None = None

@@ -357,15 +357,5 @@ def _open_fits(path: Path) -> tuple[ProductSchema, dict[str, fits.Header], list[
 
 
 def _read_problems(model: Model, path: Path) -> list[Problem]:
-    """Schema problems of a non-FITS product (header-level)."""
-    schema = model.schema
-    if isinstance(model, CatalogModel):
-        problems = conformance.check_keywords(
-            schema, "PRIMARY", model.meta.header(), bands=model.bands, file=path.name
-        )
-        table = model.table
-        with reading(path.name, "", "cannot check the columns"):
-            cols = [(c, table[c].dtype, str(table[c].unit or "") or None) for c in table.colnames]
-            problems += conformance.check_columns(schema, cols, bands=model.bands, file=path.name)
-        return problems
+    """Schema problems of a non-FITS product (header-level; catalogs as stored)."""
     return model.problems(data=False)

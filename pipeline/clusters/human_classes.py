@@ -18,6 +18,7 @@ from astropy.table import Table
 
 from phangs_products.errors import PhangsProductsError
 from phangs_products.registry import get_schema
+from phangs_products.safeio import regular_file
 
 
 class ClassifyError(PhangsProductsError):
@@ -86,8 +87,10 @@ def _column(table: Table, names: tuple[str, ...]) -> str | None:
 
 
 def _read_user_table(path: Path) -> Table:
-    if not path.is_file():
-        raise ClassifyError(f"user class table {path} not found")
+    try:
+        regular_file(path)  # a FIFO or a device would block the read
+    except PhangsProductsError as exc:
+        raise ClassifyError(f"user class table: {exc}") from None
     suffix = path.suffix.lower()
     fmt = {".ecsv": "ascii.ecsv", ".csv": "ascii.csv", ".fits": "fits", ".fit": "fits"}.get(suffix)
     try:

@@ -92,7 +92,7 @@ class ClusterStageConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     sed: SEDConfig = field(default_factory=SEDConfig)
     photometry: PhotometryConfig = field(default_factory=PhotometryConfig)
-    human_table: str = ""
+    human_table: str = field(default="", metadata={"input_file": True})
     human_match_arcsec: float = field(default=MATCH_RADIUS_ARCSEC, metadata={"gt": 0})
     region_radius_arcsec: float = field(default=0.2, metadata={"gt": 0})
 

@@ -473,6 +473,22 @@ def test_stage_options_are_checked_before_any_stage_runs(tmp_path, capsys, table
     assert time.perf_counter() - started < 10 and not (folder / "delivery").exists()
 
 
+def test_a_fifo_or_missing_human_table_is_one_line_before_any_stage_runs(tmp_path, capsys):
+    folder = _config_folder(tmp_path)
+    fifo = folder / "classes.csv"
+    os.mkfifo(fifo)
+    cfg = folder / "run.toml"
+    for table, what in ((fifo, "not a regular file (a FIFO)"), (folder / "absent.csv", "no such")):
+        cfg.write_text(
+            GOOD_RUN + f'output = "delivery"\n[stages.clusters]\nhuman_table = "{table}"\n'
+        )
+        started = time.perf_counter()
+        err = _one_line_error(cfg, capsys)
+        assert "[stages.clusters] human_table: expected a readable regular file" in err, err
+        assert what in err, err
+        assert time.perf_counter() - started < 10 and not (folder / "delivery").exists()
+
+
 def test_stage_options_keep_every_default_and_convert_toml_values():
     def plain(value):
         if dataclasses.is_dataclass(value):

@@ -11,7 +11,7 @@ import asdf
 import numpy as np
 import pytest
 from astropy.io import fits
-from vtools import _plain, refresh
+from vtools import _plain, refresh, set_column, set_image
 
 from phangs_products.delivery import find_checksums, find_manifest, write_checksums
 from phangs_products.models import CatalogModel, ManifestModel
@@ -212,6 +212,83 @@ def stray_folder_and_fifo(d: Path) -> None:
     os.mkfifo(d / "scratch.pipe")
 
 
+# --------------------------------------------- content rules (values the schemas declare)
+def all_nan_drc(d: Path) -> None:
+    set_image(d / img("f438w", "drc-sci"), lambda a: a.fill(np.nan))
+    refresh(d)
+
+
+def err_minus_one(d: Path) -> None:
+    set_image(d / img("f555w", "drc-err"), lambda a: a.fill(-1.0))
+    refresh(d)
+
+
+def exp_minus_five(d: Path) -> None:
+    set_image(d / img("f814w", "drc-exp"), lambda a: a.fill(-5.0))
+    refresh(d)
+
+
+def duplicate_cluster_ids(d: Path) -> None:
+    def dup(ids: np.ndarray) -> None:
+        ids[1] = ids[0]
+
+    set_column(d / cat("cl-cand"), "ID_PHANGS_CLUSTER", dup)
+    refresh(d)
+
+
+def human_class_99(d: Path) -> None:
+    set_column(d / cat("cl-hum-c12"), "PHANGS_CLUSTER_CLASS_HUMAN", lambda c: c.put(0, 99))
+    refresh(d)
+
+
+def zero_row_catalog(d: Path) -> None:
+    with fits.open(d / cat("dolphot-cat"), mode="update", checksum=True) as hdul:
+        hdul[1].data = hdul[1].data[:0]
+    refresh(d)
+
+
+def export(d: Path, ptype: str, ext: str) -> Path:
+    """The FITS catalog's Parquet or ECSV export, as the pipeline writes it."""
+    model = open_product(d / cat(ptype))
+    assert isinstance(model, CatalogModel)
+    return model.save(d / cat(ptype, ext))
+
+
+def parquet_ra_all_nan(d: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = export(d, "cl-cand", "parquet")
+    table = pq.read_table(path)
+    index = table.schema.get_field_index("PHANGS_RA")
+    nan = pa.array(np.full(table.num_rows, np.nan))
+    table = table.set_column(index, table.schema.field(index), nan)
+    pq.write_table(table, path)  # the field and file metadata (units, schema id) are kept
+    refresh(d)
+
+
+def ecsv_ra_in_rad(d: Path) -> None:
+    import astropy.units as u
+    from astropy.table import Table
+
+    path = export(d, "cl-hum-c3", "ecsv")
+    table = Table.read(path, format="ascii.ecsv")
+    table["PHANGS_RA"] = table["PHANGS_RA"].to(u.rad)
+    table.write(path, format="ascii.ecsv", overwrite=True)
+    refresh(d)
+
+
+def mask_value_minus_seven(d: Path) -> None:
+    set_image(d / cat("asc-nuv-32pc-msk"), lambda a: a.__setitem__((0, 0), -7))
+    refresh(d)
+
+
+def mask_labels_not_in_catalog(d: Path) -> None:
+    # association 2 of the mask is relabelled 5: the catalog has ids 1 and 2 only
+    set_image(d / cat("asc-v-8pc-msk"), lambda a: a.__setitem__(a == 2, 5))
+    refresh(d)
+
+
 #: (defect, the rule it must trigger, other error rules it may bring along)
 CORPUS: list[tuple[Callable[[Path], None], str, set[str]]] = [
     (upper_case_name, "name.case", {"manifest.missing-file", "manifest.unlisted"}),
@@ -240,6 +317,16 @@ CORPUS: list[tuple[Callable[[Path], None], str, set[str]]] = [
     (wrong_proj_id, "name.proj-id", set()),
     (stray_temp_file, "delivery.stray-file", set()),
     (stray_folder_and_fifo, "delivery.stray-file", set()),
+    (all_nan_drc, "content.finite-fraction", set()),
+    (err_minus_one, "content.range", set()),
+    (exp_minus_five, "content.range", set()),
+    (duplicate_cluster_ids, "content.unique", set()),
+    (human_class_99, "content.codes", set()),
+    (zero_row_catalog, "content.rows", set()),
+    (parquet_ra_all_nan, "content.finite-fraction", set()),
+    (ecsv_ra_in_rad, "column.unit", set()),
+    (mask_value_minus_seven, "content.range", set()),
+    (mask_labels_not_in_catalog, "content.mask-labels", set()),
 ]
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import asdf
+import numpy as np
+from astropy.io import fits
 
 from phangs_products.delivery import (
     build_manifest,
@@ -59,3 +62,17 @@ def _plain(node):
     if isinstance(node, list | tuple):
         return [_plain(v) for v in node]
     return node
+
+
+def set_image(path: Path, change: Callable[[np.ndarray], None]) -> None:
+    """Change the pixels of a primary-HDU image in place; CHECKSUM/DATASUM are updated."""
+    with fits.open(path, mode="update", checksum=True) as hdul:
+        data = hdul[0].data.copy()
+        change(data)
+        hdul[0].data = data
+
+
+def set_column(path: Path, column: str, change: Callable[[np.ndarray], None]) -> None:
+    """Change a column of the catalog in HDU 1 in place; CHECKSUM/DATASUM are updated."""
+    with fits.open(path, mode="update", checksum=True) as hdul:
+        change(hdul[1].data[column])

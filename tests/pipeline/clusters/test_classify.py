@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -212,8 +213,12 @@ def test_human_classes_by_radec(tmp_path, candidates):
 
 
 def test_human_classes_errors(tmp_path, candidates):
-    with pytest.raises(ClassifyError, match=r"user class table .*absent\.csv not found"):
+    with pytest.raises(ClassifyError, match=r"user class table: .*absent\.csv: no such file"):
         import_human_classes(candidates, tmp_path / "absent.csv")
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)  # read, it would block
+    with pytest.raises(ClassifyError, match=r"user class table: fifo\.csv: not a regular file"):
+        import_human_classes(candidates, fifo)
     no_class = tmp_path / "no_class.csv"
     no_class.write_text("id,label\n10,1\n")
     with pytest.raises(ClassifyError, match=r"no_class\.csv: no class column .*id, label"):
@@ -234,3 +239,13 @@ def test_human_classes_errors(tmp_path, candidates):
     ok.write_text("id,class\n10,1\n")
     with pytest.raises(ClassifyError, match="no column ID_PHANGS_CANDIDATE"):
         import_human_classes(Table({"x": [1]}), ok)
+
+
+def test_class_codes_are_the_catalog_schema_code_lists():
+    from phangs_products.pipeline.clusters.human_classes import CLASS_CODES
+    from phangs_products.registry import get_schema
+
+    columns = {c.name: c for c in get_schema("cluster-catalog").columns}
+    for name in ("PHANGS_CLUSTER_CLASS_HUMAN", "PHANGS_CLUSTER_CLASS_ML"):
+        assert set(columns[name].enum) == set(CLASS_CODES), name
+    assert set(model_info(default_model_path())["class_codes"]) == set(CLASS_CODES)
