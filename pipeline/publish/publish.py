@@ -53,6 +53,23 @@ def _record(path: Path) -> dict[str, Any]:
     return rec
 
 
+def _drc_bands(published: list[Path]) -> list[dict[str, str]]:
+    """Filter and instrument of each DRC science image published, in wavelength order."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for path in published:
+        if not path.name.endswith(".fits") or "_drc-sci" not in path.name:
+            continue
+        meta = read_meta(path)
+        if str(meta.get("PPSCHEMA", "")) != "drc-sci":
+            continue
+        info = {
+            "filter": str(meta["FILTER"]),
+            "instrument": f"{meta['INSTRUME']}/{meta['DETECTOR']}",
+        }
+        found[(info["instrument"], info["filter"])] = info
+    return sorted(found.values(), key=lambda b: band(b["filter"], b["instrument"]).pivot)
+
+
 def _delivery_facts(published: list[Path]) -> dict[str, Any]:
     """PROPOSID, SIMULATD and the Milky Way foreground recorded in the products' headers."""
     ids: set[int] = set()
@@ -153,7 +170,8 @@ def publish_stage(ctx: StageContext) -> Outputs:
         field_dir / build_name(get_schema("readme"), target=run.field, version=run.version),
         overwrite=True,
     )
-    bands = [{"filter": f, "instrument": band(f).instrument} for f in run.bands]
+    # the bands the run processed, each with its instrument, as the DRCs record them
+    bands = _drc_bands(published)
     # a run with pointings publishes here only the mosaics (each pointing is a field of its own)
     mosaic = bool(run.pointings)
     extra: dict[str, Any] = {"kind": "mosaic", "scales": (), "selections": (), "subsets": ()}

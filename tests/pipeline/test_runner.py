@@ -168,7 +168,7 @@ def test_toml_config_errors_are_one_line(tmp_path):
     bad.write_text('[run]\ntarget = "ngc628"\ninput = "x"\n')
     with pytest.raises(
         ConfigError,
-        match=r"run.toml: run-config-1.2.0: run: "
+        match=r"run.toml: run-config-1.3.0: run: "
         r"'reference_catalog' is a required property",
     ):
         load_config(bad)

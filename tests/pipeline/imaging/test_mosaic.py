@@ -319,7 +319,7 @@ def test_multi_pointing_config_loads(tmp_path):
     ("body", "message"),
     [
         ('field = "ngc628c"\n' + POINTINGS_TOML, "field cannot be given with pointings"),
-        ('[[run.pointings]]\nfield = "ngc628c"\ninput = "ngc628c"\n', "run-config-1.2.0: run"),
+        ('[[run.pointings]]\nfield = "ngc628c"\ninput = "ngc628c"\n', "run-config-1.3.0: run"),
         ('mosaic = "ngc628mosaic"\ninput = "ngc628c"\n', "mosaic needs pointings"),
         (POINTINGS_TOML.replace('input = "ngc628e"', 'input = "nope"'), "pointings.1.input"),
     ],
