@@ -24,6 +24,8 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from phangs_products.atomic import atomic_write_text
+from phangs_products.bands import field_target
+from phangs_products.naming import sanitize_target
 from phangs_products.pipeline.config import RunConfig, load_config
 from phangs_products.pipeline.runner import StageError, StageResult
 from phangs_products.pipeline.sim.config import BANDS, SIZES, SimConfig
@@ -157,6 +159,30 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated detector size (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=1, help="simulation seed")
+    parser.add_argument(
+        "--galaxy",
+        default=None,
+        metavar="FIELD",
+        help="a survey pointing (e.g. ngc628c): simulate its real bands and instruments "
+        "(WFC3/UVIS and ACS/WFC); default the all-WFC3/UVIS NGC 628 field",
+    )
+
+
+def sim_config_for(galaxy: str | None, **options) -> SimConfig:
+    """The simulation of a survey pointing's real band layout, or the default field.
+
+    Parameters
+    ----------
+    galaxy : str or None
+        A pointing of ``zeropoints.csv`` (``ngc628c``): its galaxy, bands, instruments,
+        exposure times and zero points; None: the default all-WFC3/UVIS NGC 628 field.
+    **options
+        Other :class:`SimConfig` settings.
+    """
+    if galaxy is None:
+        return SimConfig(**options)
+    field = sanitize_target(galaxy)
+    return SimConfig(target=field_target(field), field=field, layout=field, **options)
 
 
 def write_human_classes(truth_path: Path, out: Path) -> Path:
@@ -186,12 +212,17 @@ def write_human_classes(truth_path: Path, out: Path) -> Path:
 DEMO_EBV_MW = 0.05
 
 
-def write_demo_config(out: Path, sim, field: str) -> Path:
-    """Write the TOML configuration of the demo run."""
+def write_demo_config(out: Path, sim, field: str, sim_config: SimConfig | None = None) -> Path:
+    """Write the TOML configuration of the demo run.
+
+    A simulation of a pointing's real layout lists its bands with their instruments
+    (``"ACS/WFC F555W"``), as a configuration for such a field should.
+    """
     human = write_human_classes(Path(sim.truth), out)
+    sim_config = sim_config or SimConfig(field=field)
     doc = {
         "run": {
-            "target": "ngc628",
+            "target": sim_config.target,
             "field": field,
             "input": str(Path(sim.flc_dir).resolve()),
             "reference_catalog": str(Path(sim.reference_catalog).resolve()),
@@ -210,8 +241,12 @@ def write_demo_config(out: Path, sim, field: str) -> Path:
         },
         "stages": {"clusters": {"human_table": str(human.resolve())}},
     }
+    if sim_config.layout:
+        doc["run"]["bands"] = [
+            f"{i} {f}" for i, f in zip(sim_config.instruments, sim_config.bands, strict=True)
+        ]
     # a TOML writer quotes and escapes the paths (a '"' or '\\' in the folder name is fine)
-    text = "# phangs-products demo: the simulated NGC 628 field\n" + tomli_w.dumps(doc)
+    text = f"# phangs-products demo: the simulated {sim_config.field} field\n" + tomli_w.dumps(doc)
     path = out / "demo.toml"
     atomic_write_text(path, text, overwrite=True)
     return path
@@ -222,11 +257,13 @@ def run_demo(args: argparse.Namespace) -> int:
     console = Console()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    sim_config = SimConfig(size=args.size, seed=args.seed, ebv_mw=DEMO_EBV_MW)
-    with console.status("simulating NGC 628 as WFC3/UVIS FLC exposures ..."):
+    galaxy = getattr(args, "galaxy", None)
+    sim_config = sim_config_for(galaxy, size=args.size, seed=args.seed, ebv_mw=DEMO_EBV_MW)
+    layout = ", ".join(sorted(set(sim_config.instruments)))
+    with console.status(f"simulating {sim_config.field} as {layout} FLC exposures ..."):
         sim = simulate(sim_config, out / "input", overwrite=False)
     console.print(f"simulated input: {out / 'input'}")
-    config = load_config(write_demo_config(out, sim, sim_config.field))
+    config = load_config(write_demo_config(out, sim, sim_config.field, sim_config))
     ok = _run_one(config, console)
     field_dir = config.output / config.field
     readme = next(iter(sorted(field_dir.glob("hlsp_*_readme.md"))), None)
@@ -246,7 +283,19 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--field", default=None, help="field name (default <target>c)")
     parser.add_argument("--size", default="small", choices=tuple(SIZES))
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--bands", default=",".join(BANDS), help="comma-separated filters")
+    parser.add_argument(
+        "--galaxy",
+        default=None,
+        metavar="FIELD",
+        help="a survey pointing (e.g. ngc628c): its galaxy and its real bands, instruments "
+        "(WFC3/UVIS, ACS/WFC), exposure times and zero points (sets --target and --field)",
+    )
+    parser.add_argument(
+        "--bands",
+        default=None,
+        help="comma-separated bands: filters or 'ACS/WFC F555W' (default "
+        f"{','.join(BANDS)}, or the --galaxy pointing's)",
+    )
     parser.add_argument("--noiseless", action="store_true", help="expected counts only")
     parser.add_argument("--no-arms", action="store_true", help="smooth disk without arms")
     parser.add_argument(
@@ -269,12 +318,16 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def simulate_from_args(args: argparse.Namespace) -> SimResult:
     """Run :func:`~phangs_products.pipeline.sim.simulate.simulate` from parsed options."""
-    config = SimConfig(
-        target=args.target,
-        field=args.field or f"{args.target}c",
+    bands = tuple(b.strip() for b in (args.bands or "").split(",") if b.strip())
+    where = {}
+    if not args.galaxy:
+        where = {"target": args.target, "field": args.field or f"{args.target}c"}
+    config = sim_config_for(
+        args.galaxy,
+        **where,
         seed=args.seed,
         size=args.size,
-        bands=tuple(b.strip() for b in args.bands.split(",") if b.strip()),
+        bands=bands,
         noiseless=args.noiseless,
         spiral_arms=not args.no_arms,
         psf_scale=args.psf_scale,
