@@ -19,6 +19,7 @@ import numpy as np
 
 from phangs_products.atomic import atomic_write_bytes, atomic_write_text, inside
 from phangs_products.bands import Galaxy, galaxy
+from phangs_products.bands import band as band_facts
 from phangs_products.errors import PhangsProductsError
 from phangs_products.hlsp import SURVEY, HlspIdentity
 from phangs_products.models import ManifestModel, software_version
@@ -167,6 +168,7 @@ def render_readme(
     proposal_ids: Sequence[int] = (),
     foreground: Mapping[str, Any] | None = None,
     human: Mapping[str, Any] | None = None,
+    bands: Sequence[Mapping[str, str]] = (),
 ) -> str:
     """Render the delivery README (markdown) of one field.
 
@@ -197,6 +199,9 @@ def render_readme(
     human : mapping, optional
         Human classes: ``given`` (bool), ``table`` (file name), ``reason`` (why none) and
         ``format`` (the table format: columns, unit, matching radius, class codes).
+    bands : sequence of mapping
+        The field's bands in wavelength order: ``filter`` and ``instrument`` (WFC3/UVIS or
+        ACS/WFC), listed in the summary.
     """
     if simulated:
         identity = identity.without_survey_dois()
@@ -218,6 +223,7 @@ def render_readme(
         proposal_ids=sorted({int(p) for p in proposal_ids}),
         foreground=foreground,
         human=human,
+        bands=[{**b, "label": band_facts(b["filter"], b["instrument"]).label} for b in bands],
         software=software_versions(),
         date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d"),
         run_id=run_id or "n/a",
@@ -298,7 +304,8 @@ def build_site(
             "ra": gal.ra,
             "dec": gal.dec,
             "distance": gal.distance_mpc,
-            "bands": [b["filter"] for b in tree["bands"]],
+            # each band with its instrument (a field may mix WFC3/UVIS and ACS/WFC)
+            "bands": [f"{b['instrument']} {b['filter']}".strip() for b in tree["bands"]],
             "nfiles": len(tree["files"]),
             "readme": f"../{field_dir.name}/{readme.name}" if readme else "",  # from html/
             "simulated": _is_simulated(field_dir, tree),

@@ -151,6 +151,8 @@ def publish_stage(ctx: StageContext) -> Outputs:
     configs = ctx.config.get("stage_configs", {}) if isinstance(ctx.config, dict) else {}
     facts = _delivery_facts(published)
     human, omitted = _human_classes(published, records, configs.get("clusters"))
+    # the bands the run processed, each with its instrument, as the DRCs record them
+    bands = _drc_bands(published)
     text = render_readme(
         galaxy_=run.galaxy,
         field=run.field,
@@ -164,14 +166,13 @@ def publish_stage(ctx: StageContext) -> Outputs:
         proposal_ids=facts["proposal_ids"],
         foreground=facts["foreground"],
         human=human,
+        bands=bands,
     )
     readme = ReadmeModel.create(text)
     readme_path = readme.save(
         field_dir / build_name(get_schema("readme"), target=run.field, version=run.version),
         overwrite=True,
     )
-    # the bands the run processed, each with its instrument, as the DRCs record them
-    bands = _drc_bands(published)
     # a run with pointings publishes here only the mosaics (each pointing is a field of its own)
     mosaic = bool(run.pointings)
     extra: dict[str, Any] = {"kind": "mosaic", "scales": (), "selections": (), "subsets": ()}
