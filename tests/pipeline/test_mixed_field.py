@@ -243,6 +243,11 @@ def test_every_product_validates_and_names_its_instruments(run, field):
         # the zero point from the DRC's own header: the inputs' PHOTFLAM (ngc628c values)
         facts = band(drc.meta.filter, f"{drc.meta.instrume}/{drc.meta.detector}")
         assert drc.meta.zp_vega == facts.zp_vega
+        assert drc.meta.photmode.split()[:3] == [
+            drc.meta.instrume,
+            f"{drc.meta.detector}2",
+            drc.meta.filter,
+        ]
     acs_v = pp.open(_one(field, "*_f555w_v1_drc-sci.fits"))
     assert acs_v.meta.photflam == pytest.approx(1.94305e-19)
     readme = _one(field, "hlsp_*_readme.md").read_text()
