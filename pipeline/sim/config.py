@@ -64,7 +64,8 @@ class SimConfig:
         Random seed: same seed, same scene and noise; another seed, another scene.
     size : str
         ``small`` (1 chip 512x512), ``medium`` (2 chips 1024x1024) or ``full`` (2 chips
-        4096x2051, the real UVIS format).
+        4096x2051, the real UVIS format); ACS/WFC bands get the same sky width at 0.05"/px
+        (``ACS_SIZES``; full: two 4096x2048 chips).
     bands : tuple of str
         Bands: filters (``F555W``: WFC3/UVIS, or the instrument the ``layout`` gives it, or
         ACS/WFC for F435W, which only ACS has) or instrument and filter (``ACS/WFC F555W``).

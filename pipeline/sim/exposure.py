@@ -1,4 +1,11 @@
-"""Simulated WFC3/UVIS exposures: pixels (sources, disk, noise, defects) and FLC headers.
+"""Simulated WFC3/UVIS and ACS/WFC exposures: pixels (sources, disk, noise, defects), FLC headers.
+
+ACS/WFC exposures (bands of a pointing that reuses archival ACS imaging, ``SimConfig.layout``)
+differ where the instrument does: 0.05"/px (IDCSCALE of the real ACS/WFC header excerpt), two
+4096x2048 chips at full size (``sim.config.ACS_SIZES``), FILTER1/FILTER2 filter wheels, no
+post-flash, the read-out values ``ACS_GAIN``/``ACS_READ_NOISE`` and the pointing's own
+PHOTFLAM/PHOTPLAM; the PSF is the instrument model's Moffat at the same angular FWHM.  The rest
+(sky per band label, dark, cosmic rays, defects) is as for WFC3/UVIS below.
 
 Detector model (numbers from the real FLC header in ``reference/wfc3_uvis_flc_header.txt`` and
 Lee et al. 2022 Sect. 3.1, otherwise documented choices):
