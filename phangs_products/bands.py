@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,18 +20,34 @@ from astropy.table import Table
 from phangs_products.errors import PhangsProductsError
 
 __all__ = [
+    "INSTRUMENTS",
     "Band",
+    "FieldBand",
     "Galaxy",
     "band",
     "band_label",
+    "field_band",
+    "field_bands",
     "field_of_view",
+    "field_target",
     "galaxy",
     "galaxy_bands",
     "galaxy_table",
+    "instrume_of",
+    "instruments_with",
+    "parse_band",
     "pc_per_pixel",
+    "resolve_bands",
+    "science_filters",
     "survey_filters",
     "zp_ab",
 ]
+
+#: Instrument/detector names of the band table (``instrument`` column).
+INSTRUMENTS = ("WFC3/UVIS", "ACS/WFC")
+
+#: PHANGS band labels of the five science bands (Lee et al. 2022 Sect. 3.1).
+SCIENCE_LABELS = ("NUV", "U", "B", "V", "I")
 
 
 def data_path(name: str) -> Path:
@@ -90,6 +107,11 @@ class Band:
         sel = rows[(rows["filter"] == self.filter) & (rows["instrument"] == self.instrument)]
         values = sorted(float(v) for v in sel["photplam"])
         return values[len(values) // 2] if values else self.pivot
+
+    @property
+    def spec(self) -> str:
+        """The band as a run configuration writes it: ``"ACS/WFC F435W"``."""
+        return f"{self.instrument} {self.filter}"
 
     @property
     def zp_ab(self) -> float:
@@ -220,6 +242,211 @@ def field_of_view(instrument: str) -> float:
 def band_label(filter_name: str, instrument: str = "WFC3/UVIS") -> str:
     """PHANGS band label (NUV, U, B, V, I) of a filter."""
     return band(filter_name, instrument).label
+
+
+@functools.cache
+def science_filters() -> tuple[str, ...]:
+    """Filters of the survey's science bands (NUV-U-B-V-I, prime or archival prime), by pivot.
+
+    The WFC3/UVIS prime filters plus the archival ACS/WFC F435W that replaces F438W on five
+    fields: ``("F275W", "F336W", "F438W", "F435W", "F555W", "F814W")``.
+    """
+    rows = sorted(
+        (b.pivot, b.filter)
+        for b in _bands().values()
+        if b.label in SCIENCE_LABELS and _role(b) in ("prime", "archival prime")
+    )
+    return tuple(dict.fromkeys(f for _, f in rows))
+
+
+@functools.cache
+def _roles() -> dict[tuple[str, str], str]:
+    table = Table.read(data_path("hst_bands.ecsv"))
+    return {(str(r["instrument"]), str(r["filter"])): str(r["role"]) for r in table}
+
+
+def _role(b: Band) -> str:
+    role = _roles()[(b.instrument, b.filter)]
+    return "archival prime" if role.startswith("archival prime") else role
+
+
+def instruments_with(filter_name: str) -> tuple[str, ...]:
+    """Instruments of the band table that have a filter (``F555W``: WFC3/UVIS and ACS/WFC)."""
+    return tuple(i for i, f in _bands() if f == filter_name.upper())
+
+
+def parse_band(spec: str) -> tuple[str | None, str]:
+    """Instrument and filter of a band as a run configuration writes it.
+
+    ``"ACS/WFC F435W"`` -> ``("ACS/WFC", "F435W")``; a plain ``"F435W"`` -> ``(None, "F435W")``
+    (the instrument is then taken from the data, see :func:`resolve_bands`).
+
+    Raises
+    ------
+    PhangsProductsError
+        If the text is not ``[<instrument> ]<filter>`` of a known instrument.
+    """
+    parts = str(spec).split()
+    if len(parts) == 1:
+        return None, parts[0].upper()
+    if len(parts) == 2 and parts[0].upper() in INSTRUMENTS:
+        return parts[0].upper(), parts[1].upper()
+    raise PhangsProductsError(
+        f"band {spec!r}: expected a filter (F555W) or instrument and filter "
+        f"({' or '.join(repr(i + ' F555W') for i in INSTRUMENTS)})"
+    )
+
+
+def resolve_bands(
+    specs: Sequence[str], available: Iterable[tuple[str, str]], where: str = "run.bands"
+) -> list[Band]:
+    """The bands a run processes: each requested band matched to the (instrument, filter) data.
+
+    A band written with its instrument (``"ACS/WFC F555W"``) takes that instrument's data.  A
+    plain filter takes the one instrument whose data hold it; when the data hold the filter
+    from both instruments, the configuration must say which (there is no default).  Requested
+    bands without data are left out (the caller logs them).
+
+    Parameters
+    ----------
+    specs : sequence of str
+        The run's bands (:func:`parse_band` forms).
+    available : iterable of (str, str)
+        (instrument, filter) of the input data.
+    where : str
+        Setting named in errors.
+
+    Returns
+    -------
+    list of Band
+        In wavelength order; each filter at most once.
+
+    Raises
+    ------
+    PhangsProductsError
+        If a plain filter is ambiguous in the data, or a filter is requested from two
+        instruments (catalog columns are named by filter).
+    """
+    have = set(available)
+    chosen: dict[str, Band] = {}
+    for spec in specs:
+        instrument, filt = parse_band(spec)
+        if instrument is None:
+            options = sorted(i for i, f in have if f == filt)
+            if len(options) > 1:
+                raise PhangsProductsError(
+                    f"{where}: {filt} is in the input data from {' and '.join(options)}; write "
+                    f"which one the run uses ({' or '.join(repr(o + ' ' + filt) for o in options)})"
+                )
+            if not options:
+                continue
+            instrument = options[0]
+        elif (instrument, filt) not in have:
+            continue
+        facts = band(filt, instrument)
+        if filt in chosen and chosen[filt] != facts:
+            raise PhangsProductsError(
+                f"{where}: {filt} is requested from {chosen[filt].instrument} and {instrument}; "
+                "a run uses each filter from one instrument"
+            )
+        chosen[filt] = facts
+    return sorted(chosen.values(), key=lambda b: b.pivot)
+
+
+def field_bands(field: str) -> tuple[Band, ...]:
+    """The science bands a survey field really has (PHANGS header_info tables), by wavelength.
+
+    ``field_bands("ngc628c")``: WFC3/UVIS F275W, F336W and ACS/WFC F435W, F555W, F814W.
+
+    Raises
+    ------
+    PhangsProductsError
+        If the field is not one of the survey's pointings (``zeropoints.csv``).
+    """
+    rows = _zeropoints()
+    key = str(field).lower().replace(" ", "")
+    sel = rows[(rows["target"] == key) & np.isin(rows["band"], SCIENCE_LABELS)]
+    if len(sel) == 0:
+        raise PhangsProductsError(
+            f"field {field!r} is not a PHANGS-HST pointing of zeropoints.csv (e.g. ngc628c)"
+        )
+    found = {band(str(r["filter"]), str(r["instrument"])) for r in sel}
+    return tuple(sorted(found, key=lambda b: b.pivot))
+
+
+@dataclass(frozen=True)
+class FieldBand:
+    """Calibration and exposure of one band of a survey pointing (a ``zeropoints.csv`` row).
+
+    Attributes
+    ----------
+    photflam : float
+        erg/s/cm2/A per e-/s.
+    photplam : float
+        Pivot wavelength, Angstrom.
+    exptime : float
+        Total exposure time of the pointing in the band, s.
+    n_exp : int
+        Exposures combined.
+    date_obs : str
+        UT date of the observations (YYYY-MM-DD).
+    """
+
+    photflam: float
+    photplam: float
+    exptime: float
+    n_exp: int
+    date_obs: str
+
+
+def field_band(field: str, facts: Band) -> FieldBand:
+    """The PHANGS header_info calibration and exposure of a band of a survey pointing.
+
+    Raises
+    ------
+    PhangsProductsError
+        If the pointing has no such band in ``zeropoints.csv``.
+    """
+    rows = _zeropoints()
+    key = str(field).lower().replace(" ", "")
+    sel = rows[
+        (rows["target"] == key)
+        & (rows["instrument"] == facts.instrument)
+        & (rows["filter"] == facts.filter)
+    ]
+    if len(sel) == 0:
+        raise PhangsProductsError(f"zeropoints.csv: no {facts.spec} row for field {field!r}")
+    row = sel[0]
+    return FieldBand(
+        float(row["photflam"]),
+        float(row["photplam"]),
+        float(row["exptime"]),
+        int(row["n_exp"]),
+        str(row["date_obs"]),
+    )
+
+
+def field_target(field: str) -> str:
+    """The galaxy (survey-table target, ``ngc628``) of a survey pointing (``ngc628c``).
+
+    Raises
+    ------
+    PhangsProductsError
+        If the pointing is not in ``zeropoints.csv``.
+    """
+    rows = _zeropoints()
+    sel = rows[rows["target"] == str(field).lower().replace(" ", "")]
+    if len(sel) == 0:
+        raise PhangsProductsError(
+            f"field {field!r} is not a PHANGS-HST pointing of zeropoints.csv (e.g. ngc628c)"
+        )
+    return galaxy(str(sel[0]["galaxy"])).target
+
+
+def instrume_of(instruments: Iterable[str]) -> str:
+    """INSTRUME value of a product made from bands of these instruments (WFC3, ACS or MULTI)."""
+    names = {str(i).split("/")[0] for i in instruments}
+    return names.pop() if len(names) == 1 else "MULTI"
 
 
 #: Where the survey galaxies' positions and distances come from.

@@ -20,6 +20,7 @@ import numpy as np
 
 from phangs_products.atomic import atomic_write_bytes, atomic_write_text, inside
 from phangs_products.bands import Galaxy, galaxy
+from phangs_products.bands import band as band_facts
 from phangs_products.delivery import RunLayout
 from phangs_products.docsite import examples_by_product, extent, preview, snippets
 from phangs_products.errors import PhangsProductsError
@@ -192,6 +193,7 @@ def render_readme(
     human: Mapping[str, Any] | None = None,
     holds: str | None = None,
     changes: str | None = None,
+    bands: Sequence[Mapping[str, str]] = (),
 ) -> str:
     """Render the delivery README (markdown) of one field.
 
@@ -227,6 +229,9 @@ def render_readme(
     changes : str, optional
         The changes line of "Version and changes" (default: first delivery made with
         phangs-products).
+    bands : sequence of mapping
+        The field's bands in wavelength order: ``filter`` and ``instrument`` (WFC3/UVIS or
+        ACS/WFC), listed in the summary.
     """
     if simulated:
         identity = identity.without_survey_dois()
@@ -248,6 +253,7 @@ def render_readme(
         proposal_ids=sorted({int(p) for p in proposal_ids}),
         foreground=foreground,
         human=human,
+        bands=[{**b, "label": band_facts(b["filter"], b["instrument"]).label} for b in bands],
         software=software_versions(),
         date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d"),
         run_id=run_id or "n/a",
@@ -338,7 +344,8 @@ def build_site(
             "ra": gal.ra,
             "dec": gal.dec,
             "distance": gal.distance_mpc,
-            "bands": [b["filter"] for b in tree["bands"]],
+            # each band with its instrument (a field may mix WFC3/UVIS and ACS/WFC)
+            "bands": [f"{b['instrument']} {b['filter']}".strip() for b in tree["bands"]],
             "nfiles": len(tree["files"]),
             "readme": _link(readme, site) if readme else "",
             "simulated": _is_simulated(field_dir, tree),

@@ -35,7 +35,9 @@ from rich.progress import (
 from rich.table import Table as RichTable
 
 from phangs_products.atomic import atomic_write_text
+from phangs_products.bands import field_target
 from phangs_products.hlsp import SURVEY
+from phangs_products.naming import sanitize_target
 from phangs_products.pipeline.config import RunConfig, load_config
 from phangs_products.pipeline.products import StageName
 from phangs_products.pipeline.runner import StageError, StageResult
@@ -286,6 +288,30 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated detector size (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=1, help="simulation seed")
+    parser.add_argument(
+        "--galaxy",
+        default=None,
+        metavar="FIELD",
+        help="a survey pointing (e.g. ngc628c): simulate its real bands and instruments "
+        "(WFC3/UVIS and ACS/WFC); default the all-WFC3/UVIS NGC 628 field",
+    )
+
+
+def sim_config_for(galaxy: str | None, **options) -> SimConfig:
+    """The simulation of a survey pointing's real band layout, or the default field.
+
+    Parameters
+    ----------
+    galaxy : str or None
+        A pointing of ``zeropoints.csv`` (``ngc628c``): its galaxy, bands, instruments,
+        exposure times and zero points; None: the default all-WFC3/UVIS NGC 628 field.
+    **options
+        Other :class:`SimConfig` settings.
+    """
+    if galaxy is None:
+        return SimConfig(**options)
+    field = sanitize_target(galaxy)
+    return SimConfig(target=field_target(field), field=field, layout=field, **options)
 
 
 def write_human_classes(truth_path: Path, out: Path) -> Path:
@@ -369,17 +395,31 @@ def write_sim_config(
     return path
 
 
-def write_demo_config(out: Path, sim, field: str) -> Path:
+def _config_bands(sim_config: SimConfig) -> tuple[str, ...]:
+    """The bands of a simulation as a configuration names them.
+
+    A survey pointing's real layout names each band's instrument (``"ACS/WFC F555W"``).
+    """
+    if sim_config.layout:
+        return tuple(
+            f"{i} {f}" for i, f in zip(sim_config.instruments, sim_config.bands, strict=True)
+        )
+    return tuple(sim_config.bands)
+
+
+def write_demo_config(out: Path, sim, field: str, sim_config: SimConfig | None = None) -> Path:
     """Write the TOML configuration of the demo run (with its stand-in human classes)."""
+    sim_config = sim_config or SimConfig(field=field)
     return write_sim_config(
         out,
         sim,
-        target="ngc628",
+        target=sim_config.target,
         field=field,
         ebv_mw=DEMO_EBV_MW,
+        bands=_config_bands(sim_config) if sim_config.layout else None,
         human=write_human_classes(Path(sim.truth), out),
         name="demo.toml",
-        title="the simulated NGC 628 field of the demo",
+        title=f"the simulated {field} field of the demo",
     )
 
 
@@ -388,11 +428,13 @@ def run_demo(args: argparse.Namespace) -> int:
     console = Console()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    sim_config = SimConfig(size=args.size, seed=args.seed, ebv_mw=DEMO_EBV_MW)
-    with console.status("simulating NGC 628 as WFC3/UVIS FLC exposures ..."):
+    galaxy = getattr(args, "galaxy", None)
+    sim_config = sim_config_for(galaxy, size=args.size, seed=args.seed, ebv_mw=DEMO_EBV_MW)
+    layout = ", ".join(sorted(set(sim_config.instruments)))
+    with console.status(f"simulating {sim_config.field} as {layout} FLC exposures ..."):
         sim = simulate(sim_config, out / "input", overwrite=False)
     console.print(f"simulated input: {out / 'input'}")
-    config = load_config(write_demo_config(out, sim, sim_config.field))
+    config = load_config(write_demo_config(out, sim, sim_config.field, sim_config))
     return 0 if _run_one(config, console) else 1
 
 
@@ -404,7 +446,19 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--field", default=None, help="field name (default <target>c)")
     parser.add_argument("--size", default="small", choices=tuple(SIZES))
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--bands", default=",".join(BANDS), help="comma-separated filters")
+    parser.add_argument(
+        "--galaxy",
+        default=None,
+        metavar="FIELD",
+        help="a survey pointing (e.g. ngc628c): its galaxy and its real bands, instruments "
+        "(WFC3/UVIS, ACS/WFC), exposure times and zero points (sets --target and --field)",
+    )
+    parser.add_argument(
+        "--bands",
+        default=None,
+        help="comma-separated bands: filters or 'ACS/WFC F555W' (default "
+        f"{','.join(BANDS)}, or the --galaxy pointing's)",
+    )
     parser.add_argument("--noiseless", action="store_true", help="expected counts only")
     parser.add_argument("--no-arms", action="store_true", help="smooth disk without arms")
     parser.add_argument(
@@ -431,14 +485,18 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing simulation")
 
 
-def simulate_from_args(args: argparse.Namespace) -> SimResult:
-    """Run :func:`~phangs_products.pipeline.sim.simulate.simulate` from parsed options."""
-    config = SimConfig(
-        target=args.target,
-        field=args.field or f"{args.target}c",
+def sim_config_from_args(args: argparse.Namespace) -> SimConfig:
+    """The :class:`SimConfig` of ``phangs-products simulate``'s options."""
+    bands = tuple(b.strip() for b in (args.bands or "").split(",") if b.strip())
+    where = {}
+    if not args.galaxy:
+        where = {"target": args.target, "field": args.field or f"{args.target}c"}
+    return sim_config_for(
+        args.galaxy,
+        **where,
         seed=args.seed,
         size=args.size,
-        bands=tuple(b.strip() for b in args.bands.split(",") if b.strip()),
+        bands=bands,
         noiseless=args.noiseless,
         spiral_arms=not args.no_arms,
         psf_scale=args.psf_scale,
@@ -446,21 +504,27 @@ def simulate_from_args(args: argparse.Namespace) -> SimResult:
         overlap=args.overlap,
         ebv_mw=args.ebv_mw,
     )
-    return simulate(config, Path(args.out), overwrite=args.overwrite)
+
+
+def simulate_from_args(args: argparse.Namespace) -> SimResult:
+    """Run :func:`~phangs_products.pipeline.sim.simulate.simulate` from parsed options."""
+    return simulate(sim_config_from_args(args), Path(args.out), overwrite=args.overwrite)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
     """``phangs-products simulate``: simulate, write its run configuration, say where."""
-    result = simulate_from_args(args)  # paths printed plainly: never wrapped, easy to pipe
+    sim_config = sim_config_from_args(args)
+    result = simulate(sim_config, Path(args.out), overwrite=args.overwrite)
     config = write_sim_config(
         Path(args.out),
         result,
-        target=args.target,
-        field=args.field or f"{args.target}c",
-        ebv_mw=args.ebv_mw,
-        bands=tuple(b.strip().upper() for b in args.bands.split(",") if b.strip()),
-        title=f"a simulated {args.target} field (seed {args.seed})",
+        target=sim_config.target,
+        field=sim_config.field,
+        ebv_mw=sim_config.ebv_mw,
+        bands=_config_bands(sim_config),
+        title=f"a simulated {sim_config.field} field (seed {sim_config.seed})",
     )
+    # paths printed plainly: never wrapped, easy to pipe
     print(f"FLC files:          {result.flc_dir} ({len(result.flc_files)} exposures)")
     if len(result.pointings) > 1:
         for name, folder in result.pointings.items():

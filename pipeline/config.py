@@ -2,11 +2,12 @@
 
 Configurations are validated against run-config-1.3.0 (1.1.0 added ``pointings`` and
 ``mosaic``; 1.2.0 the Milky Way foreground reddening, galaxies outside the survey table and the
-HLSP identity; 1.3.0 made ``output`` the run's folder: ``delivery/`` for the products that go to
-MAST, ``work/`` for the resumable state and ``docs/`` for the HTML documentation).  Every
-run states its Milky Way foreground E(B-V) (``ebv_mw``; write 0 to apply none) and its HLSP
-identity (``[run.hlsp]``: ``preset = "phangs-hst"`` for the survey's name, lead, DOIs and
-citation, or the values one by one); there are no silent defaults for either.
+HLSP identity; 1.3.0 bands written with their instrument, and ``output`` made the run's folder:
+``delivery/`` for the products that go to MAST, ``work/`` for the resumable state and
+``docs/`` for the HTML documentation).  Every run states its Milky Way foreground E(B-V)
+(``ebv_mw``; write 0 to apply none) and its HLSP identity (``[run.hlsp]``:
+``preset = "phangs-hst"`` for the survey's name, lead, DOIs and citation, or the values one by
+one); there are no silent defaults for either.
 
 Example::
 
@@ -25,6 +26,16 @@ Example::
 
     [stages.photometry.photometry]
     fwhm = 2.5
+
+Bands are filters (``"F275W"``) or instrument and filter (``"ACS/WFC F555W"``).  A plain filter
+takes the one instrument whose input exposures hold it; where the inputs hold a filter from both
+WFC3/UVIS and ACS/WFC, the configuration must name the instrument (the run stops otherwise)::
+
+    [run]
+    bands = ["F275W", "F336W", "ACS/WFC F435W", "ACS/WFC F555W", "ACS/WFC F814W"]
+
+Without ``bands`` the run processes every survey science band (NUV, U, B, V, I; ACS/WFC F435W
+included) its inputs hold.
 
 A galaxy outside the survey table runs when the configuration gives its centre and distance::
 
@@ -71,7 +82,13 @@ from typing import Any
 
 import jsonschema
 
-from phangs_products.bands import SURVEY_TABLE_SOURCE, Galaxy, galaxy, survey_filters
+from phangs_products.bands import (
+    SURVEY_TABLE_SOURCE,
+    Galaxy,
+    galaxy,
+    parse_band,
+    science_filters,
+)
 from phangs_products.delivery import RunLayout
 from phangs_products.errors import PhangsProductsError
 from phangs_products.hlsp import COLLECTIONS, PRESETS, SURVEY, HlspIdentity
@@ -82,10 +99,12 @@ from phangs_products.safeio import regular_file
 
 __all__ = ["DEFAULT_BANDS", "Pointing", "RunConfig", "load_config", "stage_config"]
 
-#: The five PHANGS-HST prime bands (Lee et al. 2022 Sect. 3.1).
-DEFAULT_BANDS = survey_filters()
+#: The survey's science filters (Lee et al. 2022 Sect. 3.1: the five WFC3/UVIS prime bands and
+#: the archival ACS/WFC F435W); each resolves to the instrument of the inputs that hold it.
+DEFAULT_BANDS = science_filters()
 #: The schema every configuration is validated against (1.1.0 added ``pointings`` and
-#: ``mosaic``, 1.2.0 ``ebv_mw``, galaxy coordinates and ``[run.hlsp]``).
+#: ``mosaic``, 1.2.0 ``ebv_mw``, galaxy coordinates and ``[run.hlsp]``, 1.3.0 bands with their
+#: instrument and ``output`` as the run's folder).
 CONFIG_SCHEMA = current_config_schema("run-config")
 CONFIG_SCHEMA_POINTINGS = CONFIG_SCHEMA
 #: The settings that place a galaxy outside the survey table (all four together).
@@ -137,7 +156,8 @@ class RunConfig:
     version : str
         Delivery version.
     bands : tuple of str
-        Filters to process.
+        Bands to process: filters (``F555W``) or instrument and filter (``ACS/WFC F555W``),
+        matched to the input exposures by :func:`phangs_products.bands.resolve_bands`.
     stages : dict
         Per-stage option overrides.
     pointings : tuple of Pointing
@@ -353,6 +373,13 @@ def _validate(doc: dict[str, Any], source: str) -> None:
             )
     elif "mosaic" in run:
         raise ConfigError(f"{source}: {schema_id}: run: mosaic needs pointings")
+    filters = [parse_band(b)[1] for b in run.get("bands", ())]
+    twice = sorted({f for f in filters if filters.count(f) > 1})
+    if twice:
+        raise ConfigError(
+            f"{source}: {schema_id}: run.bands: {', '.join(twice)} listed more than once; a run "
+            "uses each filter from one instrument (write e.g. 'ACS/WFC F555W' once)"
+        )
 
 
 def config_from_dict(doc: dict[str, Any], base: Path, source: str = "config") -> RunConfig:

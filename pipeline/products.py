@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from phangs_products.errors import ProductError
 from phangs_products.hlsp import Delivery
 from phangs_products.models import ImageModel, RegionsModel
 from phangs_products.models import open as open_product
-from phangs_products.pipeline.instrument import band_order
+from phangs_products.pipeline.instrument import band_of, band_order
 from phangs_products.pipeline.runner import Outputs, StageContext
 from phangs_products.pipeline.stellarpops.extinction import REFERENCE, foreground_extinction
 from phangs_products.spec import BandInfo
@@ -73,16 +74,36 @@ class ProductKey(StrEnum):
 
 
 def load_drcs(outputs: Outputs) -> tuple[dict[str, ImageModel], dict[str, ImageModel]]:
-    """DRC science and ERR models by filter from the imaging stage's outputs."""
-    sci = {}
-    err = {}
-    for path in outputs[ProductKey.DRC_SCI]:
-        model = open_product(path)
-        sci[model.meta.filter] = model
-    for path in outputs[ProductKey.DRC_ERR]:
-        model = open_product(path)
-        err[model.meta.filter] = model
-    order = [b.filter for b in band_order([BandInfo(f) for f in sci])]
+    """DRC science and ERR models from the imaging stage's outputs, in wavelength order.
+
+    A run uses each filter from one instrument (:func:`phangs_products.bands.resolve_bands`),
+    so the dictionaries are keyed by filter, the name of the catalogs' columns; the band of
+    each (instrument and filter) is :func:`band_of` of its model, read from the DRC's header.
+
+    Raises
+    ------
+    ProductError
+        If two DRCs hold the same filter, or a DRC's ERR map is missing.
+    """
+    sci: dict[str, ImageModel] = {}
+    err: dict[str, ImageModel] = {}
+    for kind, paths, out in (
+        ("drc-sci", outputs[ProductKey.DRC_SCI], sci),
+        ("drc-err", outputs[ProductKey.DRC_ERR], err),
+    ):
+        for path in paths:
+            model = open_product(path)
+            filt = str(model.meta.filter)
+            if filt in out:
+                raise ProductError(
+                    f"{path.name}: keyword FILTER: {filt} is also in {out[filt].file_name} "
+                    f"({kind}); a field uses each filter from one instrument"
+                )
+            out[filt] = model
+    missing = sorted(set(sci) - set(err))
+    if missing:
+        raise ProductError(f"imaging outputs: no drc-err for {', '.join(missing)}")
+    order = [b.filter for b in band_order([band_of(m) for m in sci.values()])]
     return {f: sci[f] for f in order}, {f: err[f] for f in order}
 
 

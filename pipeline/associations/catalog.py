@@ -20,6 +20,7 @@ from phangs_products.models import ImageModel
 from phangs_products.pipeline.associations.config import FWHM_SIGMA, SENTINEL, AssociationConfig
 from phangs_products.pipeline.associations.maps import MapSmoother, select_sources, tracer_map
 from phangs_products.pipeline.associations.watershed import watershed_regions
+from phangs_products.pipeline.instrument import band_of
 from phangs_products.pipeline.stellarpops.sed import SEDConfig, fit_sed
 
 log = logging.getLogger(__name__)
@@ -219,9 +220,10 @@ def _catalog(
     phot = region_photometry(labels, images, errors, fwhm_px)
     mags = np.full((n, len(filters)), np.nan)
     mag_err = np.full((n, len(filters)), np.nan)
-    for j, filt in enumerate(filters):
+    infos = [band_of(images[f]) for f in filters]  # instrument and filter of each DRC
+    for j, (filt, info) in enumerate(zip(filters, infos, strict=True)):
         flux, flux_err = phot[filt]
-        facts = band(filt)
+        facts = band(info.filter, info.instrument)
         zp = float(images[filt].meta.zp_vega)
         with np.errstate(divide="ignore", invalid="ignore"):
             m = np.where(flux > 0, -2.5 * np.log10(flux) + zp - a_band.get(filt, 0.0), np.nan)
@@ -234,7 +236,7 @@ def _catalog(
         table[f"ASC_{filt}_mJy_ERR"] = np.where(
             np.isfinite(me), mjy * me * np.log(10) / 2.5, SENTINEL
         )
-    sed = fit_sed(mags, mag_err, filters, distance_mpc, sed_config, sentinel=SENTINEL)
+    sed = fit_sed(mags, mag_err, infos, distance_mpc, sed_config, sentinel=SENTINEL)
     for key, values in (
         ("AGE_MINCHISQ", sed.age_myr),
         ("AGE_LIMLO", sed.age_lo),

@@ -12,6 +12,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from regions import PointSkyRegion, PolygonSkyRegion, Regions
 
+from phangs_products.bands import instrume_of
 from phangs_products.hlsp import common_meta
 from phangs_products.models import CatalogModel, ImageModel
 from phangs_products.models import open as open_product
@@ -22,6 +23,7 @@ from phangs_products.pipeline.associations.config import (
     SELECTION_FILTER,
     AssociationConfig,
 )
+from phangs_products.pipeline.instrument import band_of
 from phangs_products.pipeline.products import (
     ProductKey,
     StageName,
@@ -34,7 +36,6 @@ from phangs_products.pipeline.products import (
 from phangs_products.pipeline.runner import Outputs, StageContext
 from phangs_products.pipeline.stellarpops.sed import SEDConfig
 from phangs_products.registry import get_schema
-from phangs_products.spec import BandInfo
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def associations_stage(ctx: StageContext) -> Outputs:
     ]
     if cand:
         clusters = open_product(cand[0], masked=False).table
-    bands = [BandInfo(f) for f in images]
+    bands = [band_of(m) for m in images.values()]  # instrument and filter from each DRC
     a_band, fg_meta = foreground(ctx, bands, corrected=True)
     selections = tuple(s for s in config.associations.selections if SELECTION_FILTER[s] in images)
     for left in sorted(set(config.associations.selections) - set(selections)):
@@ -127,8 +128,12 @@ def associations_stage(ctx: StageContext) -> Outputs:
     )
     ref = images["F555W"] if "F555W" in images else next(iter(images.values()))
     delivery = delivery_from(ref, ctx)
+    instruments = [b.instrument for b in bands]
     base_meta = common_meta(
-        delivery, "phangs-cat", instrument="WFC3", xposure=float(ref.meta.xposure)
+        delivery,
+        "phangs-cat",
+        instrument=instrume_of(instruments),
+        xposure=float(ref.meta.xposure),
     )
     outputs: Outputs = {
         ProductKey.ASSOC_MASK: [],
@@ -142,6 +147,7 @@ def associations_stage(ctx: StageContext) -> Outputs:
             get_schema(schema),
             target=ctx.run.field,
             version=ctx.run.version,
+            instruments=instruments,
             extension=ext,
             **variants,
         )

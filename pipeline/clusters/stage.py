@@ -12,7 +12,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from regions import CircleSkyRegion, Regions
 
-from phangs_products.bands import band
+from phangs_products.bands import band, instrume_of
 from phangs_products.hlsp import common_meta
 from phangs_products.models import CatalogModel
 from phangs_products.models import open as open_product
@@ -28,6 +28,7 @@ from phangs_products.pipeline.clusters.selection import (
     calibrate_mci,
     select_candidates,
 )
+from phangs_products.pipeline.instrument import band_of
 from phangs_products.pipeline.photometry.aperture import aperture_correction_v, calibrator_isolation
 from phangs_products.pipeline.photometry.config import PhotometryConfig
 from phangs_products.pipeline.products import (
@@ -169,6 +170,9 @@ def clusters_stage(ctx: StageContext) -> Outputs:
     config: ClusterStageConfig = ctx.config
     images, errors = load_drcs(ctx.inputs[StageName.IMAGING])
     filters = list(images)
+    # each band's identity (instrument and filter) from its DRC: the SED curves, A_band,
+    # aperture-correction offsets and INSTRnn keywords follow it
+    bands = [band_of(images[f]) for f in filters]
     ref = config.photometry.reference_filter
     sources = read_sources(ctx.inputs[StageName.PHOTOMETRY])
     dolphot = open_product(dolphot_fits(ctx.inputs[StageName.PHOTOMETRY]), masked=False).table
@@ -213,7 +217,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
     )
     old = sources.meta.get("apcorr", {})
     if apc_v is not None and old:
-        new = {f: apc_v - band(f).apcorr_offset for f in filters}
+        new = {b.filter: apc_v - band(b.filter, b.instrument).apcorr_offset for b in bands}
         apply_apcorr(sources, filters, old, new)
         log.info(
             "cluster aperture correction V = %.3f mag (from %d isolated candidates)",
@@ -223,7 +227,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
     table = build_candidate_table(sources, idx, reason, filters, galaxy, ctx.run.field)
     ctx.progress(f"selection ({len(table)} candidates)", 2, 4)
     # Milky Way foreground: the catalog's magnitudes and fluxes are corrected (as PHANGS-CAT)
-    a_band, fg_meta = foreground(ctx, [BandInfo(f) for f in filters], corrected=True)
+    a_band, fg_meta = foreground(ctx, bands, corrected=True)
     correct_foreground(table, filters, a_band)
     # classes
     if config.human_table:
@@ -248,7 +252,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
     # SED fits
     mags = np.column_stack([np.asarray(table[f"PHANGS_{f}_VEGA"], float) for f in filters])
     errs = np.column_stack([np.asarray(table[f"PHANGS_{f}_VEGA_ERR"], float) for f in filters])
-    sed = fit_sed(mags, errs, filters, galaxy.distance_mpc, config.sed, sentinel=SENTINEL)
+    sed = fit_sed(mags, errs, bands, galaxy.distance_mpc, config.sed, sentinel=SENTINEL)
     half = lambda lo, hi: np.where((lo > 0) & (hi > 0), (hi - lo) / 2, SENTINEL)  # noqa: E731
     for prefix, best_v, lo, hi in (
         ("AGE", sed.age_myr, sed.age_lo, sed.age_hi),
@@ -262,7 +266,7 @@ def clusters_stage(ctx: StageContext) -> Outputs:
     table["PHANGS_REDUCEDCHISQ_MINCHISQ"] = sed.reduced_chi2
     ctx.progress("SED fits", 4, 4)
     fg_meta["humclass"] = bool(config.human_table)
-    return _write_products(ctx, table, images[ref], filters, apc_v, config, calib_path, fg_meta)
+    return _write_products(ctx, table, images[ref], bands, apc_v, config, calib_path, fg_meta)
 
 
 def _bright_stars(sources: Table, dolphot: Table, min_snr: float) -> Table:
@@ -280,17 +284,20 @@ def _write_products(
     ctx: StageContext,
     table: Table,
     ref_image,
-    filters: list[str],
+    bands: list[BandInfo],
     apc_v: float | None,
     config: ClusterStageConfig,
     calib: Path,
     extra_meta: dict,
 ) -> Outputs:
     delivery = delivery_from(ref_image, ctx)
-    bands = [BandInfo(f) for f in filters]
+    instruments = [b.instrument for b in bands]
     base = {
         **common_meta(
-            delivery, "phangs-cat", instrument="WFC3", xposure=float(ref_image.meta.xposure)
+            delivery,
+            "phangs-cat",
+            instrument=instrume_of(instruments),
+            xposure=float(ref_image.meta.xposure),
         ),
         "apcorr_v": float(apc_v if apc_v is not None else -0.75),
         "sedmodel": "BC03 solar, Chabrier IMF, Cardelli RV=3.1",
@@ -311,6 +318,7 @@ def _write_products(
                 get_schema("cluster-catalog"),
                 target=ctx.run.field,
                 version=ctx.run.version,
+                instruments=instruments,
                 extension=ext,
                 subset=subset,
             )
@@ -339,6 +347,7 @@ def _write_products(
             get_schema("ds9-regions"),
             target=ctx.run.field,
             version=ctx.run.version,
+            instruments=instruments,
             base=f"cl-{subset}",
         )
         reg.save(reg_path, overwrite=True)

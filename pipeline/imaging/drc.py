@@ -102,6 +102,15 @@ def _instrument_keyword(instrument: str) -> str:
     return instrument.split("/")[0]
 
 
+def _photmode(images: BandImages) -> str:
+    """PHOTMODE of the drizzled image, else of its first input exposure (SCI,1)."""
+    mode = str(images.header.get("PHOTMODE", "")).strip()
+    if not mode:
+        header = fits.getheader(images.exposures[0].path, ("SCI", 1))
+        mode = str(header.get("PHOTMODE", "")).strip()
+    return mode or f"{images.exposures[0].instrument.replace('/', ' ')} {images.filter}"
+
+
 def _drc_meta(
     delivery: Delivery,
     images: BandImages,
@@ -126,6 +135,7 @@ def _drc_meta(
         "photflam": photflam,
         "photplam": photplam,
         "photfnu": float(hdr.get("PHOTFNU", 0.0)),
+        "photmode": _photmode(images),
         "zp_vega": facts.zp_vega,
         "zp_ab": zp_ab(photflam, photplam),
         "exptime": total,

@@ -19,7 +19,7 @@ import numpy as np
 from astropy.io import fits
 
 from phangs_products.atomic import inside
-from phangs_products.bands import band
+from phangs_products.bands import band, resolve_bands
 from phangs_products.errors import PhangsProductsError
 
 log = logging.getLogger(__name__)
@@ -201,16 +201,16 @@ def read_exposure(path: Path) -> Exposure:
                 )
             missing = [
                 k
-                for k in ("INSTRUME", "DETECTOR", "FILTER", "EXPTIME", "EXPSTART", "EXPEND")
+                for k in ("INSTRUME", "DETECTOR", "EXPTIME", "EXPSTART", "EXPEND")
                 if k not in primary
             ]
             if missing:
                 raise ImagingError(f"{path.name}: HDU PRIMARY: missing keyword(s) {missing}")
             instrument = f"{primary['INSTRUME'].strip()}/{primary['DETECTOR'].strip()}"
-            filt = str(primary["FILTER"]).strip().upper()
-            if filt.startswith("CLEAR") or not filt:
-                filt = str(primary.get("FILTER2", primary.get("FILTER1", ""))).strip().upper()
-            read_noise = float(np.mean([primary.get(f"READNSE{a}", 3.1) for a in "ABCD"]))
+            filt = exposure_filter(primary, path.name)
+            noise = [float(primary.get(f"READNSE{a}", 0.0)) for a in "ABCD"]
+            used = [n for n in noise if n > 0]  # ACS headers give 0 for amplifiers not read
+            read_noise = float(np.mean(used)) if used else 3.1
     except PhangsProductsError:
         raise
     except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
@@ -228,6 +228,26 @@ def read_exposure(path: Path) -> Exposure:
         expstart=float(primary["EXPSTART"]),
         expend=float(primary["EXPEND"]),
         read_noise=read_noise,
+    )
+
+
+def exposure_filter(primary: fits.Header, name: str) -> str:
+    """The filter of an exposure from its primary header.
+
+    ``FILTER`` (WFC3), else the element of ``FILTER1``/``FILTER2`` that is not a ``CLEAR``
+    position (ACS has two filter wheels).
+
+    Raises
+    ------
+    ImagingError
+        If the header names no filter.
+    """
+    for key in ("FILTER", "FILTER1", "FILTER2"):
+        value = str(primary.get(key, "")).strip().upper()
+        if value and not value.startswith("CLEAR") and value != "N/A":
+            return value
+    raise ImagingError(
+        f"{name}: HDU PRIMARY: no filter in FILTER, FILTER1 or FILTER2 (expected e.g. F555W)"
     )
 
 
@@ -278,28 +298,47 @@ def _rootname(path: Path, primary: fits.Header) -> str:
 def group_exposures(
     paths: Sequence[Path], bands: Sequence[str]
 ) -> tuple[dict[str, list[Exposure]], list[str]]:
-    """Group FLC files by filter; bad files become error lines, the others still proceed.
+    """Group FLC files by band; bad files become error lines, the others still proceed.
 
-    Files of a survey band the run does not process are left out on purpose (logged, not
-    errors).
+    The run's bands (``F555W`` or ``ACS/WFC F555W``) are matched to the instrument and filter
+    of the exposures (:func:`phangs_products.bands.resolve_bands`): a plain filter takes the
+    one instrument whose exposures hold it.  Files of a band the run does not process are left
+    out on purpose (logged, not errors).
 
     Returns
     -------
     groups : dict
-        Exposures per requested filter.
+        Exposures per filter of the run's bands (each filter from one instrument).
     errors : list of str
         One line per file that cannot be used (``<file>: <why>``).
+
+    Raises
+    ------
+    ImagingError
+        If a plain filter of the run is in the inputs from two instruments (the configuration
+        must say which), or a filter is requested from two instruments.
     """
-    groups: dict[str, list[Exposure]] = {}
+    exposures: list[Exposure] = []
     errors: list[str] = []
     for path in sorted(paths):
         try:
-            exp = read_exposure(path)
+            exposures.append(read_exposure(path))
         except PhangsProductsError as exc:
             errors.append(str(exc))
-            continue
-        if exp.filter not in bands:
-            log.info("%s: FILTER %s is not one of the run's bands", path.name, exp.filter)
+    try:
+        chosen = resolve_bands(bands, {(e.instrument, e.filter) for e in exposures})
+    except PhangsProductsError as exc:
+        raise ImagingError(str(exc)) from None
+    wanted = {(b.instrument, b.filter) for b in chosen}
+    groups: dict[str, list[Exposure]] = {}
+    for exp in exposures:
+        if (exp.instrument, exp.filter) not in wanted:
+            log.info(
+                "%s: %s %s is not one of the run's bands",
+                exp.path.name,
+                exp.instrument,
+                exp.filter,
+            )
             continue
         groups.setdefault(exp.filter, []).append(exp)
     return groups, errors

@@ -134,6 +134,8 @@ def _flc_product(ctx: StageContext, delivery: Delivery, path: Path, filt: str) -
         hdul = fits.HDUList([h.copy() for h in hdul if h.name not in ("HDRLET",)])
     primary = hdul[0].header
     instrument = f"{primary['INSTRUME'].strip()}/{primary['DETECTOR'].strip()}"
+    if "FILTER" not in primary:  # ACS names its two filter wheels' elements only
+        primary.set("FILTER", filt, "filter of the exposure", after="DETECTOR")
     exptime = float(primary["EXPTIME"])
     exp_delivery = dataclasses.replace(
         delivery,

@@ -19,7 +19,7 @@ from phangs_products.bands import band
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ImageModel
 from phangs_products.models.reader import open as open_product
-from phangs_products.pipeline.instrument import moffat_alpha
+from phangs_products.pipeline.instrument import band_of, moffat_alpha
 from phangs_products.pipeline.photometry.config import PhotometryConfig
 from phangs_products.pipeline.photometry.detect import _clean
 from phangs_products.pipeline.psf import measure_psf
@@ -337,8 +337,8 @@ def measure_bands(
         apc_v = apcorr_fallback_v
     apcorr = {}
     for filt, (flux, flux_err, covered) in per_band.items():
-        inst = images[filt].meta.instrume
-        facts = band(filt, "ACS/WFC" if inst == "ACS" else "WFC3/UVIS")
+        info = band_of(images[filt])
+        facts = band(info.filter, info.instrument)
         apc = apc_v - (facts.apcorr_offset if np.isfinite(facts.apcorr_offset) else 0.0)
         apcorr[filt] = apc
         mag, mag_err = to_mags(flux[:, i4], flux_err[:, i4], zp[filt])

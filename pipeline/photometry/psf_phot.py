@@ -35,6 +35,7 @@ from photutils.background import LocalBackground, MMMBackground
 from photutils.psf import MoffatPSF, PSFPhotometry, SourceGrouper
 
 from phangs_products.models import ImageModel
+from phangs_products.pipeline.instrument import band_of
 from phangs_products.pipeline.photometry.dolphot_io import NOT_MEASURED
 from phangs_products.spec import BandInfo
 
@@ -119,8 +120,7 @@ def psf_catalog(
     shape_stars = psf_shape_stars(sources, config)
     bands = []
     for filt, model in images.items():
-        inst = "ACS/WFC" if model.meta.instrume == "ACS" else "WFC3/UVIS"
-        bands.append(BandInfo(filt, inst))
+        bands.append(band_of(model))
         data = np.nan_to_num(np.asarray(model.data, float))
         err = np.asarray(errors[filt].data, float)
         err = np.where(np.isfinite(err) & (err > 0), err, np.nanmax(err) * 1e3 + 1.0)

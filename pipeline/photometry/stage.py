@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from importlib import metadata
 
+from phangs_products.bands import instrume_of
 from phangs_products.hlsp import common_meta
 from phangs_products.models import CatalogModel
 from phangs_products.naming import build_name
@@ -82,15 +83,19 @@ def photometry_stage(ctx: StageContext) -> Outputs:
         version = metadata.version("photutils")
     ctx.progress("point-source photometry", 3, 3)
     delivery = delivery_from(images[ref], ctx)
+    infos = [BandInfo(b) if isinstance(b, str) else b for b in bands]
+    instruments = [b.instrument for b in infos]
     meta = {
         **common_meta(
-            delivery, "phangs-cat", instrument="WFC3", xposure=float(images[ref].meta.xposure)
+            delivery,
+            "phangs-cat",
+            instrument=instrume_of(instruments),
+            xposure=float(images[ref].meta.xposure),
         ),
         "photeng": engine,
         "photengv": version,
     }
     # DOLPHOT magnitudes stay as measured; the header records the foreground to correct them
-    infos = [BandInfo(b) if isinstance(b, str) else b for b in bands]
     meta.update(foreground(ctx, infos, corrected=False)[1])
     model = CatalogModel.create("dolphot-catalog", cat, bands, meta)
     drc_paths = list(ctx.inputs[StageName.IMAGING][ProductKey.DRC_SCI])
@@ -100,6 +105,7 @@ def photometry_stage(ctx: StageContext) -> Outputs:
             get_schema("dolphot-catalog"),
             target=ctx.run.field,
             version=ctx.run.version,
+            instruments=instruments,
             extension=ext,
         )
         out = ctx.folder / name

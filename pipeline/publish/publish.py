@@ -60,6 +60,23 @@ def _record(path: Path) -> dict[str, Any]:
     return rec
 
 
+def _drc_bands(published: list[Path]) -> list[dict[str, str]]:
+    """Filter and instrument of each DRC science image published, in wavelength order."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for path in published:
+        if not path.name.endswith(".fits") or "_drc-sci" not in path.name:
+            continue
+        meta = read_meta(path)
+        if str(meta.get("PPSCHEMA", "")) != "drc-sci":
+            continue
+        info = {
+            "filter": str(meta["FILTER"]),
+            "instrument": f"{meta['INSTRUME']}/{meta['DETECTOR']}",
+        }
+        found[(info["instrument"], info["filter"])] = info
+    return sorted(found.values(), key=lambda b: band(b["filter"], b["instrument"]).pivot)
+
+
 def _human_classes(
     published: list[Path], records: list[dict[str, Any]], clusters_config: Any
 ) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
@@ -108,6 +125,8 @@ def publish_stage(ctx: StageContext) -> Outputs:
     configs = ctx.config.get("stage_configs", {}) if isinstance(ctx.config, dict) else {}
     facts = recorded_facts(published)
     human, omitted = _human_classes(published, records, configs.get("clusters"))
+    # the bands the run processed, each with its instrument, as the DRCs record them
+    bands = _drc_bands(published)
     text = render_readme(
         galaxy_=run.galaxy,
         field=run.field,
@@ -124,13 +143,13 @@ def publish_stage(ctx: StageContext) -> Outputs:
         proposal_ids=facts["proposal_ids"],
         foreground=facts["foreground"],
         human=human,
+        bands=bands,
     )
     readme = ReadmeModel.create(text)
     readme_path = readme.save(
         field_dir / build_name(get_schema("readme"), target=run.field, version=run.version),
         overwrite=True,
     )
-    bands = [{"filter": f, "instrument": band(f).instrument} for f in run.bands]
     # a run with pointings publishes here only the mosaics (each pointing is a field of its own)
     mosaic = bool(run.pointings)
     extra: dict[str, Any] = {"kind": "mosaic", "scales": (), "selections": (), "subsets": ()}

@@ -7,16 +7,36 @@ from typing import Any
 
 import numpy as np
 
-from phangs_products.bands import band, galaxy, survey_filters
+from phangs_products.bands import (
+    Band,
+    band,
+    field_band,
+    field_bands,
+    galaxy,
+    instruments_with,
+    parse_band,
+    survey_filters,
+)
 from phangs_products.errors import PhangsProductsError
 from phangs_products.naming import sanitize_target
 
-#: Detector layouts: (number of chips, rows, columns) per size preset.
+#: Detector layouts: (number of chips, rows, columns) per size preset (WFC3/UVIS).
 SIZES: dict[str, tuple[int, int, int]] = {
     "small": (1, 512, 512),
     "medium": (2, 1024, 1024),
     "full": (2, 2051, 4096),
 }
+
+#: ACS/WFC layouts: two 4096x2048 chips at full size (the real FLC format); the small and
+#: medium presets are cut like the WFC3/UVIS ones, to the same sky width (0.05" pixels).
+ACS_SIZES: dict[str, tuple[int, int, int]] = {
+    "small": (1, 410, 410),
+    "medium": (2, 820, 820),
+    "full": (2, 2048, 4096),
+}
+
+#: Detector layouts per instrument.
+DETECTOR_SIZES = {"WFC3/UVIS": SIZES, "ACS/WFC": ACS_SIZES}
 
 
 #: Dither offsets (x, y) of the 3 exposures of a visit, FLC pixels.
@@ -44,9 +64,18 @@ class SimConfig:
         Random seed: same seed, same scene and noise; another seed, another scene.
     size : str
         ``small`` (1 chip 512x512), ``medium`` (2 chips 1024x1024) or ``full`` (2 chips
-        4096x2051, the real UVIS format).
+        4096x2051, the real UVIS format); ACS/WFC bands get the same sky width at 0.05"/px
+        (``ACS_SIZES``; full: two 4096x2048 chips).
     bands : tuple of str
-        WFC3/UVIS filters (default the five PHANGS bands).
+        Bands: filters (``F555W``: WFC3/UVIS, or the instrument the ``layout`` gives it, or
+        ACS/WFC for F435W, which only ACS has) or instrument and filter (``ACS/WFC F555W``).
+        Default: the five WFC3/UVIS PHANGS bands, or the ``layout`` field's bands.  Stored as
+        filters; ``instruments`` holds each band's instrument.
+    instruments : tuple of str
+        Instrument of each band (filled from ``bands``; not set by hand).
+    layout : str
+        A survey pointing (``ngc628c``) whose real bands, instruments, exposure times and
+        PHOTFLAM/PHOTPLAM (``zeropoints.csv``) are simulated; empty: the WFC3/UVIS default.
     n_stars, n_clusters, n_associations : int
         Objects per 512x512 FLC pixels (scaled with the detector area).
     noiseless : bool
@@ -83,7 +112,7 @@ class SimConfig:
     field: str = "ngc628c"
     seed: int = 1
     size: str = "small"
-    bands: tuple[str, ...] = BANDS
+    bands: tuple[str, ...] = ()
     n_stars: int = 700
     n_clusters: int = 60
     n_associations: int = 6
@@ -100,19 +129,17 @@ class SimConfig:
     fields: tuple[str, ...] = ()
     ebv_mw: float = 0.0
     proposid: int = 15654
+    instruments: tuple[str, ...] = ()
+    layout: str = ""
 
     def __post_init__(self) -> None:
+        self._set_bands()
         if not 0.5 <= self.psf_scale <= 3.0:
             raise PhangsProductsError(f"SimConfig: psf_scale {self.psf_scale} is not in [0.5, 3]")
         if self.size not in SIZES:
             raise PhangsProductsError(
                 f"SimConfig: size {self.size!r} is not one of {', '.join(SIZES)}"
             )
-        if isinstance(self.bands, str) or not self.bands:
-            raise PhangsProductsError("SimConfig: bands must be a non-empty tuple of filters")
-        object.__setattr__(self, "bands", tuple(str(b).upper() for b in self.bands))
-        for filt in self.bands:
-            band(filt)  # raises for a filter that is not a WFC3/UVIS PHANGS band
         if len(set(self.bands)) != len(self.bands):
             raise PhangsProductsError(f"SimConfig: repeated band in {self.bands}")
         if len(self.bands) > 10:
@@ -154,10 +181,52 @@ class SimConfig:
         for name in names:
             sanitize_target(name)  # raises for a name MAST does not allow
 
+    def _set_bands(self) -> None:
+        """Fill ``bands`` (filters) and ``instruments`` from the given bands and ``layout``."""
+        if isinstance(self.bands, str):
+            raise PhangsProductsError("SimConfig: bands must be a tuple of filters")
+        layout = {b.filter: b for b in field_bands(self.layout)} if self.layout else {}
+        specs = self.bands or (tuple(b.spec for b in layout.values()) if layout else BANDS)
+        if self.instruments and len(self.instruments) == len(specs):
+            specs = tuple(f"{i} {f}" for i, f in zip(self.instruments, specs, strict=True))
+        facts = []
+        for spec in specs:
+            instrument, filt = parse_band(str(spec))
+            if instrument is None:
+                have = instruments_with(filt)
+                default = have[0] if len(have) == 1 else "WFC3/UVIS"
+                instrument = layout[filt].instrument if filt in layout else default
+            facts.append(band(filt, instrument))  # raises for a band outside the survey's
+        object.__setattr__(self, "bands", tuple(b.filter for b in facts))
+        object.__setattr__(self, "instruments", tuple(b.instrument for b in facts))
+        if self.layout:
+            for b in facts:
+                field_band(self.layout, b)  # raises for a band the pointing does not have
+
+    def facts(self, filt: str) -> Band:
+        """Calibration facts (instrument and filter) of one of the simulated bands."""
+        return band(filt, self.instruments[self.bands.index(filt)])
+
+    def instrument(self, filt: str) -> str:
+        """Instrument/detector of one of the simulated bands."""
+        return self.instruments[self.bands.index(filt)]
+
     @property
     def shape(self) -> tuple[int, int, int]:
-        """(chips, rows, columns) of the detector."""
+        """(chips, rows, columns) of the WFC3/UVIS detector."""
         return SIZES[self.size]
+
+    def detector_shape(self, instrument: str) -> tuple[int, int, int]:
+        """(chips, rows, columns) of an instrument's detector at this size."""
+        return DETECTOR_SIZES[instrument][self.size]
+
+    def photometry(self, filt: str) -> tuple[float, float]:
+        """PHOTFLAM and PHOTPLAM written for a band (the layout field's, else the median)."""
+        facts = self.facts(filt)
+        if self.layout:
+            row = field_band(self.layout, facts)
+            return row.photflam, row.photplam
+        return facts.photflam_typical, facts.photplam_typical
 
     @property
     def pointing_fields(self) -> tuple[str, ...]:
@@ -179,12 +248,22 @@ class SimConfig:
         return chips * ny * nx / 512.0**2
 
     def exptime(self, filt: str) -> float:
-        """Exposure time of one of the three dithers in a band, s."""
-        return round(band(filt).exptime / len(DITHERS) * self.exptime_scale, 1)
+        """Exposure time of one of the three dithers in a band, s.
+
+        The paper's standard-visit total (``hst_bands.ecsv``), or the ``layout`` pointing's
+        total (``zeropoints.csv``), split over the dithers.
+        """
+        facts = self.facts(filt)
+        total = field_band(self.layout, facts).exptime if self.layout else facts.exptime
+        return round(total / len(DITHERS) * self.exptime_scale, 1)
 
     def rootname(self, band_index: int, dither: int, pointing: int = 0) -> str:
-        """9-character rootname (``isim<seed%10><band><dither><pointing letter>q``)."""
-        return f"isim{self.seed % 10}{band_index}{dither}{chr(ord('a') + pointing)}q"
+        """9-character rootname (``<i|j>sim<seed%10><band><dither><pointing letter>q``).
+
+        The first letter is the instrument's (``i`` WFC3, ``j`` ACS) as in real rootnames.
+        """
+        first = "j" if self.instruments[band_index].startswith("ACS") else "i"
+        return f"{first}sim{self.seed % 10}{band_index}{dither}{chr(ord('a') + pointing)}q"
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dictionary of the configuration (for provenance).
@@ -196,9 +275,11 @@ class SimConfig:
         if self.pointings == 1:
             for key in ("pointings", "overlap", "fields"):
                 out.pop(key)
-        for key in ("ebv_mw", "proposid"):  # recorded when not the default
+        for key in ("ebv_mw", "proposid", "layout"):  # recorded when not the default
             if out[key] == getattr(SimConfig, key):
                 out.pop(key)
+        if all(i == "WFC3/UVIS" for i in self.instruments):
+            out.pop("instruments")
         return out
 
     def __repr__(self) -> str:
@@ -209,7 +290,10 @@ class SimConfig:
         names = [
             n
             for n in names
-            if n not in ("ebv_mw", "proposid") or getattr(self, n) != getattr(SimConfig, n)
+            if n not in ("ebv_mw", "proposid", "layout")
+            or getattr(self, n) != getattr(SimConfig, n)
         ]
+        if all(i == "WFC3/UVIS" for i in self.instruments):
+            names.remove("instruments")
         items = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
         return f"SimConfig({items})"

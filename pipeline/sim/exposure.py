@@ -1,4 +1,11 @@
-"""Simulated WFC3/UVIS exposures: pixels (sources, disk, noise, defects) and FLC headers.
+"""Simulated WFC3/UVIS and ACS/WFC exposures: pixels (sources, disk, noise, defects), FLC headers.
+
+ACS/WFC exposures (bands of a pointing that reuses archival ACS imaging, ``SimConfig.layout``)
+differ where the instrument does: 0.05"/px (IDCSCALE of the real ACS/WFC header excerpt), two
+4096x2048 chips at full size (``sim.config.ACS_SIZES``), FILTER1/FILTER2 filter wheels, no
+post-flash, the read-out values ``ACS_GAIN``/``ACS_READ_NOISE`` and the pointing's own
+PHOTFLAM/PHOTPLAM; the PSF is the instrument model's Moffat at the same angular FWHM.  The rest
+(sky per band label, dark, cosmic rays, defects) is as for WFC3/UVIS below.
 
 Detector model (numbers from the real FLC header in ``reference/wfc3_uvis_flc_header.txt`` and
 Lee et al. 2022 Sect. 3.1, otherwise documented choices):
@@ -37,7 +44,7 @@ from scipy import fft as sfft
 from scipy.ndimage import map_coordinates
 
 from phangs_products.bands import band
-from phangs_products.pipeline.instrument import FLC_SCALE, PSF, psf_for
+from phangs_products.pipeline.instrument import FLC_SCALE, PSF, flc_scale, psf_for
 from phangs_products.pipeline.sim.psf import render_sources
 from phangs_products.pipeline.sim.scene import DiskModel, eff_shape
 
@@ -57,6 +64,23 @@ FLASH_RANGE = (5.0, 10.0)  # e-, post-flash per exposure (Lee et al. 2022 Sect. 
 
 
 SKY_RATE = {"F275W": 0.0005, "F336W": 0.001, "F438W": 0.004, "F555W": 0.02, "F814W": 0.03}
+
+
+#: ACS/WFC gain (e-/ADU) and read noise (e-): ATODGNC and READNSEC of the real ACS FLC header in
+#: ``reference/real/hst`` (j8bt06nyq, an HRC exposure: the only ACS read-out values in the
+#: reference; used for all four WFC amplifiers).  ACS archival data are not post-flashed.
+ACS_GAIN, ACS_READ_NOISE = 2.216, 4.71
+
+
+def sky_rate(filt: str, instrument: str = "WFC3/UVIS") -> float:
+    """Sky count rate (e-/s/px) of a band.
+
+    ``SKY_RATE`` of the WFC3/UVIS filter with the same PHANGS label (NUV, U, B, V, I), scaled
+    to the instrument's pixel area.
+    """
+    facts = band(filt, instrument)
+    twin = next(f for f in SKY_RATE if band(f).label == facts.label)
+    return SKY_RATE[twin] * (flc_scale(instrument) / FLC_SCALE) ** 2
 
 
 DARK_RATE = 0.002  # e-/s/px (choice, order of the UVIS dark current)
@@ -103,6 +127,11 @@ class ExposureSpec:
         Start, MJD (UTC).
     dither : int
         Position in the 3-point dither pattern (0-based).
+    instrument : str
+        ``WFC3/UVIS`` or ``ACS/WFC``.
+    photflam, photplam : float
+        PHOTFLAM (erg/s/cm2/A per e-/s) and PHOTPLAM (Angstrom) written in the SCI headers
+        (0: the band's median PHANGS values).
     """
 
     rootname: str
@@ -110,6 +139,9 @@ class ExposureSpec:
     exptime: float
     expstart: float
     dither: int
+    instrument: str = "WFC3/UVIS"
+    photflam: float = 0.0
+    photplam: float = 0.0
 
 
 def chip_wcs(
@@ -122,18 +154,20 @@ def chip_wcs(
     dx: float = 0.0,
     dy: float = 0.0,
     rot_deg: float = 0.0,
+    pixscale: float = FLC_SCALE,
 ) -> WCS:
     """TAN WCS with a CD matrix of one chip.
 
-    The chips are stacked in y around the pointing (``ra``, ``dec``); SCI,1 (UVIS2) is the lower
-    one.  ``dx``, ``dy`` (px) move the pointing (dithers); ``rot_deg`` rotates the detector.
+    The chips are stacked in y around the pointing (``ra``, ``dec``); SCI,1 (UVIS2 or WFC2) is
+    the lower one.  ``dx``, ``dy`` (px) move the pointing (dithers); ``rot_deg`` rotates the
+    detector; ``pixscale`` is the detector's pixel (arcsec).
     """
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     w.wcs.crval = [ra, dec]
     offset_y = (chip - 1) * ny - (chips * ny) / 2.0
     w.wcs.crpix = [nx / 2.0 + 0.5 - dx, -offset_y + 0.5 - dy]
-    scale = FLC_SCALE / 3600.0
+    scale = pixscale / 3600.0
     t = math.radians(rot_deg)
     w.wcs.cd = [
         [-scale * math.cos(t), scale * math.sin(t)],
@@ -237,13 +271,15 @@ def render_clusters(
             np.add.at(image, (yy[ok], xx[ok]), stamp[ok])
 
 
-def _disk_image(disk: DiskModel, w: WCS, ny: int, nx: int, filt: str, step: int = 16) -> np.ndarray:
+def _disk_image(
+    disk: DiskModel, w: WCS, ny: int, nx: int, filt: str, instrument: str, step: int = 16
+) -> np.ndarray:
     """Disk count rate per pixel (e-/s), evaluated on a coarse grid and interpolated."""
     gy = np.arange(0, ny + step, step, dtype=float)
     gx = np.arange(0, nx + step, step, dtype=float)
     gxx, gyy = np.meshgrid(gx, gy)
     ra, dec = w.all_pix2world(gxx, gyy, 0)
-    coarse = disk.rate(ra, dec, filt)
+    coarse = disk.rate(ra, dec, filt, instrument)
     yy, xx = np.mgrid[0:ny, 0:nx]
     return map_coordinates(coarse, [yy / step, xx / step], order=1, mode="nearest")
 
@@ -302,6 +338,7 @@ def render_chip(
     noiseless: bool,
     defects: tuple[np.ndarray, np.ndarray] | None,
     psf_scale: float = 1.0,
+    instrument: str = "WFC3/UVIS",
 ) -> dict[str, np.ndarray | float]:
     """SCI, ERR (e-) and DQ arrays of one chip of one exposure.
 
@@ -329,6 +366,8 @@ def render_chip(
         Fixed DQ flags and residual signal of the chip.
     psf_scale : float
         Factor on the instrument PSF's core FWHM (1: the instrument model).
+    instrument : str
+        ``WFC3/UVIS`` (post-flashed) or ``ACS/WFC`` (no post-flash, its read noise).
 
     Returns
     -------
@@ -336,7 +375,7 @@ def render_chip(
         ``sci``, ``err`` (float32, e-), ``dq`` (int16), ``meanflsh``, ``meandark`` (e-).
     """
     ny, nx = shape
-    model = psf_for(filt)
+    model = psf_for(filt, instrument)
     psf = dataclasses.replace(model, core_fwhm=model.core_fwhm * psf_scale)
     x, y = w_true.all_world2pix(np.asarray(truth["ra"]), np.asarray(truth["dec"]), 0)
     counts = np.asarray(truth[f"{filt}_rate"]) * exptime
@@ -351,18 +390,20 @@ def render_chip(
             image, x[cluster], y[cluster], counts[cluster], a, truth["eff_gamma"][cluster], rt, psf
         )
     if disk is not None:
-        image += _disk_image(disk, w_true, ny, nx, filt) * exptime
-    sky = SKY_RATE.get(filt, 0.01) * exptime
-    flash = float(np.clip(BACKGROUND - sky, *FLASH_RANGE))
+        image += _disk_image(disk, w_true, ny, nx, filt, instrument) * exptime
+    acs = instrument == "ACS/WFC"
+    sky = sky_rate(filt, instrument) * exptime
+    flash = 0.0 if acs else float(np.clip(BACKGROUND - sky, *FLASH_RANGE))
     dark = DARK_RATE * exptime
+    read_noise = ACS_READ_NOISE if acs else READ_NOISE
     expected = image + sky
-    err = np.sqrt(np.clip(expected, 0, None) + flash + dark + READ_NOISE**2)
+    err = np.sqrt(np.clip(expected, 0, None) + flash + dark + read_noise**2)
     dq = np.zeros(shape, np.int16)
     if noiseless:
         sci = expected
     else:
         raw = rng.poisson(np.clip(expected + flash + dark, 0, None)).astype(float)
-        raw += rng.normal(0.0, READ_NOISE, shape)
+        raw += rng.normal(0.0, read_noise, shape)
         raw += _cosmic_rays(shape, rng, exptime)
         if defects is not None:
             dq |= defects[0]
@@ -464,15 +505,62 @@ def _primary_cards(
         ("CCDAMP", "ABCD", "CCD Amplifier Readout Configuration"),
         ("CCDGAIN", 1.5, "commanded gain of CCD"),
     ]
-    for amp in "ABCD":
-        cards.append((f"ATODGN{amp}", GAIN, f"calibrated gain for amplifier {amp}"))
-    for amp, rn in zip("ABCD", READ_NOISES, strict=True):
+    gains, noises = (GAIN,) * 4, READ_NOISES
+    if spec.instrument == "ACS/WFC":
+        cards = _acs_cards(cards, spec)
+        gains, noises = (ACS_GAIN,) * 4, (ACS_READ_NOISE,) * 4
+    for amp, gain in zip("ABCD", gains, strict=True):
+        cards.append((f"ATODGN{amp}", gain, f"calibrated gain for amplifier {amp}"))
+    for amp, rn in zip("ABCD", noises, strict=True):
         cards.append((f"READNSE{amp}", rn, f"calibrated read noise for amplifier {amp}"))
     cards += [
         ("ASN_ID", f"{spec.rootname[:6].upper()}0{exposures_in_visit}0", "unique identifier"),
         ("ASN_MTYP", "EXP-DTH", "Role of the Member in the Association"),
     ]
     return cards
+
+
+#: ACS filter wheel of each simulated ACS/WFC filter (FILTER1 or FILTER2) and the CLEAR
+#: position of the other wheel, as ACS primary headers write them (j8bt06nyq: FILTER1 = F606W,
+#: FILTER2 = CLEAR2S).
+ACS_WHEEL = {"F435W": 2, "F555W": 1, "F606W": 1, "F814W": 2}
+
+
+def _acs_cards(
+    cards: list[tuple[str, object, str]], spec: ExposureSpec
+) -> list[tuple[str, object, str]]:
+    """The WFC3/UVIS primary cards turned into an ACS/WFC exposure's (real ACS FLC layout).
+
+    ACS has two filter wheels (FILTER1, FILTER2), a WFC detector and aperture, and no
+    post-flash.  Real ACS FLCs have no FILTER keyword; the simulated ones keep it because they
+    are written as this project's flc product, whose schema requires it (the imaging stage
+    reads FILTER1/FILTER2 when FILTER is absent).
+    """
+    wheel = ACS_WHEEL.get(spec.filter, 1)
+    filters = {
+        "FILTER1": spec.filter if wheel == 1 else "CLEAR1L",
+        "FILTER2": spec.filter if wheel == 2 else "CLEAR2L",
+    }
+    replace = {
+        "INSTRUME": "ACS",
+        "PRIMESI": "ACS",
+        "DETECTOR": "WFC",
+        "APERTURE": "WFC",
+        "FLSHCORR": "OMIT",
+        "PCTECORR": "OMIT",
+        "FLASHCUR": "OFF",
+        "FLASHSTA": "NOT PERFORMED",
+        "CCDGAIN": 2.0,
+    }
+    drop = {"FLASHDUR", "FLASHLVL"}
+    out: list[tuple[str, object, str]] = []
+    for key, value, comment in cards:
+        if key in drop:
+            continue
+        out.append((key, replace.get(key, value), comment))
+        if key == "FILTER":  # kept: the simulated files are flc products, which need it
+            out += [(k, v, f"element selected from wheel {k[-1]}") for k, v in filters.items()]
+    return out
 
 
 def _wcs_cards(w: WCS) -> list[tuple[str, object, str]]:
@@ -522,19 +610,20 @@ def exposure_hdulist(
     exposures_in_visit : int
         Exposures per filter in the association.
     """
-    facts = band(spec.filter)
+    facts = band(spec.filter, spec.instrument)
+    acs = spec.instrument == "ACS/WFC"
     primary = fits.PrimaryHDU()
     flash = float(chips[0]["meanflsh"])
     for key, value, comment in _primary_cards(
         spec, target, ra_targ, dec_targ, len(chips), flash, exposures_in_visit
     ):
         _set(primary.header, key, value, comment)
-    photflam = facts.photflam_typical
-    photplam = facts.photplam_typical
+    photflam = spec.photflam or facts.photflam_typical
+    photplam = spec.photplam or facts.photplam_typical
     photfnu = photflam * photplam**2 / 2.99792458e18 * 1e23
     hdus: list[fits.PrimaryHDU | fits.ImageHDU] = [primary]
     for extver, (arrays, w) in enumerate(zip(chips, wcs_header, strict=True), start=1):
-        ccdchip = 2 if extver == 1 else 1  # SCI,1 is UVIS2 as in real FLCs
+        ccdchip = 2 if extver == 1 else 1  # SCI,1 is UVIS2 (WFC2) as in real FLCs
         dq = np.asarray(arrays["dq"])
         good = dq == 0
         sci = np.asarray(arrays["sci"])
@@ -567,15 +656,18 @@ def exposure_hdulist(
                     "Declination of aperture reference position",
                 )
                 h["NCOMBINE"] = (1, "number of image sets combined during CR rejection")
+                detector = f"WFC{ccdchip}" if acs else f"UVIS{ccdchip}"
                 h["PHOTMODE"] = (
-                    f"WFC3 UVIS{ccdchip} {spec.filter} MJD#{spec.expstart:.4f}",
+                    f"{spec.instrument.split('/')[0]} {detector} {spec.filter} "
+                    f"MJD#{spec.expstart:.4f}",
                     "observation configuration for photometric calib",
                 )
                 h["PHOTFLAM"] = (photflam, "Inverse sensitivity, ergs/cm2/A/e-")
-                h["PHTFLAM1"] = (photflam, "Ch1 Inv Sens, use PHOTFLAM for UV filters")
-                h["PHTFLAM2"] = (photflam, "Ch2 Inv Sens, use PHOTFLAM if FLUXCORR=COMPLETE")
-                h["PHTRATIO"] = (1.0, "PHTFLAM2/PHTFLAM1 ratio")
-                h["PHOTFNU"] = (photfnu, "Inverse sensitivity, Jy*sec/e-")
+                if not acs:  # ACS headers have neither the per-chip values nor PHOTFNU
+                    h["PHTFLAM1"] = (photflam, "Ch1 Inv Sens, use PHOTFLAM for UV filters")
+                    h["PHTFLAM2"] = (photflam, "Ch2 Inv Sens, use PHOTFLAM if FLUXCORR=COMPLETE")
+                    h["PHTRATIO"] = (1.0, "PHTFLAM2/PHTFLAM1 ratio")
+                    h["PHOTFNU"] = (photfnu, "Inverse sensitivity, Jy*sec/e-")
                 h["PHOTZPT"] = (-21.1, "ST magnitude zero point")
                 h["PHOTPLAM"] = (photplam, "Pivot wavelength (Angstroms)")
                 h["CENTERA1"] = (nx // 2 + 1, "subarray axis1 center pt in unbinned dect. pix")
@@ -601,7 +693,10 @@ def exposure_hdulist(
                     float(arrays["meanflsh"]),
                     "Mean number of counts in post flash exposure",
                 )
-                h["IDCSCALE"] = (FLC_SCALE, "pixel scale from the IDCTAB reference file")
+                h["IDCSCALE"] = (
+                    flc_scale(spec.instrument),
+                    "pixel scale from the IDCTAB reference file",
+                )
             _fit_comments(h)
             hdus.append(hdu)
     return fits.HDUList(hdus)

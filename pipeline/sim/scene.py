@@ -48,10 +48,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from astropy.table import Table
 
-from phangs_products.bands import Galaxy, band, galaxy, galaxy_table
-from phangs_products.pipeline.instrument import FLC_SCALE
+from phangs_products.bands import Band, Galaxy, band, galaxy, galaxy_table
+from phangs_products.pipeline.instrument import flc_scale
 from phangs_products.pipeline.stellarpops.extinction import foreground_extinction
 from phangs_products.pipeline.stellarpops.ssp import absolute_magnitudes, cluster_magnitudes
+from phangs_products.spec import BandInfo
 
 if TYPE_CHECKING:
     from phangs_products.pipeline.sim.config import SimConfig
@@ -105,9 +106,9 @@ TRUNCATION = 10.0  # EFF truncation radius in units of the core radius a
 KINDS = ("star", "assoc_star", "cluster")
 
 
-def vega_rate(mag: np.ndarray | float, filt: str) -> np.ndarray:
+def vega_rate(mag: np.ndarray | float, filt: str, instrument: str = "WFC3/UVIS") -> np.ndarray:
     """Count rate (e-/s) of a Vega magnitude with the PHANGS zero point of the band."""
-    return 10.0 ** (-0.4 * (np.asarray(mag, float) - band(filt).zp_vega))
+    return 10.0 ** (-0.4 * (np.asarray(mag, float) - band(filt, instrument).zp_vega))
 
 
 def field_center(gal: Galaxy) -> tuple[float, float]:
@@ -201,20 +202,25 @@ class DiskModel:
         )
         return ((1.0 + np.cos(phase)) / 2.0) ** ARM_SHARPNESS
 
-    def rate(self, ra: np.ndarray, dec: np.ndarray, filt: str) -> np.ndarray:
+    def rate(
+        self, ra: np.ndarray, dec: np.ndarray, filt: str, instrument: str = "WFC3/UVIS"
+    ) -> np.ndarray:
         """Count rate per FLC pixel (e-/s/px) of the disk light in a band."""
         r, _ = self._plane(ra, dec)
-        old, young = _disk_colours(filt)
+        old, young = _disk_colours(filt, instrument)
         mu_v = self.mu0_v + 2.5 / math.log(10.0) * r / self.scale_arcsec
-        base = 10.0 ** (-0.4 * (mu_v - band(filt).zp_vega)) * FLC_SCALE**2
+        zp = band(filt, instrument).zp_vega
+        base = 10.0 ** (-0.4 * (mu_v - zp)) * flc_scale(instrument) ** 2
         arm = ARM_AMPLITUDE * self.arm_profile(ra, dec)
         return base * (10.0 ** (-0.4 * old) + arm * 10.0 ** (-0.4 * young))
 
 
-def _disk_colours(filt: str) -> tuple[float, float]:
+def _disk_colours(filt: str, instrument: str = "WFC3/UVIS") -> tuple[float, float]:
     """m_band - m_V of the smooth disk and of the arm light (BC03 SSP colours)."""
     mags = absolute_magnitudes(
-        np.array([DISK_AGE_MYR, ARM_AGE_MYR]), np.array([DISK_EBV, ARM_EBV]), [filt, "F555W"]
+        np.array([DISK_AGE_MYR, ARM_AGE_MYR]),
+        np.array([DISK_EBV, ARM_EBV]),
+        [BandInfo(filt, instrument), BandInfo("F555W")],
     )
     colour = mags[:, 0] - mags[:, 1]
     return float(colour[0]), float(colour[1])
@@ -239,13 +245,18 @@ def _lf_sample(rng: np.random.Generator, n: int, lo: float, hi: float) -> np.nda
 
 
 def _star_mags(
-    rng: np.random.Generator, vmag: np.ndarray, blue: np.ndarray, bands: tuple[str, ...]
+    rng: np.random.Generator, vmag: np.ndarray, blue: np.ndarray, bands: tuple[Band, ...]
 ) -> np.ndarray:
-    """Vega magnitudes (N, n_band) of stars of given V and population (module doc)."""
+    """Vega magnitudes (N, n_band) of stars of given V and population (module doc).
+
+    A band takes the colours of the WFC3/UVIS filter of its PHANGS label (ACS F435W those of
+    F438W).
+    """
     out = np.empty((vmag.size, len(bands)))
-    for j, filt in enumerate(bands):
-        base = np.where(blue, BLUE[filt], RED[filt])
-        scatter = 0.0 if filt == "F555W" else 0.15
+    for j, facts in enumerate(bands):
+        twin = next(f for f in BLUE if band(f).label == facts.label)
+        base = np.where(blue, BLUE[twin], RED[twin])
+        scatter = 0.0 if facts.label == "V" else 0.15
         out[:, j] = vmag + base + rng.normal(0.0, scatter, vmag.size)
     return out
 
@@ -319,7 +330,7 @@ def build_scene(
     """
     rng = np.random.default_rng([config.seed, 0])
     gal = galaxy(config.target)
-    bands = tuple(config.bands)
+    bands = tuple(config.facts(f) for f in config.bands)  # instrument and filter
     disk = DiskModel.for_galaxy(gal, arms=config.spiral_arms)
     center = field_center(gal) if center is None else center
     width, height = field_size_deg
@@ -414,9 +425,10 @@ def build_scene(
     all_mags = np.concatenate([p["mags"] for p in parts])
     # Milky Way foreground: the same A_band for every object of a band; truth stays unreddened
     a_mw = foreground_extinction(config.ebv_mw, list(bands))
-    for j, filt in enumerate(bands):
+    for j, facts in enumerate(bands):
+        filt = facts.filter
         truth[f"{filt}_vega"] = all_mags[:, j]
-        truth[f"{filt}_rate"] = vega_rate(all_mags[:, j] + a_mw[j], filt)
+        truth[f"{filt}_rate"] = vega_rate(all_mags[:, j] + a_mw[j], filt, facts.instrument)
         truth[f"{filt}_vega"].unit = "mag"
         truth[f"{filt}_rate"].unit = "electron / s"
     truth["ra"].unit = truth["dec"].unit = "deg"
@@ -430,6 +442,11 @@ def build_scene(
             "field": config.field,
             **({"fields": list(config.pointing_fields)} if config.pointings > 1 else {}),
             "seed": config.seed,
+            **(
+                {"instruments": dict(zip(config.bands, config.instruments, strict=True))}
+                if any(i != "WFC3/UVIS" for i in config.instruments)
+                else {}
+            ),
             "distance_mpc": gal.distance_mpc,
             **({"ebv_mw": config.ebv_mw, "a_mw": a_mw.tolist()} if config.ebv_mw else {}),
             "comment": "rates are total count rates (e-/s) with the PHANGS Vega zero points"

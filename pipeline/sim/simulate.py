@@ -18,7 +18,7 @@ from phangs_products.bands import galaxy, pc_per_pixel
 from phangs_products.errors import PhangsProductsError, ProductError
 from phangs_products.hlsp import Delivery, common_meta
 from phangs_products.models import FlcModel
-from phangs_products.pipeline.instrument import FLC_SCALE
+from phangs_products.pipeline.instrument import FLC_SCALE, flc_scale
 from phangs_products.pipeline.sim.config import DITHERS, GAP_S, MARGIN_PX, SimConfig
 from phangs_products.pipeline.sim.exposure import (
     ExposureSpec,
@@ -105,13 +105,15 @@ def simulate(config: SimConfig, out_dir: str | Path, overwrite: bool = False) ->
 
     gal = galaxy(config.target)
     ra0, dec0 = field_center(gal)
-    chips, ny, nx = config.shape
+    nx = config.shape[2]
     cosd = math.cos(math.radians(dec0))
     step_deg = config.pointing_step_px * FLC_SCALE / 3600.0  # on the sky, east
     n_point = config.pointings
+    # the scene covers the largest detector of the bands (ACS/WFC is wider than WFC3/UVIS)
+    footprints = [_footprint(config, i) for i in dict.fromkeys(config.instruments)]
     size_deg = (
-        (nx + 2 * MARGIN_PX) * FLC_SCALE / 3600.0 + (n_point - 1) * step_deg,
-        (chips * ny + 2 * MARGIN_PX) * FLC_SCALE / 3600.0,
+        max(w for w, _ in footprints) + (n_point - 1) * step_deg,
+        max(h for _, h in footprints),
     )
     centres = [(ra0 + k * step_deg / cosd, dec0) for k in range(n_point)]
     if n_point == 1:
@@ -130,10 +132,8 @@ def simulate(config: SimConfig, out_dir: str | Path, overwrite: bool = False) ->
         len(associations),
         int((truth["kind"] == "cluster").sum()),
     )
-    pc_px = pc_per_pixel(gal.distance_mpc, FLC_SCALE)
-    defects = [
-        None if config.noiseless else chip_defects((ny, nx), config.seed, c) for c in range(chips)
-    ]
+    pc_px = {i: pc_per_pixel(gal.distance_mpc, flc_scale(i)) for i in config.instruments}
+    defects = {i: _defects(config, i) for i in config.instruments}
     rows: list[dict[str, Any]] = []
     t = config.mjd_start
     names = config.pointing_fields
@@ -171,12 +171,30 @@ def simulate(config: SimConfig, out_dir: str | Path, overwrite: bool = False) ->
     return result
 
 
+def _footprint(config: SimConfig, instrument: str) -> tuple[float, float]:
+    """Width and height (deg) of an instrument's detector plus the object margin."""
+    chips, ny, nx = config.detector_shape(instrument)
+    scale = flc_scale(instrument) / 3600.0
+    return (nx + 2 * MARGIN_PX) * scale, (chips * ny + 2 * MARGIN_PX) * scale
+
+
+def _defects(config: SimConfig, instrument: str) -> list[Any]:
+    """Fixed defects of each chip of an instrument's detector (None: noiseless)."""
+    chips, ny, nx = config.detector_shape(instrument)
+    # WFC3/UVIS keeps the random streams it always had; ACS/WFC chips get their own
+    salt = 0 if instrument == "WFC3/UVIS" else 100
+    return [
+        None if config.noiseless else chip_defects((ny, nx), config.seed, salt + c)
+        for c in range(chips)
+    ]
+
+
 def _simulate_visit(
     config: SimConfig,
     truth: Table,
     disk: Any,
-    defects: list[Any],
-    pc_px: float,
+    defects: dict[str, list[Any]],
+    pc_px: dict[str, float],
     gal: Any,
     field_name: str,
     folder: Path,
@@ -195,9 +213,12 @@ def _simulate_visit(
     one-pointing simulation draws exactly what it always drew).
     """
     ra0, dec0 = pointing
-    chips, ny, nx = config.shape
+    instrument = config.instrument(filt)
+    chips, ny, nx = config.detector_shape(instrument)
+    scale = flc_scale(instrument)
     cosd = math.cos(math.radians(dec0))
     exptime = config.exptime(filt)
+    photflam, photplam = config.photometry(filt)
     visit = np.random.default_rng([config.seed, 2, b_index, *extra])
     if config.noiseless:
         shift, rot = np.zeros(2), 0.0
@@ -209,10 +230,25 @@ def _simulate_visit(
     p_index = extra[0] if extra else 0
     for dither, (dx, dy) in enumerate(DITHERS):
         rng = np.random.default_rng([config.seed, 1, b_index, dither, *extra])
-        spec = ExposureSpec(config.rootname(b_index, dither, p_index), filt, exptime, t, dither)
-        true_w = [chip_wcs(ra0, dec0, c, chips, ny, nx, dx, dy) for c in range(1, chips + 1)]
+        spec = ExposureSpec(
+            config.rootname(b_index, dither, p_index),
+            filt,
+            exptime,
+            t,
+            dither,
+            instrument,
+            photflam,
+            photplam,
+        )
+        # the dither pattern is in arcsec on the sky: WFC3/UVIS pixels
+        ddx, ddy = dx * FLC_SCALE / scale, dy * FLC_SCALE / scale
+        true_w = [
+            chip_wcs(ra0, dec0, c, chips, ny, nx, ddx, ddy, pixscale=scale)
+            for c in range(1, chips + 1)
+        ]
         hdr_w = [
-            chip_wcs(bad_ra, bad_dec, c, chips, ny, nx, dx, dy, rot) for c in range(1, chips + 1)
+            chip_wcs(bad_ra, bad_dec, c, chips, ny, nx, ddx, ddy, rot, scale)
+            for c in range(1, chips + 1)
         ]
         arrays = [
             render_chip(
@@ -222,13 +258,14 @@ def _simulate_visit(
                 exptime,
                 w,
                 (ny, nx),
-                pc_px,
+                pc_px[instrument],
                 rng,
                 config.noiseless,
                 d,
                 config.psf_scale,
+                instrument,
             )
-            for w, d in zip(true_w, defects, strict=True)
+            for w, d in zip(true_w, defects[instrument], strict=True)
         ]
         hdul = exposure_hdulist(spec, arrays, hdr_w, gal.name, gal.ra, gal.dec, len(DITHERS))
         delivery = Delivery(
@@ -243,7 +280,10 @@ def _simulate_visit(
             proposid=config.proposid,
         )
         model = FlcModel.from_hdulist(
-            hdul, meta=common_meta(delivery, "phangs-hst", instrument="WFC3", xposure=exptime)
+            hdul,
+            meta=common_meta(
+                delivery, "phangs-hst", instrument=instrument.split("/")[0], xposure=exptime
+            ),
         )
         path = folder / f"{spec.rootname}_flc.fits"
         model.save(path, overwrite=True, provenance={"simulation": config.as_dict()})
@@ -275,6 +315,7 @@ def _exposure_rows(
         row: dict[str, Any] = {
             "rootname": spec.rootname,
             "filter": spec.filter,
+            "instrument": spec.instrument,
             "dither": spec.dither,
             "extver": extver,
             "exptime": spec.exptime,
