@@ -203,14 +203,21 @@ def galaxy_bands(target: str) -> tuple[Band, ...]:
     """
     name = galaxy(target).name
     rows = _zeropoints()
-    keys = {
-        (str(r["instrument"]), str(r["filter"]))
-        for r in rows
-        if str(r["galaxy"]) == name and str(r["band"]).strip() not in ("", "--")
-    }
-    if not keys:
+    found = _science_bands(rows["galaxy"] == name)
+    if not found:
         raise PhangsProductsError(f"{name}: no band rows in zeropoints.csv (column galaxy)")
-    return tuple(sorted((_bands()[k] for k in keys), key=lambda b: (b.pivot, b.instrument)))
+    return found
+
+
+def _science_bands(rows_of: np.ndarray) -> tuple[Band, ...]:
+    """The science bands (PHANGS labels NUV-I) of the selected ``zeropoints.csv`` rows.
+
+    In wavelength order, WFC3/UVIS before ACS/WFC at equal pivot.
+    """
+    rows = _zeropoints()
+    sel = rows[rows_of & np.isin(rows["band"], SCIENCE_LABELS)]
+    found = {band(str(r["filter"]), str(r["instrument"])) for r in sel}
+    return tuple(sorted(found, key=lambda b: (b.pivot, b.instrument)))
 
 
 @functools.cache
@@ -363,15 +370,12 @@ def field_bands(field: str) -> tuple[Band, ...]:
     PhangsProductsError
         If the field is not one of the survey's pointings (``zeropoints.csv``).
     """
-    rows = _zeropoints()
-    key = str(field).lower().replace(" ", "")
-    sel = rows[(rows["target"] == key) & np.isin(rows["band"], SCIENCE_LABELS)]
-    if len(sel) == 0:
+    found = _science_bands(_zeropoints()["target"] == str(field).lower().replace(" ", ""))
+    if not found:
         raise PhangsProductsError(
             f"field {field!r} is not a PHANGS-HST pointing of zeropoints.csv (e.g. ngc628c)"
         )
-    found = {band(str(r["filter"]), str(r["instrument"])) for r in sel}
-    return tuple(sorted(found, key=lambda b: b.pivot))
+    return found
 
 
 @dataclass(frozen=True)
