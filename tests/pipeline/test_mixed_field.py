@@ -44,7 +44,7 @@ from phangs_products.validation import validate_delivery
 
 pytestmark = pytest.mark.slow
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "reference" / "real" / "hst"
+REAL = Path(__file__).resolve().parents[1] / "data" / "real" / "hst"  # copies of the reference
 ACS = ("F435W", "F555W", "F814W")
 WFC3 = ("F275W", "F336W")
 
