@@ -3,6 +3,7 @@ the checks pipeline tests share (products by filter, WCS against the simulator's
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ import phangs_products as pp
 from phangs_products.bands import galaxy, survey_filters
 from phangs_products.hlsp import Delivery, HlspIdentity, common_meta
 from phangs_products.naming import build_name
+from phangs_products.pipeline.config import RunConfig
 from phangs_products.pipeline.sim.simulate import true_wcs
 
 BANDS = [pp.BandInfo(f) for f in survey_filters()]
@@ -34,6 +36,40 @@ NO_FOREGROUND = {
 TEST_IDENTITY = HlspIdentity(
     names={"phangs-hst": "phangs-products test products"}, lead="phangs-products tests"
 )
+
+
+def sim_run(sim, root: Path, **settings) -> RunConfig:
+    """Run configuration of a simulated field: its FLCs and reference catalog, delivery and
+    work folders under ``root``, simulated data, no foreground, the test identity.
+
+    ``settings`` replace any field (``bands``, ``field``, ``pointings`` ...).
+    """
+    run = RunConfig(
+        target="ngc628",
+        field="ngc628c",
+        input=sim.flc_dir,
+        reference_catalog=sim.reference_catalog,
+        output=root / "delivery",
+        work=root / "work",
+        simulated=True,
+        ebv_mw=0.0,
+        hlsp=TEST_IDENTITY,
+    )
+    return dataclasses.replace(run, **settings)
+
+
+def measure(images: dict, errors: dict):
+    """Detection on F555W and aperture photometry of every band with the default settings,
+    positions in RA/Dec: the photometry stage's measurement, as the star tests check it."""
+    from phangs_products.pipeline.photometry.aperture import measure_bands
+    from phangs_products.pipeline.photometry.config import PhotometryConfig
+    from phangs_products.pipeline.photometry.detect import detect_sources
+
+    config = PhotometryConfig()
+    sources = detect_sources(images["F555W"], config)
+    table, apcorr = measure_bands(sources, images, errors, config)
+    table["ra"], table["dec"] = images["F555W"].wcs.pixel_to_world_values(table["x"], table["y"])
+    return table, apcorr
 
 
 def demo_delivery() -> Delivery:

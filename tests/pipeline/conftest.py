@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from factories import TEST_IDENTITY
+from factories import sim_run
 
 from phangs_products.pipeline.config import RunConfig
 from phangs_products.pipeline.graph import build_stages
@@ -22,17 +22,7 @@ def sim_small(tmp_path_factory) -> SimResult:
 def small_run(sim_small, tmp_path_factory) -> RunConfig:
     """Run configuration of the small simulated field (one work folder per test session)."""
     out = tmp_path_factory.mktemp("run")
-    return RunConfig(
-        target="ngc628",
-        field="ngc628c",
-        input=sim_small.flc_dir,
-        reference_catalog=sim_small.reference_catalog,
-        output=out / "delivery",
-        work=out / "work",
-        simulated=True,
-        ebv_mw=0.0,
-        hlsp=TEST_IDENTITY,
-    )
+    return sim_run(sim_small, out)
 
 
 def _stages(run: RunConfig, names: tuple[str, ...]) -> list[Stage]:

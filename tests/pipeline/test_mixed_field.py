@@ -17,7 +17,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
-from factories import TEST_IDENTITY
+from factories import measure, sim_run
 
 import phangs_products as pp
 from phangs_products.bands import band, field_bands, galaxy, resolve_bands
@@ -31,9 +31,6 @@ from phangs_products.pipeline.imaging.exposures import (
     group_exposures,
 )
 from phangs_products.pipeline.instrument import band_order
-from phangs_products.pipeline.photometry.aperture import measure_bands
-from phangs_products.pipeline.photometry.config import PhotometryConfig
-from phangs_products.pipeline.photometry.detect import detect_sources
 from phangs_products.pipeline.sim.config import SimConfig
 from phangs_products.pipeline.sim.exposure import ExposureSpec, chip_wcs, exposure_hdulist
 from phangs_products.pipeline.sim.simulate import SimResult, simulate
@@ -65,17 +62,7 @@ def demo(sim) -> Path:
 def run(sim, tmp_path_factory) -> RunConfig:
     """Every stage on the mixed field (default bands: resolved from the inputs)."""
     out = tmp_path_factory.mktemp("mixed-run")
-    config = RunConfig(
-        target="ngc628",
-        field="ngc628c",
-        input=sim.flc_dir,
-        reference_catalog=sim.reference_catalog,
-        output=out / "delivery",
-        work=out / "work",
-        simulated=True,
-        ebv_mw=0.0,
-        hlsp=TEST_IDENTITY,
-    )
+    config = sim_run(sim, out)
     run_galaxy(config)
     return config
 
@@ -262,12 +249,7 @@ def test_every_product_validates_and_names_its_instruments(run, field):
 def _measured(field: Path) -> tuple[Table, dict]:
     images = {f: pp.open(_one(field, f"*_{f.lower()}_v1_drc-sci.fits")) for f in (*WFC3, *ACS)}
     errors = {f: pp.open(_one(field, f"*_{f.lower()}_v1_drc-err.fits")) for f in images}
-    config = PhotometryConfig()
-    sources = detect_sources(images["F555W"], config)
-    table, apcorr = measure_bands(sources, images, errors, config)
-    ra, dec = images["F555W"].wcs.pixel_to_world_values(table["x"], table["y"])
-    table["ra"], table["dec"] = ra, dec
-    return table, apcorr
+    return measure(images, errors)
 
 
 def test_isolated_star_photometry_per_band(demo, field):

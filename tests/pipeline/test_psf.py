@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.modeling import fitting, models
-from factories import TEST_IDENTITY, by_filter
+from factories import by_filter, sim_run
 
 import phangs_products as pp
-from phangs_products.pipeline.config import RunConfig
 from phangs_products.pipeline.graph import build_stages
 from phangs_products.pipeline.instrument import FLC_SCALE, psf_for
 from phangs_products.pipeline.photometry.aperture import aperture_fluxes, fiducial_ci
@@ -110,18 +109,7 @@ def test_science_follows_a_broader_psf_than_the_model(tmp_path):
     """A field simulated with a PSF 1.5x broader than the instrument model: PSFSIZE, the CI
     normalisation and the stellar CI locus follow the data, not the model."""
     sim = simulate(SimConfig(seed=5, psf_scale=1.5, bands=("F555W",)), tmp_path / "sim")
-    run = RunConfig(
-        target="ngc628",
-        field="ngc628c",
-        input=sim.flc_dir,
-        reference_catalog=sim.reference_catalog,
-        output=tmp_path / "delivery",
-        work=tmp_path / "work",
-        bands=("F555W",),
-        simulated=True,
-        ebv_mw=0.0,
-        hlsp=TEST_IDENTITY,
-    )
+    run = sim_run(sim, tmp_path, bands=("F555W",))
     stages = [s for s in build_stages(run) if s.name == "imaging"]
     (result,) = run_stages(run, stages)
     drc = pp.open(by_filter(result.outputs["drc-sci"], "F555W"))

@@ -15,12 +15,12 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
-from factories import TEST_IDENTITY, assert_shared_grid, by_filter
+from factories import assert_shared_grid, by_filter, sim_run
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture
 
 import phangs_products as pp
 from phangs_products.naming import check_name
-from phangs_products.pipeline.config import ConfigError, Pointing, RunConfig, load_config
+from phangs_products.pipeline.config import ConfigError, Pointing, load_config
 from phangs_products.pipeline.graph import build_mosaic_stages
 from phangs_products.pipeline.imaging.exposures import ImagingConfig
 from phangs_products.pipeline.imaging.mosaic import aligned_flcs
@@ -54,18 +54,13 @@ def galaxy_run(tmp_path_factory):
     """Simulation, per-pointing imaging products and the mosaic products."""
     root = tmp_path_factory.mktemp("mosaic")
     sim = simulate(SIM, root / "sim")
-    run = RunConfig(
-        target="ngc628",
+    run = sim_run(
+        sim,
+        root,
         field=MOSAIC,
         input=sim.pointings[FIELDS[0]],
-        reference_catalog=sim.reference_catalog,
-        output=root / "delivery",
-        work=root / "work",
         bands=BANDS,
-        simulated=True,
         pointings=tuple(Pointing(f, sim.pointings[f]) for f in FIELDS),
-        ebv_mw=0.0,
-        hlsp=TEST_IDENTITY,
     )
     imaging = ImagingConfig()
     pointings = {}

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
-from factories import by_filter
+from factories import by_filter, measure
 
 import phangs_products as pp
 from phangs_products.errors import PhangsProductsError
-from phangs_products.pipeline.photometry.aperture import measure_bands
 from phangs_products.pipeline.photometry.config import PhotometryConfig
 from phangs_products.pipeline.photometry.detect import detect_sources
 from phangs_products.pipeline.photometry.dolphot_io import DolphotError, read_dolphot
@@ -22,12 +21,7 @@ BANDS = ("F275W", "F336W", "F438W", "F555W", "F814W")
 def measured(imaging_run):
     images = {f: pp.open(by_filter(imaging_run["drc-sci"], f)) for f in BANDS}
     errors = {f: pp.open(by_filter(imaging_run["drc-err"], f)) for f in BANDS}
-    config = PhotometryConfig()
-    sources = detect_sources(images["F555W"], config)
-    table, apcorr = measure_bands(sources, images, errors, config)
-    ra, dec = images["F555W"].wcs.pixel_to_world_values(table["x"], table["y"])
-    table["ra"], table["dec"] = ra, dec
-    return table, apcorr
+    return measure(images, errors)
 
 
 def test_completeness_and_concentration(sim_small, measured, imaging_run):
