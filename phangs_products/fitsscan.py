@@ -683,8 +683,7 @@ def _integer(values: dict[str, bytes], key: str, file: str, where: str, context:
         raise _missing(key, file, where, context)
     match = _INTEGER.fullmatch(raw)
     if match is None:
-        shown = raw.split(b"/")[0].strip().decode()
-        raise _fail("fits.structure", file, where, f"{key} = {shown} is not an integer")
+        raise _fail("fits.structure", file, where, f"{key} = {_bare(raw)} is not an integer")
     return int(match[1])
 
 
@@ -694,8 +693,7 @@ def _string(values: dict[str, bytes], key: str, file: str, where: str, context: 
         raise _missing(key, file, where, context)
     match = _STRING.fullmatch(raw)
     if match is None:
-        shown = raw.split(b"/")[0].strip().decode()
-        raise _fail("fits.structure", file, where, f"{key} = {shown} is not a string")
+        raise _fail("fits.structure", file, where, f"{key} = {_bare(raw)} is not a string")
     return match[1].decode().replace("''", "'")
 
 
