@@ -51,16 +51,11 @@ def bench_mosaic(size: str) -> None:
         root = Path(tmp)
         sim = simulate(SimConfig(size=size, pointings=2), root / "sim")
         fields = list(sim.pointings)
-        run = RunConfig(
-            target="ngc628",
+        run = _run(
+            sim,
+            root,
             field="ngc628mosaic",
             input=sim.pointings[fields[0]],
-            reference_catalog=sim.reference_catalog,
-            output=root / "out",
-            work=root / "work",
-            simulated=True,
-            ebv_mw=0.0,
-            hlsp=BENCH_IDENTITY,
             pointings=tuple(Pointing(f, sim.pointings[f]) for f in fields),
         )
         seconds = {}
@@ -85,20 +80,28 @@ def bench_mosaic(size: str) -> None:
         )
 
 
+def _run(sim, root: Path, **settings) -> RunConfig:
+    """Run configuration of a simulated field: output and work folders under ``root``."""
+    run = RunConfig(
+        target="ngc628",
+        field="ngc628c",
+        input=sim.flc_dir,
+        reference_catalog=sim.reference_catalog,
+        output=root / "out",
+        work=root / "work",
+        simulated=True,
+        ebv_mw=0.0,
+        hlsp=BENCH_IDENTITY,
+    )
+    return dataclasses.replace(run, **settings)
+
+
 def bench_concurrent(size: str) -> None:
     """One field: the imaging stage sequential vs bands on worker processes; print the ratio."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         sim = simulate(SimConfig(size=size), root / "sim")
-        base = RunConfig(
-            target="ngc628",
-            field="ngc628c",
-            input=sim.flc_dir,
-            reference_catalog=sim.reference_catalog,
-            output=root / "out",
-            work=root / "work",
-            simulated=True,
-        )
+        base = _run(sim, root)
         seconds, drcs = {}, {}
         for workers in (1, 0):
             run = dataclasses.replace(base, work=root / f"work{workers}")
@@ -131,17 +134,7 @@ def main(sizes: list[str]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             sim = simulate(SimConfig(size=size), root / "sim")
-            run = RunConfig(
-                target="ngc628",
-                field="ngc628c",
-                input=sim.flc_dir,
-                reference_catalog=sim.reference_catalog,
-                output=root / "out",
-                work=root / "work",
-                simulated=True,
-                ebv_mw=0.0,
-                hlsp=BENCH_IDENTITY,
-            )
+            run = _run(sim, root)
             t0 = time.perf_counter()
             stage = Stage("imaging", imaging_stage, config=ImagingConfig(workers=1))
             run_stages(run, [stage])
