@@ -6,6 +6,7 @@ checks of each field folder run on the collected facts (:func:`~.consistency.che
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -28,6 +29,8 @@ __all__ = ["field_folders", "validate_delivery", "validate_files"]
 
 log = logging.getLogger(__name__)
 
+#: Entries of a stray folder counted for its message (a huge tree is not walked to the end).
+STRAY_COUNT_LIMIT = 10_000
 #: Below this many files a thread pool is used (no process start-up cost).
 PROCESS_THRESHOLD = 150
 
@@ -56,7 +59,9 @@ def _stray(entry: Path) -> Problem:
     elif entry.is_symlink():
         what = "symbolic link"
     elif entry.is_dir():
-        what = f"folder ({sum(1 for _ in entry.rglob('*'))} entries inside)"
+        n = sum(1 for _ in itertools.islice(entry.rglob("*"), STRAY_COUNT_LIMIT))
+        more = "+" if n == STRAY_COUNT_LIMIT else ""
+        what = f"folder ({n}{more} entries inside)"
     elif entry.is_file():
         what = "file" if entry.name.startswith(".") else "file beside the field folders"
     else:
