@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,16 +14,34 @@ import phangs_products
 from phangs_products.registry import current_version, schema_files, schemas_root
 
 ROOT = Path(__file__).resolve().parents[1]
+# Both tests share one wheel, so they run on one xdist worker (make test uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("wheel")
+# Not sources: environments, caches and build output that a developer's tree may hold.
+NOT_SOURCES = shutil.ignore_patterns(
+    ".venv",
+    ".git",
+    "build",
+    "dist",
+    "demo-output",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    ".hypothesis",
+)
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
-        check=True,
+    # Built from a copy: setuptools writes build/ and *.egg-info into the source tree it is given.
+    source = tmp_path_factory.mktemp("source") / "phangs-products"
+    shutil.copytree(ROOT, source, ignore=NOT_SOURCES)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
         capture_output=True,
+        text=True,
     )
+    assert build.returncode == 0, f"pip wheel failed:\n{build.stderr[-4000:]}"
     (path,) = out.glob("phangs_products-*.whl")
     return path
 
