@@ -7,10 +7,14 @@ valid positions (real sky and neighbours included, injections never overlapping)
 magnitudes drawn from BC03 SSPs (mass 10^3-10^5 M_sun, age 1-1000 Myr, A_V 0-0.5 mag, at the
 galaxy's distance) and measured with the same aperture code as real sources.  The model region
 is the set of MCI_in/MCI_out bins of 0.04 mag holding injected clusters with V S/N >= 10 (the
-paper's outer contour, which gives the candidate list); the stellar region is where bright
-point sources of the field concentrate.  The semi-empirical polygon's distance-dependent
-MCI_out limit (-1.7 / -1.1 / -0.7 for d <= 8, 8-14, >= 14 Mpc) marks the subset the paper
-inspected by eye (:meth:`MCIRegion.in_polygon`); it does not remove candidates.
+paper's outer contour, which gives the candidate list); the stellar region is the core of the
+locus of the field's bright point sources: the MCI bins where their smoothed density is at least
+a fraction of its peak.  A fixed count per bin would make the region grow with the number of
+point sources, i.e. with the field's size, and since compact clusters pass as point sources at
+these distances, it spread over the compact-cluster part of the model region.  The
+semi-empirical polygon's distance-dependent MCI_out limit (-1.7 / -1.1 / -0.7 for d <= 8,
+8-14, >= 14 Mpc) marks the subset the paper inspected by eye
+(:meth:`MCIRegion.in_polygon`); it does not remove candidates.
 
 Selection: V S/N >= 10 in the 4 px aperture, at least two more bands with sigma_mag <= 0.3,
 MCI inside the model region and outside the stellar region (route 1); or total M_V < -10 with
@@ -67,8 +71,12 @@ class ClusterSelectionConfig:
     star_min_snr : float
         Fewest V-band S/N of the bright DOLPHOT point sources (object type 1) that trace the
         stellar locus in the MCI plane.
-    star_min_count : int
-        Point sources an MCI bin needs to count as stellar locus (removed from the region).
+    star_level : float
+        The stellar region (removed from the model region) is where the smoothed density of
+        those point sources is at least this fraction of its peak.  Measured on the simulated
+        medium field: 0.2 keeps 99% of the bright clusters (a fixed count of 3 per bin: 64%).
+    star_smooth : float
+        Gaussian sigma, in MCI bins, of the point-source density.
     """
 
     fwhms: tuple[float, ...] = field(
@@ -86,7 +94,8 @@ class ClusterSelectionConfig:
     bright_mci_in: tuple[float, float] = (-0.55, 0.45)
     seed: int = 7
     star_min_snr: float = field(default=10.0, metadata={"ge": 0})
-    star_min_count: int = field(default=3, metadata={"ge": 1})
+    star_level: float = field(default=0.2, metadata={"gt": 0, "le": 1})
+    star_smooth: float = field(default=1.0, metadata={"ge": 0})
 
 
 def mci_out_limit(distance_mpc: float) -> float:
@@ -240,10 +249,8 @@ def calibrate_mci(
     )
     good = (snr >= config.min_snr_v) & np.isfinite(mci_in) & np.isfinite(mci_out)
     cluster_bins = _occupied(mci_in[good], mci_out[good], min_count=2)
-    star_bins = (
-        _occupied(stars["MCI_IN"], stars["MCI_OUT"], min_count=config.star_min_count, smooth=3)
-        if len(stars)
-        else set()
+    star_bins = _locus_core(
+        stars["MCI_IN"], stars["MCI_OUT"], config.star_level, config.star_smooth
     )
     log.info(
         "MCI calibration: %d injections, %d with S/N >= %g; %d cluster bins, %d stellar bins",
@@ -288,25 +295,46 @@ def _member(bins: np.ndarray, occupied: set[tuple[int, int]]) -> np.ndarray:
     return np.isin(query, pack)
 
 
-def _occupied(
-    mci_in: np.ndarray, mci_out: np.ndarray, min_count: int, smooth: int = 1
-) -> set[tuple[int, int]]:
-    """Bins of the MCI plane holding at least ``min_count`` objects, with holes filled.
-
-    Counts are box-summed over ``smooth`` x ``smooth`` bins first.
-    """
+def _occupied(mci_in: np.ndarray, mci_out: np.ndarray, min_count: int) -> set[tuple[int, int]]:
+    """Bins of the MCI plane holding at least ``min_count`` objects, with holes filled."""
     mci_in, mci_out = np.asarray(mci_in, float), np.asarray(mci_out, float)
     ok = np.isfinite(mci_in) & np.isfinite(mci_out)
     b = MCIRegion.bins(mci_in[ok], mci_out[ok])
     if b.size == 0:
         return set()
-    lo = b.min(axis=0) - smooth
-    hist = np.zeros(b.max(axis=0) - lo + 1 + smooth, float)
+    lo = b.min(axis=0) - 1
+    hist = np.zeros(b.max(axis=0) - lo + 2, float)
     np.add.at(hist, (b[:, 0] - lo[0], b[:, 1] - lo[1]), 1)
-    if smooth > 1:
-        hist = ndimage.uniform_filter(hist, size=smooth, mode="constant") * smooth**2
     filled = ndimage.binary_fill_holes(ndimage.binary_closing(hist >= min_count))
     ii, jj = np.nonzero(filled)
+    return {(int(i + lo[0]), int(j + lo[1])) for i, j in zip(ii, jj, strict=True)}
+
+
+def _locus_core(
+    mci_in: np.ndarray, mci_out: np.ndarray, level: float, sigma: float
+) -> set[tuple[int, int]]:
+    """Bins where the smoothed density of MCI pairs is at least ``level`` times its peak.
+
+    The density is the 2-D histogram in ``BIN`` bins smoothed by a Gaussian of ``sigma`` bins;
+    the region is the connected part holding the peak, with holes filled.  Its shape does not
+    depend on the number of objects, only on how they are distributed.
+    """
+    mci_in, mci_out = np.asarray(mci_in, float), np.asarray(mci_out, float)
+    ok = np.isfinite(mci_in) & np.isfinite(mci_out)
+    if not ok.any():
+        return set()
+    b = MCIRegion.bins(mci_in[ok], mci_out[ok])
+    pad = int(np.ceil(3 * sigma)) + 1
+    lo = b.min(axis=0) - pad
+    hist = np.zeros(b.max(axis=0) - lo + 1 + pad, float)
+    np.add.at(hist, (b[:, 0] - lo[0], b[:, 1] - lo[1]), 1)
+    if sigma > 0:
+        hist = ndimage.gaussian_filter(hist, sigma, mode="constant")
+    labels, _ = ndimage.label(hist >= level * hist.max())
+    core = ndimage.binary_fill_holes(
+        labels == labels[np.unravel_index(np.argmax(hist), hist.shape)]
+    )
+    ii, jj = np.nonzero(core)
     return {(int(i + lo[0]), int(j + lo[1])) for i, j in zip(ii, jj, strict=True)}
 
 
