@@ -46,6 +46,7 @@ from phangs_products.models import ManifestModel
 from phangs_products.models import open as open_product
 from phangs_products.pipeline.code import code_digest, tree_digest
 from phangs_products.pipeline.config import RunConfig
+from phangs_products.pipeline.memory import PeakMemory
 from phangs_products.provenance import file_digest, make_provenance, new_run_id, software_versions
 
 __all__ = ["RunLock", "RunLockedError", "Stage", "StageContext", "StageResult", "run_stages"]
@@ -272,6 +273,8 @@ class StageResult:
     step: str = ""
     done: int = 0
     total: int = 0
+    #: Peak resident memory of the run's processes while the stage ran, MB (0: not measured).
+    peak_mb: float = 0.0
 
 
 def _plain(value: Any) -> Any:
@@ -506,10 +509,12 @@ def _run_locked(
         if report:
             report(StageResult(stage.name, "running", 0.0))
         t0 = time.perf_counter()
+        memory = PeakMemory()
         try:
             with (
                 _StageLog(run.work / "logs" / f"{stage.name}.log"),
                 threadpool_limits(limits=1),
+                memory,
             ):
                 log.info("stage %s started (run %s)", stage.name, run_id)
                 outputs = stage.func(ctx)
@@ -517,8 +522,14 @@ def _run_locked(
         except Exception as exc:
             seconds = time.perf_counter() - t0
             message = f"{type(exc).__name__}: {exc}"
-            manifest.record(stage.name, status="failed", seconds=seconds, error=message[:2000])
-            result = StageResult(stage.name, "failed", seconds, error=message)
+            manifest.record(
+                stage.name,
+                status="failed",
+                seconds=seconds,
+                peak_rss_mb=round(memory.mb, 1),
+                error=message[:2000],
+            )
+            result = StageResult(stage.name, "failed", seconds, error=message, peak_mb=memory.mb)
             results.append(result)
             if report:
                 report(result)
@@ -536,6 +547,7 @@ def _run_locked(
             stage.name,
             status="done",
             seconds=seconds,
+            peak_rss_mb=round(memory.mb, 1),
             finished=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             outputs=recorded,
             **({"skipped_inputs": ctx.skipped_inputs} if ctx.skipped_inputs else {}),
@@ -543,7 +555,12 @@ def _run_locked(
         done[stage.name] = outputs
         left_out[stage.name] = list(dict.fromkeys([*upstream, *ctx.skipped_inputs]))
         result = StageResult(
-            stage.name, "done", seconds, outputs, skipped_inputs=ctx.skipped_inputs
+            stage.name,
+            "done",
+            seconds,
+            outputs,
+            skipped_inputs=ctx.skipped_inputs,
+            peak_mb=memory.mb,
         )
         results.append(result)
         if report:

@@ -274,7 +274,7 @@ def _binned(values: np.ndarray, hit: np.ndarray, edges: Sequence[float], unit: s
             if not np.isfinite(lo)
             else f">= {lo:g}"
             if not np.isfinite(hi)
-            else f"{lo:g}-{hi:g}"
+            else f"{lo:g} to {hi:g}"
         )
         parts.append(f"{label} {unit}: {share(hit, inside)}")
     return "; ".join(parts)

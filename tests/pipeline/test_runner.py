@@ -226,3 +226,37 @@ def test_stage_progress_reaches_a_terminal_and_stays_out_of_logs(tmp_path):
     assert (task.completed, task.total) == (2, 5) and "F336W" in task.description
     reporter(events[3])
     assert reporter.bar is None and "imaging" in tty.getvalue()
+
+
+def _hold_memory(n_bytes: int, seconds: float) -> None:
+    """Touch ``n_bytes`` of memory and keep them for ``seconds`` (a worker process's job)."""
+    import time
+
+    block = b"x" * n_bytes
+    time.sleep(seconds)
+    assert len(block) == n_bytes
+
+
+def greedy(ctx):
+    """A stage whose worker process holds 400 MB for a second."""
+    import multiprocessing
+
+    worker = multiprocessing.get_context("spawn").Process(
+        target=_hold_memory, args=(400_000_000, 1.0)
+    )
+    worker.start()
+    worker.join()
+    out = ctx.folder / "done.txt"
+    out.write_text(str(worker.exitcode))
+    return {"done": [out]}
+
+
+def test_peak_memory_of_a_stage_counts_its_worker_processes(tmp_path):
+    """The stage's peak resident memory includes its children and lands in the manifest."""
+    run = make_run(tmp_path)
+    (result,) = run_stages(run, [Stage("greedy", greedy, config=ToyConfig())])
+    assert result.status == "done" and result.peak_mb >= 400
+    manifest = pp.open(run.work / "run-manifest.asdf", strict=True)
+    assert manifest.schema.id == "run-manifest-1.1.0"
+    recorded = manifest.tree["stages"]["greedy"]["peak_rss_mb"]
+    assert recorded == pytest.approx(result.peak_mb, abs=0.1)
