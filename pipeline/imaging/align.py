@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.stats import sigma_clipped_stats
+from astropy.table import Table
 from astropy.wcs import WCS
+from photutils.detection import DAOStarFinder
 
 from phangs_products.pipeline.imaging.exposures import Exposure, ImagingConfig, captured, in_folder
 
@@ -127,14 +131,73 @@ def _move_wcs(path: Path, delta: np.ndarray) -> None:
                 hdu.header["CRVAL2"] += float(delta[1])
 
 
+def chip_sources(data: np.ndarray, bad: np.ndarray, config: ImagingConfig) -> Table | None:
+    """The ``max_sources`` brightest point-like sources of one chip (0-based x, y; flux).
+
+    DAOStarFinder above ``threshold`` times the sigma-clipped sky scatter with a kernel of
+    ``conv_width`` px; sharpness 0.2-1 (cosmic rays and hot pixels are sharper).
+    """
+    good = ~bad & np.isfinite(data)
+    if good.sum() < 100:
+        return None
+    _, median, std = sigma_clipped_stats(data[good], sigma=3.0, maxiters=5)
+    if not np.isfinite(std) or std <= 0:
+        return None
+    finder = DAOStarFinder(
+        threshold=config.threshold * float(std),
+        fwhm=config.conv_width,
+        sharplo=0.2,
+        sharphi=1.0,
+        brightest=config.max_sources,
+        exclude_border=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # photutils warns when a chip has no source
+        return finder(np.where(good, data - median, 0.0), mask=~good)
+
+
+def _catfile(files: list[str], config: ImagingConfig, scratch: Path) -> Path:
+    """TweakReg catalog file: per exposure, one list of each chip's brightest sources."""
+    lines = []
+    for name in files:
+        path = Path(name)
+        lists = []
+        with fits.open(path) as hdul:
+            for hdu in (h for h in hdul if h.name == "SCI"):
+                data = np.asarray(hdu.data, float)
+                dq = hdul["DQ", hdu.ver].data if ("DQ", hdu.ver) in hdul else None
+                bad = np.zeros(data.shape, bool) if dq is None else np.asarray(dq) != 0
+                found = chip_sources(data, bad, config)
+                out = scratch / f"{path.stem}_sci{hdu.ver}.xy"
+                rows = (
+                    np.zeros((0, 3))
+                    if found is None
+                    else np.column_stack(
+                        [found["x_centroid"] + 1, found["y_centroid"] + 1, found["flux"]]
+                    )
+                )
+                np.savetxt(out, rows, fmt="%.4f", header="x y flux (1-based pixels)")
+                lists.append(str(out))
+                log.debug("%s[SCI,%d]: %d alignment sources", path.name, hdu.ver, len(rows))
+        lines.append(" ".join([str(path), *lists]))
+    catfile = scratch / "alignment_sources.cat"
+    catfile.write_text("\n".join(lines) + "\n")
+    return catfile
+
+
 def _tweakreg(files: list[str], refcat: Path, config: ImagingConfig, scratch: Path) -> None:
     """One TweakReg run of ``files`` against the reference catalog, log captured."""
+    sources = (
+        {"catfile": str(_catfile(files, config, scratch)), "xcol": 1, "ycol": 2, "fluxcol": 3}
+        if config.max_sources
+        else {"imagefindcfg": {"threshold": config.threshold, "conv_width": config.conv_width}}
+    )
     with in_folder(scratch), captured(scratch / "tweakreg.log"):
         from drizzlepac import tweakreg  # its import logs to the console: capture it too
 
         tweakreg.TweakReg(
             files,
-            imagefindcfg={"threshold": config.threshold, "conv_width": config.conv_width},
+            **sources,
             refcat=str(refcat),
             refxcol=1,
             refycol=2,
