@@ -9,8 +9,10 @@ work folder and resumes from the stages the dead one finished.  Two bands keep e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,26 +64,19 @@ def _start(command: list[str], log: Path) -> subprocess.Popen:
         return subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT, env=env)
 
 
-@pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory) -> Iterator[DaskCluster]:
+@contextlib.contextmanager
+def _dask_processes(folder: Path, workers: dict[str, list[str]]) -> Iterator[DaskCluster]:
+    """A `dask scheduler` and one `dask worker` (one thread) per name of ``workers``.
+
+    ``workers`` maps each worker's name to the command that wraps it ([] for none).
+    """
     from distributed import Client
 
-    folder = tmp_path_factory.mktemp("dask")
     dask = str(Path(sys.executable).with_name("dask"))
     file = folder / "scheduler.json"
+    options = ["--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
     scheduler = _start(
-        [
-            dask,
-            "scheduler",
-            "--scheduler-file",
-            str(file),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-dashboard",
-        ],
-        folder / "scheduler.log",
+        [dask, "scheduler", "--scheduler-file", str(file), *options], folder / "scheduler.log"
     )
     processes = [scheduler]
     try:
@@ -90,32 +85,18 @@ def dask_cluster(tmp_path_factory) -> Iterator[DaskCluster]:
             assert scheduler.poll() is None, (folder / "scheduler.log").read_text()
             assert time.monotonic() < deadline, "the scheduler did not start"
             time.sleep(0.1)
-        nannies = [
-            _start(
-                [
-                    dask,
-                    "worker",
-                    "--scheduler-file",
-                    str(file),
-                    "--nthreads",
-                    "1",
-                    "--name",
-                    name,
-                    "--no-dashboard",
-                    "--local-directory",
-                    str(folder / name),
-                ],
-                folder / f"{name}.log",
-            )
-            for name in ("w1", "w2")
-        ]
+        nannies = []
+        for name, wrapper in workers.items():
+            command = [dask, "worker", "--scheduler-file", str(file), "--nthreads", "1"]
+            command += ["--name", name, "--no-dashboard", "--local-directory", str(folder / name)]
+            nannies.append(_start([*wrapper, *command], folder / f"{name}.log"))
         processes += nannies
         with Client(scheduler_file=str(file)) as client:
-            client.wait_for_workers(2, timeout=120)
+            client.wait_for_workers(len(workers), timeout=120)
             address = client.scheduler.address
         yield DaskCluster(address, nannies, folder)
     finally:
-        for process in reversed(processes):  # only the processes this fixture started
+        for process in reversed(processes):  # only the processes started here
             process.terminate()
         for process in processes:
             try:
@@ -123,6 +104,13 @@ def dask_cluster(tmp_path_factory) -> Iterator[DaskCluster]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory) -> Iterator[DaskCluster]:
+    """A scheduler and two workers."""
+    with _dask_processes(tmp_path_factory.mktemp("dask"), {"w1": [], "w2": []}) as cluster:
+        yield cluster
 
 
 def _config(sim, folder: Path) -> Path:
@@ -242,3 +230,28 @@ def test_the_lock_of_a_worker_lost_with_its_node_is_taken_over(dask_cluster, tmp
             refused = client.submit(_take_lock, str(tmp_path), workers=[worker], pure=False)
             assert "pid 1 on node-busy.example" in refused.result()["error"]
     assert json.loads(lock.read_text()) == busy
+
+
+def _can_mount_privately() -> bool:
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        return False
+    probe = ["unshare", "-m", "--propagation", "private", "mount", "-t", "tmpfs", "none", "/mnt"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount_privately(), reason="needs root and unshare -m")
+def test_a_worker_that_does_not_see_the_run_folder_stops_the_run(sim_small, tmp_path, capsys):
+    # a worker on "another node": in its own mount namespace the run folder is an empty tmpfs
+    run_folder = tmp_path / "run"
+    config = _config(sim_small, run_folder)
+    mask = 'mount -t tmpfs none "$0" && exec "$@"'
+    wrapper = ["unshare", "-m", "--propagation", "private", "sh", "-c", mask, str(run_folder)]
+    (tmp_path / "dask").mkdir()
+    with _dask_processes(tmp_path / "dask", {"elsewhere": wrapper}) as cluster:
+        assert main(["run", str(config), "--scheduler", cluster.address]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Dask worker tcp://127.0.0.1:") and err.count("\n") == 1, err
+    assert f"does not see {run_folder}" in err
+    assert "must be on storage every worker sees" in err
+    assert not (run_folder / "work" / FIELD / "run-manifest.asdf").exists()  # nothing ran
+    assert not [p for p in run_folder.rglob("*") if p.is_file() and p.name != "run.toml"]
