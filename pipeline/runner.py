@@ -164,6 +164,7 @@ class RunLock:
             prefix=f".{LOCK_NAME}.", suffix=TEMP_SUFFIX, dir=self.path.parent
         )
         try:
+            os.fchmod(fd, 0o644)  # other users may read who holds the folder
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
                 fh.flush()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import tempfile
 import threading
 import uuid
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 #: One field at a time in a worker process, whatever its thread count: drizzlepac changes the
 #: process's working folder.
 _FIELD_LOCK = threading.Lock()
+#: The handler that sends the package's warnings to a Dask worker's log (Dask's line format).
+_WORKER_HANDLER: logging.Handler | None = None
+WORKER_LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 
 
 class SharedStorageError(PhangsProductsError):
@@ -72,30 +76,52 @@ def _this_worker() -> Any:
 
 
 def dask_lock_owner() -> LockOwner | None:
-    """On a Dask worker: the lock owner that records the worker's address (else None).
+    """On a Dask worker: the lock owner that records the worker and its scheduler (else None).
 
-    A lock naming a worker the scheduler no longer lists is stale: that worker died (its node
-    may be gone, so the pid cannot be checked), and the scheduler gave its field to this one.
+    A lock naming another worker of the same scheduler that the scheduler no longer lists is
+    stale: that worker died (its node may be gone, so the pid cannot be checked), and the
+    scheduler gave its field to this one.  A lock of another scheduler's worker (a second run
+    of the same field elsewhere) is judged by pid and host only.
     """
     worker = _this_worker()
     if worker is None:
         return None
-    address = worker.address
+    address, scheduler = worker.address, worker.scheduler.address
 
     def gone(holder: dict[str, Any]) -> bool:
         other = holder.get("dask_worker")
-        if not isinstance(other, str) or other == address:
+        if holder.get("dask_scheduler") != scheduler or not isinstance(other, str):
+            return False
+        if other == address:
             return False
         from distributed import get_client
 
         return other not in get_client().scheduler_info(n_workers=-1)["workers"]
 
-    return LockOwner({"dask_worker": address}, gone)
+    return LockOwner({"dask_worker": address, "dask_scheduler": scheduler}, gone)
+
+
+def _log_to_worker_stderr() -> None:
+    """On a Dask worker: the package's warnings go to the worker's log (stderr), once.
+
+    The package logger has only a NullHandler, and a worker configures Dask's loggers only, so
+    a stale lock taken over or an input left out would otherwise be seen nowhere but the stage
+    logs.
+    """
+    global _WORKER_HANDLER
+    if _WORKER_HANDLER is not None or logging.getLogger().handlers:
+        return
+    _WORKER_HANDLER = logging.StreamHandler(sys.stderr)
+    _WORKER_HANDLER.setLevel(logging.WARNING)
+    _WORKER_HANDLER.setFormatter(logging.Formatter(WORKER_LOG_FORMAT))
+    logging.getLogger("phangs_products").addHandler(_WORKER_HANDLER)
 
 
 def _run_one(config: RunConfig) -> GalaxyOutcome:
     worker = _this_worker()
     where = worker.address if worker is not None else ""
+    if worker is not None:
+        _log_to_worker_stderr()
     with _FIELD_LOCK:
         try:
             results = run_galaxy(config, lock_owner=dask_lock_owner())

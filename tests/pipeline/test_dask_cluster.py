@@ -49,6 +49,10 @@ class DaskCluster:
     nannies: list[subprocess.Popen]
     logs: Path
 
+    def log_text(self) -> str:
+        """What the scheduler and workers logged."""
+        return "".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("*.log")))
+
     def worker_pids(self) -> set[int]:
         """Pids of the worker processes (children of the nannies)."""
         return {c.pid for n in self.nannies for c in psutil.Process(n.pid).children()}
@@ -58,17 +62,20 @@ class DaskCluster:
 TESTS_PATH = os.pathsep.join(str(p) for p in (Path(__file__).parent, Path(__file__).parents[1]))
 
 
-def _start(command: list[str], log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": TESTS_PATH}
+def _start(command: list[str], log: Path, **env: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": TESTS_PATH, **env}
     with log.open("w") as fh:
         return subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT, env=env)
 
 
 @contextlib.contextmanager
-def _dask_processes(folder: Path, workers: dict[str, list[str]]) -> Iterator[DaskCluster]:
+def _dask_processes(
+    folder: Path, workers: dict[str, list[str]], **scheduler_env: str
+) -> Iterator[DaskCluster]:
     """A `dask scheduler` and one `dask worker` (one thread) per name of ``workers``.
 
-    ``workers`` maps each worker's name to the command that wraps it ([] for none).
+    ``workers`` maps each worker's name to the command that wraps it ([] for none);
+    ``scheduler_env`` are environment variables of the scheduler (Dask settings).
     """
     from distributed import Client
 
@@ -76,7 +83,9 @@ def _dask_processes(folder: Path, workers: dict[str, list[str]]) -> Iterator[Das
     file = folder / "scheduler.json"
     options = ["--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
     scheduler = _start(
-        [dask, "scheduler", "--scheduler-file", str(file), *options], folder / "scheduler.log"
+        [dask, "scheduler", "--scheduler-file", str(file), *options],
+        folder / "scheduler.log",
+        **scheduler_env,
     )
     processes = [scheduler]
     try:
@@ -188,6 +197,7 @@ def test_a_worker_killed_in_the_middle_of_a_field_is_retried_and_the_run_complet
     # another worker (or the restarted one) ran the field again ...
     assert f"{FIELD}  ok (Dask worker tcp://" in out, out
     assert f"ok (Dask worker {holder['dask_worker']})" not in out
+    assert "taking over a stale lock" in dask_cluster.log_text()  # the worker says so
     # ... taking over the dead worker's lock (else it would have stopped at once) and resuming:
     # imaging, finished before the kill, was not redone; the rest was
     after = manifest_stages(work)
@@ -214,22 +224,30 @@ def test_the_lock_of_a_worker_lost_with_its_node_is_taken_over(dask_cluster, tmp
     from distributed import Client
 
     lock = tmp_path / "run.lock"
-    with Client(dask_cluster.address) as client:
+    scheduler = dask_cluster.address
+    with Client(scheduler) as client:
         live = sorted(client.scheduler_info(n_workers=-1)["workers"])
+
+        def holder(host: str, worker: str, scheduler: str = scheduler) -> dict:
+            return {"pid": 1, "host": host, "dask_worker": worker, "dask_scheduler": scheduler}
+
         # a worker the scheduler no longer lists, on a node that cannot be asked
-        lock.write_text(
-            json.dumps({"pid": 1, "host": "node-gone.example", "dask_worker": "tcp://192.0.2.1:1"})
-        )
+        lock.write_text(json.dumps(holder("node-gone.example", "tcp://192.0.2.1:1")))
         taken = client.submit(_take_lock, str(tmp_path), pure=False).result()
         assert taken.get("dask_worker") in live and taken["host"] == socket.gethostname(), taken
+        assert taken["dask_scheduler"] == scheduler
         assert not lock.exists()
-        # a live worker's lock on another node is never taken over
-        busy = {"pid": 1, "host": "node-busy.example", "dask_worker": live[0]}
-        lock.write_text(json.dumps(busy))
-        for worker in live:
-            refused = client.submit(_take_lock, str(tmp_path), workers=[worker], pure=False)
-            assert "pid 1 on node-busy.example" in refused.result()["error"]
-    assert json.loads(lock.read_text()) == busy
+        # a live worker's lock on another node is never taken over, nor one of a worker of
+        # another scheduler (a second run of the field elsewhere), listed here or not
+        for busy in (
+            holder("node-busy.example", live[0]),
+            holder("node-busy.example", "tcp://192.0.2.1:1", "tcp://192.0.2.2:8786"),
+        ):
+            lock.write_text(json.dumps(busy))
+            for worker in live:
+                refused = client.submit(_take_lock, str(tmp_path), workers=[worker], pure=False)
+                assert "pid 1 on node-busy.example" in refused.result()["error"]
+            assert json.loads(lock.read_text()) == busy
 
 
 def _can_mount_privately() -> bool:
@@ -255,3 +273,32 @@ def test_a_worker_that_does_not_see_the_run_folder_stops_the_run(sim_small, tmp_
     assert "must be on storage every worker sees" in err
     assert not (run_folder / "work" / FIELD / "run-manifest.asdf").exists()  # nothing ran
     assert not [p for p in run_folder.rglob("*") if p.is_file() and p.name != "run.toml"]
+
+
+def test_a_field_whose_worker_dies_more_often_than_allowed_is_reported_failed(sim_small, tmp_path):
+    config = _config(sim_small, tmp_path / "run")
+    lock = tmp_path / "run" / "work" / FIELD / "run.lock"
+    (tmp_path / "dask").mkdir()
+    no_retry = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    with _dask_processes(tmp_path / "dask", {"w": []}, **no_retry) as cluster:
+        command = [sys.executable, "-m", "phangs_products.cli", "run", str(config)]
+        run = subprocess.Popen(
+            [*command, "--scheduler", cluster.address],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 300
+            while not lock.exists():
+                assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+                time.sleep(0.1)
+            os.kill(json.loads(lock.read_text())["pid"], signal.SIGKILL)
+            out, err = run.communicate(timeout=300)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+    assert run.returncode == 1, out + err
+    line = next(x for x in out.splitlines() if x.strip().startswith(FIELD))
+    assert "failed KilledWorker" in line and "rerun to resume from its work folder" in line, out
