@@ -34,7 +34,8 @@ from phangs_products.pipeline.runner import RunLock, RunLockedError
 from phangs_products.pipeline.scaleout import dask_lock_owner
 from phangs_products.validation import validate_delivery
 
-pytestmark = pytest.mark.slow
+#: one xdist worker runs them all: they share the module's Dask processes and sequential run
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dask-cluster")]
 
 #: Two bands: the reference band and one more, drizzled onto its grid.
 BANDS = ("F438W", "F555W")
