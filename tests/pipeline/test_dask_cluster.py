@@ -56,7 +56,7 @@ class DaskCluster:
 
     def worker_pids(self) -> set[int]:
         """Pids of the worker processes (children of the nannies)."""
-        return {c.pid for n in self.nannies for c in psutil.Process(n.pid).children()}
+        return {c.pid for n in self.nannies for c in psutil.Process(n.pid).children(recursive=True)}
 
 
 #: The test modules, importable by the scheduler and workers (they run ``_take_lock``).
