@@ -39,6 +39,12 @@ from phangs_products.bands import field_target
 from phangs_products.hlsp import SURVEY
 from phangs_products.naming import sanitize_target
 from phangs_products.pipeline.config import RunConfig, load_config
+from phangs_products.pipeline.hpc import (
+    KINDS,
+    ClusterConfigError,
+    ClusterSpec,
+    load_cluster_config,
+)
 from phangs_products.pipeline.products import StageName
 from phangs_products.pipeline.runner import StageError, StageResult
 from phangs_products.pipeline.sim.config import BANDS, SIZES, SimConfig
@@ -214,11 +220,45 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="+", help="TOML run configuration(s), one per field")
     parser.add_argument(
         "--scheduler",
-        default="local",
-        help="with several configs: 'local' (Dask LocalCluster), 'sync', or a "
-        "scheduler address tcp://host:port",
+        default=None,
+        help="where the fields run: 'local' (a Dask LocalCluster, the default with several "
+        "configs), 'sync' (here, one after the other), or a Dask scheduler address "
+        "tcp://host:port (even for one config); one config without it runs here",
     )
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
+    parser.add_argument(
+        "--cluster",
+        choices=sorted(KINDS),
+        default=None,
+        help="run the fields on Dask workers started as batch jobs (dask-jobqueue), with the "
+        "[cluster] settings of --cluster-config",
+    )
+    parser.add_argument(
+        "--cluster-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML file with a [cluster] table: cores, memory, walltime, jobs, queue, ...",
+    )
+    parser.add_argument(
+        "--job-script",
+        action="store_true",
+        help="with --cluster: print the batch job script and stop (no job is submitted)",
+    )
+
+
+def _cluster_spec(args: argparse.Namespace) -> ClusterSpec | None:
+    """The checked cluster preset of ``--cluster`` and ``--cluster-config`` (None without)."""
+    kind, path = getattr(args, "cluster", None), getattr(args, "cluster_config", None)
+    if kind is None:
+        if path is not None or getattr(args, "job_script", False):
+            raise ClusterConfigError("--cluster-config and --job-script need --cluster slurm|pbs")
+        return None
+    if path is None:
+        raise ClusterConfigError(f"--cluster {kind}: needs --cluster-config FILE ([cluster] table)")
+    if args.scheduler not in (None, "local"):
+        raise ClusterConfigError("--cluster starts its own scheduler: leave out --scheduler")
+    return load_cluster_config(path, kind)
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -226,10 +266,21 @@ def run_run(args: argparse.Namespace) -> int:
     from phangs_products.pipeline.graph import build_stages
 
     console = Console()
+    spec = _cluster_spec(args)
+    if spec is not None and args.job_script:
+        from phangs_products.pipeline.hpc import make_cluster
+
+        cluster = make_cluster(spec)
+        try:
+            print(cluster.job_script(), end="")
+        finally:
+            cluster.close()
+        return 0
     configs = [load_config(p) for p in args.config]
     for config in configs:  # every stage option checked before any stage runs
         build_stages(config)
-    if len(configs) == 1:
+    here = args.scheduler in (None, "local", "sync") and spec is None
+    if len(configs) == 1 and here:
         return 0 if _run_one(configs[0], console) else 1
     from phangs_products.pipeline.scaleout import run_many
 
@@ -237,9 +288,16 @@ def run_run(args: argparse.Namespace) -> int:
 
     def show(outcome):
         state = "[green]ok[/]" if outcome.ok else f"[red]failed[/] {escape(str(outcome.error))}"
-        console.print(f"  {outcome.field:<{width}}  {state}", soft_wrap=True)
+        where = f" (Dask worker {escape(outcome.worker)})" if outcome.worker else ""
+        console.print(f"  {outcome.field:<{width}}  {state}{where}", soft_wrap=True)
 
-    outcomes = run_many(configs, scheduler=args.scheduler, n_workers=args.workers, progress=show)
+    outcomes = run_many(
+        configs,
+        scheduler=args.scheduler or "local",
+        n_workers=args.workers,
+        progress=show,
+        cluster=spec,
+    )
     for config in configs:
         for line in where_lines(config):
             console.print(line, soft_wrap=True, highlight=False)

@@ -23,7 +23,7 @@ from phangs_products.pipeline.products import StageName
 from phangs_products.pipeline.publish.document import document_stage
 from phangs_products.pipeline.publish.publish import publish_stage
 from phangs_products.pipeline.publish.validate import validate_stage
-from phangs_products.pipeline.runner import Stage, StageResult, run_stages
+from phangs_products.pipeline.runner import LockOwner, Stage, StageResult, run_stages
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +119,19 @@ def _named(result: StageResult, field: str) -> StageResult:
 
 
 def run_galaxy(
-    run: RunConfig, report: Callable[[StageResult], None] | None = None
+    run: RunConfig,
+    report: Callable[[StageResult], None] | None = None,
+    lock_owner: LockOwner | None = None,
 ) -> list[StageResult]:
     """Run every stage of one galaxy field (skipping unchanged ones).
 
     With several pointings: every pointing's stages, then the mosaic's; stage names in the
     results are prefixed with their field (``ngc628e/imaging``, ``ngc628mosaic/mosaic``).
+    ``lock_owner`` is what the work folders' locks record of the run beyond pid and host (a
+    Dask worker's address, see :class:`~phangs_products.pipeline.runner.LockOwner`).
     """
     if not run.pointings:
-        return run_stages(run, build_stages(run), report=report)
+        return run_stages(run, build_stages(run), report=report, lock_owner=lock_owner)
     results: list[StageResult] = []
     mosaic = run.mosaic_run()
     for sub, stages in [
@@ -140,5 +144,6 @@ def run_galaxy(
                 report(_named(result, field))
 
         log.info("field %s of %s", sub.field, run.field)
-        results += [_named(r, sub.field) for r in run_stages(sub, stages, report=show)]
+        done = run_stages(sub, stages, report=show, lock_owner=lock_owner)
+        results += [_named(r, sub.field) for r in done]
     return results

@@ -16,22 +16,25 @@ rest:
   summary table;
 * stages run with single-threaded BLAS/OpenMP, so their products are identical whether they
   run in this process or on a Dask worker (parallelism comes from processes, one field each);
-* one run at a time uses a work folder: the run holds ``<work>/run.lock`` (pid and host), so a
-  second run into the same folder stops at once (:class:`RunLock`); a lock whose process is
-  gone is stale and taken over.  Holding it, the run first removes the temporary files a
-  killed atomic write left in the work and delivery folders.
+* one run at a time uses a work folder: the run holds ``<work>/run.lock`` (pid and host, and
+  the Dask worker's address on a worker), so a second run into the same folder stops at once
+  (:class:`RunLock`); a lock whose process is gone (or whose Dask worker the scheduler lost) is
+  stale and taken over.  Holding it, the run first removes the temporary files a killed atomic
+  write left in the work and delivery folders.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,7 +43,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from phangs_products.atomic import inside, remove_temp_files
+from phangs_products.atomic import TEMP_SUFFIX, inside, remove_temp_files
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ManifestModel
 from phangs_products.models import open as open_product
@@ -49,11 +52,21 @@ from phangs_products.pipeline.config import RunConfig
 from phangs_products.pipeline.memory import PeakMemory
 from phangs_products.provenance import file_digest, make_provenance, new_run_id, software_versions
 
-__all__ = ["RunLock", "RunLockedError", "Stage", "StageContext", "StageResult", "run_stages"]
+__all__ = [
+    "LockOwner",
+    "RunLock",
+    "RunLockedError",
+    "Stage",
+    "StageContext",
+    "StageResult",
+    "run_stages",
+]
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "run-manifest.asdf"
 LOCK_NAME = "run.lock"
+#: Errors of ``os.link`` on a file system that has no hard links.
+NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 #: Loggers whose records go to the stage log file (third-party tools are chatty).
 CAPTURED_LOGGERS = ("phangs_products", "drizzlepac", "stsci", "stwcs", "tweakwcs", "astropy")
 
@@ -78,21 +91,48 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class LockOwner:
+    """What a run records in its lock beside pid and host, and how it tells a holder is gone.
+
+    A run on a Dask worker records the worker's address; a lock whose worker the scheduler no
+    longer knows is stale, on whatever host it was (a worker lost with its node: the scheduler
+    then runs the field again on another worker, which must be able to take the folder over).
+
+    Attributes
+    ----------
+    facts : dict
+        Written into the lock (JSON values).
+    gone : callable
+        ``gone(holder) -> bool``: whether the run that wrote the lock ``holder`` (its JSON
+        document) is gone.
+    """
+
+    facts: dict[str, Any]
+    gone: Callable[[dict[str, Any]], bool]
+
+
 class RunLock:
     """The lock of a work folder: ``run.lock`` holding the pid and host of the run using it.
 
-    Created with ``O_CREAT | O_EXCL``, so of two runs starting together exactly one gets it.
-    A lock left by a process that no longer runs on this host is stale and taken over; a lock
+    The lock is written whole to a temporary file, then hard-linked to ``run.lock`` (atomic, and
+    refused when the name exists, on local and network file systems), so of two runs starting
+    together exactly one gets it, and a run killed while taking it never leaves a lock without
+    its holder.  A lock left by a process that no longer runs on this host is stale and taken
+    over, and so is one whose holder ``owner`` says is gone (:class:`LockOwner`); any other lock
     of another host is never taken over (its process cannot be checked from here).
 
     Parameters
     ----------
     folder : Path
         The work folder.
+    owner : LockOwner, optional
+        More facts about this run for its lock, and the test that a holder is gone.
     """
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, owner: LockOwner | None = None):
         self.path = folder / LOCK_NAME
+        self.owner = owner
         self.held = False
 
     def _holder(self) -> dict[str, Any] | None:
@@ -103,10 +143,51 @@ class RunLock:
         return holder if isinstance(holder, dict) else None
 
     def _stale(self, holder: dict[str, Any] | None) -> bool:
-        if holder is None or holder.get("host") != socket.gethostname():
+        if holder is None:
+            return False
+        if self.owner is not None and self.owner.gone(holder):
+            return True
+        if holder.get("host") != socket.gethostname():
             return False
         pid = holder.get("pid")
         return isinstance(pid, int) and pid > 0 and not _pid_alive(pid)
+
+    def _link(self) -> None:
+        """Create the lock with its content in one step (``FileExistsError`` when taken)."""
+        document = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            **(self.owner.facts if self.owner is not None else {}),
+        }
+        text = json.dumps(document)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{LOCK_NAME}.", suffix=TEMP_SUFFIX, dir=self.path.parent
+        )
+        try:
+            os.fchmod(fd, 0o644)  # other users may read who holds the folder
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(name, self.path)
+            except FileExistsError:
+                raise
+            except OSError as exc:  # a file system without hard links
+                if exc.errno not in NO_HARD_LINKS:
+                    raise
+                self._create(text)
+        finally:
+            os.unlink(name)
+
+    def _create(self, text: str) -> None:
+        """Create the lock with ``O_CREAT | O_EXCL``, then write it (no hard links here)."""
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def acquire(self) -> None:
         """Take the lock.
@@ -119,16 +200,17 @@ class RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(2):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                self._link()
             except FileExistsError:
                 holder = self._holder()
                 if attempt == 0 and self._stale(holder):
                     assert holder is not None
                     log.warning(
-                        "%s: taking over a stale lock (pid %s on %s is not running)",
+                        "%s: taking over a stale lock (pid %s on %s%s is gone)",
                         self.path.parent,
                         holder.get("pid"),
                         holder.get("host"),
+                        f", Dask worker {holder['dask_worker']}" if "dask_worker" in holder else "",
                     )
                     self.path.unlink(missing_ok=True)
                     continue
@@ -142,17 +224,6 @@ class RunLock:
                     f"{self.path.parent}: another run is using this folder ({who}); wait for it "
                     f"to finish, or remove {self.path} if that run is gone"
                 ) from None
-            with os.fdopen(fd, "w") as fh:
-                json.dump(
-                    {
-                        "pid": os.getpid(),
-                        "host": socket.gethostname(),
-                        "started": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-                    },
-                    fh,
-                )
-                fh.flush()
-                os.fsync(fh.fileno())
             self.held = True
             return
 
@@ -414,6 +485,7 @@ def run_stages(
     *,
     run_id: str | None = None,
     report: Callable[[StageResult], None] | None = None,
+    lock_owner: LockOwner | None = None,
 ) -> list[StageResult]:
     """Run the stage graph of one galaxy field.
 
@@ -427,6 +499,8 @@ def run_stages(
         Run identifier (new one by default).
     report : callable, optional
         Called with each :class:`StageResult` as soon as the stage ends.
+    lock_owner : LockOwner, optional
+        Who takes the work folder's lock, beyond pid and host (a Dask worker).
 
     Returns
     -------
@@ -440,7 +514,7 @@ def run_stages(
         When another run is using the work folder.
     """
     run_id = run_id or new_run_id()
-    with RunLock(run.work):
+    with RunLock(run.work, lock_owner):
         _remove_leftovers(run)
         return _run_locked(run, stages, run_id, report)
 

@@ -257,3 +257,57 @@ def tiny_flc(
         ]
     fits.HDUList(hdus).writeto(path)
     return path
+
+
+#: Header cards that differ between two runs of the same inputs (when and by which run).
+RUN_CARDS = {"DATE", "CHECKSUM", "DATASUM", "PPRUNID", "IRAF-TLM", "DATE-OBS", "FILENAME"}
+
+
+def assert_same_products(a: Path, b: Path) -> None:
+    """Two runs' FITS products hold the same data, bit for bit, and the same headers.
+
+    Headers are compared but for the cards of :data:`RUN_CARDS` and AstroDrizzle's ``D0*``
+    records; floats to 1e-6.  The ``ASDF`` extension (provenance: run id, paths) is not
+    compared.  The arrays are identical: a Dask worker runs the same code on the same inputs
+    (they differed while AstroDrizzle's static masks were shared).
+    """
+    with fits.open(a) as ha, fits.open(b) as hb:
+        for x, y in zip(ha, hb, strict=True):
+            if x.name == "ASDF":
+                continue
+            for key in x.header:
+                if key in RUN_CARDS or key.startswith("D0"):
+                    continue
+                got, want = x.header[key], y.header.get(key)
+                if isinstance(got, float):
+                    assert got == pytest.approx(want, rel=1e-6, abs=1e-12), (a.name, key)
+                else:
+                    assert got == want, (a.name, key)
+            if x.data is not None:
+                columns = x.data.names if hasattr(x.data, "names") else [None]
+                for name in columns:
+                    a_arr = np.asarray(x.data if name is None else x.data[name])
+                    b_arr = np.asarray(y.data if name is None else y.data[name])
+                    assert a_arr.shape == b_arr.shape, (a.name, name)
+                    np.testing.assert_array_equal(a_arr, b_arr, err_msg=f"{a.name} {name}")
+
+
+def assert_same_deliveries(got: Path, want: Path) -> int:
+    """Every FITS product of the field folder ``got`` equals the one of ``want`` (same names);
+    returns how many were compared."""
+    names = sorted(p.name for p in got.glob("hlsp_*.fits"))
+    assert names == sorted(p.name for p in want.glob("hlsp_*.fits"))
+    for name in names:
+        assert_same_products(got / name, want / name)
+    return len(names)
+
+
+def manifest_stages(work: Path) -> dict:
+    """The stage records of a work folder's run manifest ({} while it is missing or written)."""
+    path = work / "run-manifest.asdf"
+    if not path.exists():
+        return {}
+    try:
+        return pp.open(path).tree["stages"]
+    except Exception:
+        return {}

@@ -9,17 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from astropy.io import fits
+from factories import assert_same_deliveries, manifest_stages
 
 import phangs_products as pp
 from phangs_products.cli import main
 from phangs_products.validation import validate_delivery
 
 pytestmark = pytest.mark.slow
-
-IGNORED = {"DATE", "CHECKSUM", "DATASUM", "PPRUNID", "IRAF-TLM", "DATE-OBS", "FILENAME"}
 
 
 @pytest.fixture(scope="module")
@@ -68,16 +65,6 @@ def test_delivery_folder_holds_only_hlsp_products(demo):
     assert report.ok and not report.problems, report.summary()
 
 
-def _manifest_stages(work: Path) -> dict:
-    path = work / "run-manifest.asdf"
-    if not path.exists():
-        return {}
-    try:
-        return pp.open(path).tree["stages"]
-    except Exception:
-        return {}
-
-
 def test_killed_run_resumes_without_redoing_finished_stages(demo, tmp_path):
     # reuse the simulated input; a fresh output folder
     out = tmp_path / "run"
@@ -93,13 +80,13 @@ def test_killed_run_resumes_without_redoing_finished_stages(demo, tmp_path):
     )
     deadline = time.time() + 300
     while time.time() < deadline:
-        stages = _manifest_stages(work)
+        stages = manifest_stages(work)
         if stages.get("photometry", {}).get("status") == "running":
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = _manifest_stages(work)
+    before = manifest_stages(work)
     assert before["imaging"]["status"] == "done"
     assert before["photometry"]["status"] == "running"
     assert not (out / "delivery" / "ngc628c").exists()  # nothing reached the delivery
@@ -110,7 +97,7 @@ def test_killed_run_resumes_without_redoing_finished_stages(demo, tmp_path):
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    after = _manifest_stages(work)
+    after = manifest_stages(work)
     assert after["imaging"]["finished"] == before["imaging"]["finished"]  # not redone
     assert after["photometry"]["status"] == "done"
     assert "skipped imaging" in result.stdout.replace("  ", " ").replace("  ", " ")
@@ -119,30 +106,6 @@ def test_killed_run_resumes_without_redoing_finished_stages(demo, tmp_path):
     assert f"HTML documentation: {out / 'docs' / 'index.html'}" in result.stdout
     assert "README: " in result.stdout and "\r" not in result.stdout  # no bars in a pipe
     assert validate_delivery(out / "delivery" / "ngc628c").ok
-
-
-def _same_fits(a: Path, b: Path) -> None:
-    with fits.open(a) as ha, fits.open(b) as hb:
-        for x, y in zip(ha, hb, strict=True):
-            if x.name == "ASDF":
-                continue
-            for key in x.header:
-                if key in IGNORED or key.startswith("D0"):
-                    continue
-                got, want = x.header[key], y.header.get(key)
-                if isinstance(got, float):
-                    assert got == pytest.approx(want, rel=1e-6, abs=1e-12), (a.name, key)
-                else:
-                    assert got == want, (a.name, key)
-            if x.data is not None:
-                columns = x.data.names if hasattr(x.data, "names") else [None]
-                for name in columns:
-                    a_arr = np.asarray(x.data if name is None else x.data[name])
-                    b_arr = np.asarray(y.data if name is None else y.data[name])
-                    assert a_arr.shape == b_arr.shape, (a.name, name)
-                    # identical, bit for bit: a Dask worker runs the same code on the same
-                    # inputs (they differed while AstroDrizzle's static masks were shared)
-                    np.testing.assert_array_equal(a_arr, b_arr, err_msg=f"{a.name} {name}")
 
 
 def test_two_galaxies_on_dask_match_sequential_runs(demo, tmp_path):
@@ -175,11 +138,7 @@ def test_two_galaxies_on_dask_match_sequential_runs(demo, tmp_path):
     print(f"two galaxies on a 2-worker LocalCluster: {wall:.1f} s")
     dask_field = tmp_path / "dask" / "delivery" / "ngc628c"
     seq_field = demo / "delivery" / "ngc628c"
-    compared = 0
-    for path in sorted(dask_field.glob("hlsp_*.fits")):
-        _same_fits(path, seq_field / path.name)
-        compared += 1
-    assert compared > 40
+    assert assert_same_deliveries(dask_field, seq_field) > 40
     assert validate_delivery(tmp_path / "dask" / "delivery" / "ngc628e").ok
 
 
