@@ -16,12 +16,12 @@ F275W, V: F555W point sources of the DOLPHOT catalog passing the quality cuts) a
    that are also more than chance groupings of the local field: the number of tracer stars
    within one kernel FWHM of the peak must reach the Poisson count that the local background
    density (the 4x map without the candidate's own stars) exceeds in fewer than
-   ``false_alarm`` (0.3) circles per map (:func:`chance_threshold`).  This test is ours, not the
-   paper's: with the 1.5 P1 cut alone any random pair of field stars is an association at 8-16
-   pc, and at 32-64 pc 1.5 P1 is only about one standard deviation of the field-star
-   fluctuations (the kernel holds several field stars), so the number of regions rose with
-   scale and a smooth disk gave tens of "associations" per scale (2-6, 7-15, 19-29, 23-30 on a
-   uniform field of the simulated density at 8/16/32/64 pc; now 0-2 per scale);
+   ``false_alarm_kpc2`` (0.04) circles per kpc^2 (:func:`chance_threshold`).  This test is ours,
+   not the paper's: with the 1.5 P1 cut alone any random pair of field stars is an association
+   at 8-16 pc, and at 32-64 pc 1.5 P1 is only about one standard deviation of the field-star
+   fluctuations (the kernel holds several field stars), so the number of regions rose with scale
+   and a smooth disk gave tens of "associations" per scale (2-6, 7-15, 19-29, 23-30 on a uniform
+   field of the simulated density at 8/16/32/64 pc; now 0-2 per scale);
 5. ``skimage.segmentation.watershed`` of the negative high-passed map from those markers,
    inside the mask map >= edge level (and the data footprint).
 

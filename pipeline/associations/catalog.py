@@ -137,7 +137,7 @@ def find_associations(
         for scale in config.scales:
             fwhm_px = scale / pc_px
             labels, markers, maps = watershed_regions(
-                x, y, shape, fwhm_px, config, footprint, smoother
+                x, y, shape, fwhm_px, config, footprint, smoother, pc_px=pc_px
             )
             log.debug(
                 "%s %d pc: %d candidate peaks above %.1f single-star peaks, %d significant",

@@ -185,16 +185,14 @@ def tracer_map(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> np.ndarr
     return flat.reshape(shape).astype(np.float32)
 
 
-def chance_threshold(
-    density: np.ndarray, radius_px: float, area_px: float, false_alarm: float
-) -> np.ndarray:
+def chance_threshold(density: np.ndarray, radius_px: float, rate_px2: float) -> np.ndarray:
     """Fewest stars within ``radius_px`` of a peak that chance groupings rarely reach.
 
     Under a uniform Poisson field of the local density the count inside a circle of radius
-    ``radius_px`` is Poisson with mean ``mu = density pi radius^2``.  With
-    ``n = area_px / (pi radius^2)`` independent circles in the map, the smallest ``k`` with
-    ``n P(N >= k) <= false_alarm`` keeps the expected number of chance peaks per map and scale
-    at or below ``false_alarm``.
+    ``radius_px`` is Poisson with mean ``mu = density pi radius^2``.  Counting the map as
+    independent circles, the smallest ``k`` with ``P(N >= k) <= rate_px2 pi radius^2`` keeps
+    the expected number of chance peaks at or below ``rate_px2`` per px^2 of the map, so a
+    field twice as large gets twice the chance peaks and the same threshold.
 
     Parameters
     ----------
@@ -202,10 +200,8 @@ def chance_threshold(
         Local field density at the peaks, stars/px^2.
     radius_px : float
         Counting radius, px.
-    area_px : float
-        Area searched (the footprint), px^2.
-    false_alarm : float
-        Expected chance peaks per map and scale.
+    rate_px2 : float
+        Expected chance peaks per px^2 of the map and per scale.
 
     Returns
     -------
@@ -213,7 +209,7 @@ def chance_threshold(
         Minimum counts (at least 2: an association has more than one star).
     """
     circle = np.pi * radius_px**2
-    q = min(1.0, false_alarm * circle / max(area_px, circle))
+    q = min(1.0, rate_px2 * circle)
     mu = np.asarray(density, float) * circle
     k = poisson.isf(q, mu) + 1
     return np.maximum(np.asarray(k, np.int64), 2)

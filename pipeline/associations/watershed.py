@@ -60,6 +60,8 @@ def watershed_regions(
     config: AssociationConfig,
     footprint: np.ndarray | None = None,
     smoother: MapSmoother | None = None,
+    *,
+    pc_px: float,
 ) -> tuple[np.ndarray, np.ndarray, ScaleMaps]:
     """Watershed regions of one selection at one scale (module doc, steps 1-5).
 
@@ -77,6 +79,8 @@ def watershed_regions(
         Pixels with data (default: all).
     smoother : MapSmoother, optional
         Reused transforms of the tracer map (built here when omitted).
+    pc_px : float
+        Parsecs per pixel (the chance-peak rate is per kpc^2).
 
     Returns
     -------
@@ -101,7 +105,8 @@ def watershed_regions(
         counts, rho_bg = _local_background(
             cKDTree(np.c_[x, y]), x, y, candidates, density, sigma_l, radius
         )
-        needed = chance_threshold(rho_bg, radius, float(foot.sum()), config.false_alarm)
+        rate_px2 = config.false_alarm_kpc2 * (pc_px / 1e3) ** 2
+        needed = chance_threshold(rho_bg, radius, rate_px2)
     else:
         counts = needed = np.zeros(len(candidates), np.int64)
     keep = counts >= needed
