@@ -207,44 +207,26 @@ class HeaderValues(Mapping[str, Any]):
         The HDU, whose astropy header answers for values this parser leaves to astropy.
     """
 
-    __slots__ = ("_hdu", "_parsed", "_raw")
+    __slots__ = ("_hdu", "_odd", "_raw")
 
     def __init__(self, raw: dict[str, bytes], hdu: HduLayout):
         self._raw = raw
         self._hdu = hdu
-        self._parsed: dict[str, Any] = {}
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return self._parsed[key]
-        except KeyError:
-            pass
-        value = parse_value(self._raw[key])
-        if value is _ASTROPY:
-            value = self._astropy_value(key)
-        self._parsed[key] = value
-        return value
+        self._odd: dict[str, Any] = {}  # long strings and the values astropy reads
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when the header has no such keyword."""
-        if key in self._parsed:
-            return self._parsed[key]
-        return self[key] if key in self._raw else default
+        raw = self._raw.get(key)
+        if raw is None:
+            return default
+        value = parse_value(raw)
+        return self._odd_value(key) if value is _LONG_OR_ODD else value
 
-    def _astropy_value(self, key: str) -> Any:
-        """A value astropy reads: the keyword's card and its CONTINUE cards, parsed alone."""
-        raw = self._hdu.raw_header
-        card = key.encode("ascii").ljust(8) + b"= "
-        at = raw.find(card)
-        while at % CARD:  # the first card of the keyword is in the values: this ends
-            at = raw.find(card, at + 1)
-        end = at + CARD
-        while raw.startswith(b"CONTINUE", end):
-            end += CARD
-        with reading(self._hdu.file, f"HDU {self._hdu.index} keyword {key}", "cannot parse"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return fits.Card.fromstring(raw[at:end].decode("ascii")).value
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _LONG_OR_ODD)
+        if value is _LONG_OR_ODD:
+            raise KeyError(key)
+        return value
 
     def __contains__(self, key: object) -> bool:
         return key in self._raw
@@ -255,9 +237,46 @@ class HeaderValues(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._raw)
 
+    def _odd_value(self, key: str) -> Any:
+        """A long string (joined from its CONTINUE cards) or a value only astropy reads."""
+        if key not in self._odd:
+            raw = self._hdu.raw_header
+            card = key.encode("ascii").ljust(8) + b"= "
+            at = raw.find(card)
+            while at % CARD:  # the keyword's first card is in the values: the loop ends
+                at = raw.find(card, at + 1)
+            end = at + CARD
+            while raw.startswith(b"CONTINUE", end):
+                end += CARD
+            self._odd[key] = _long_string(raw[at:end]) if end > at + CARD else None
+            if self._odd[key] is None:
+                where = f"HDU {self._hdu.index} keyword {key}"
+                with reading(self._hdu.file, where, "cannot parse the value"):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        card_image = raw[at:end].decode("ascii")
+                        self._odd[key] = fits.Card.fromstring(card_image).value
+        return self._odd[key]
 
-#: What :func:`parse_value` returns for a value it leaves to astropy.
-_ASTROPY = object()
+
+def _long_string(cards: bytes) -> str | None:
+    """The value of a long string over CONTINUE cards, as astropy joins it (None: not one).
+
+    Each card's string loses its trailing blanks and one trailing ``&``; the joined string has
+    ``''`` read as ``'`` and loses its trailing blanks.
+    """
+    parts = []
+    for offset in range(0, len(cards), CARD):
+        match = _STRING.fullmatch(cards, offset + (10 if offset == 0 else 8), offset + CARD)
+        if match is None:
+            return None
+        part = match[1].decode("ascii").rstrip()
+        parts.append(part[:-1] if part.endswith("&") else part)
+    return "".join(parts).replace("''", "'").rstrip()
+
+
+#: What :func:`parse_value` returns for a long string or a value it leaves to astropy.
+_LONG_OR_ODD = object()
 _QUICK_VALUE = re.compile(
     rb" *(?:'((?:[^']|'')*)'|([TF])|([+-]?\d+)|(" + _NUMBER + rb")|) *(?:/.*)?", re.DOTALL
 )
@@ -265,7 +284,7 @@ _QUICK_VALUE = re.compile(
 
 @functools.lru_cache(maxsize=65536)
 def parse_value(field: bytes) -> Any:
-    """The value of a card's value field as astropy reads it, or ``_ASTROPY`` (rare forms).
+    """The value of a card's value field as astropy reads it, or ``_LONG_OR_ODD`` (rare forms).
 
     Strings lose their trailing blanks and have ``''`` read as ``'``; ``T``/``F`` are
     ``bool``; integers ``int``; reals (``E`` or ``D`` exponent) ``float``; an empty value is
@@ -274,11 +293,11 @@ def parse_value(field: bytes) -> Any:
     """
     match = _QUICK_VALUE.fullmatch(field)
     if match is None:
-        return _ASTROPY
+        return _LONG_OR_ODD
     string, logical, integer, real = match.groups()
     if string is not None:
         text = string.decode("ascii").replace("''", "'").rstrip()
-        return _ASTROPY if text.endswith("&") else text
+        return _LONG_OR_ODD if text.endswith("&") else text
     if logical is not None:
         return logical == b"T"
     if integer is not None:
@@ -672,21 +691,21 @@ _LINE_VALUE = (
     + _NUMBER
     + rb" *\)|) *(?:/|$)"
 )
-#: One card per match: commentary, a CONTINUE card holding a string, a plain ``KEY = value``
-#: card (groups 1 and 2: keyword and value field) or any other card (group 3).
+#: One card per match: a plain ``KEY = value`` card (groups 1 and 2: keyword and value field),
+#: commentary, a CONTINUE card holding a string, or any other card (group 3).  The value
+#: card comes first: most cards are value cards, and this order is twice as fast.
 _LINE = re.compile(
-    rb"^(?:"
+    rb"^(?:(?!CONTINUE|COMMENT |HISTORY )(?="
+    + _LINE_VALUE
+    + rb")([A-Z0-9_-]{1,8}) *= (.*)|"
     + _LINE_COMMENTARY
     + rb".*|CONTINUE *"
     + _LINE_STRING
-    + rb" *(?:/.*)?|(?!CONTINUE)(?![A-Z0-9_-]{1,8} *= *'"
-    + _RECORD_FIELD
-    + _RECORD_VALUE
-    + rb")(?="
-    + _LINE_VALUE
-    + rb")([A-Z0-9_-]{1,8}) *= (.*)|(.+))$",
+    + rb" *(?:/.*)?|(.+))$",
     re.MULTILINE,
 )
+#: The end of what could be the value of a record-valued keyword card (``: 1'``), anywhere.
+_RECORD_TAIL = re.compile(_RECORD_VALUE)
 #: A card whose value is neither a string nor empty (a CONTINUE card may not follow it).
 _NOT_STRING = re.compile(rb"(?!COMMENT |HISTORY |        |CONTINUE).{8}= *[^'/ ]")
 
@@ -694,13 +713,13 @@ _NOT_STRING = re.compile(rb"(?!COMMENT |HISTORY |        |CONTINUE).{8}= *[^'/ ]
 def _quick_values(header: bytes, ncards: int) -> tuple[dict[str, bytes] | None, bool]:
     """The value fields by keyword of a header of plain cards, read in one regex pass.
 
-    Returns ``(None, False)`` when a card needs :func:`_card_values` (an odd card, a
-    record-valued keyword, a CONTINUE card after a value that is not a string, a repeated
-    keyword): it reads such headers card by card and says what is wrong.
+    Returns ``(None, False)`` when a card needs :func:`_card_values` (an odd card, what may
+    be a record-valued keyword, a CONTINUE card after a value that is not a string, a
+    repeated keyword): it reads such headers card by card and says what is wrong.
     """
     lines = b"\n".join(_CARDS.findall(header, 0, ncards * CARD))
     rows = _LINE.findall(lines)
-    if any(odd for _, _, odd in rows):
+    if any(odd for _, _, odd in rows) or _RECORD_TAIL.search(lines):
         return None, False
     at = lines.find(b"\nCONTINUE")
     while at >= 0:
