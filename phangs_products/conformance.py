@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
@@ -34,6 +34,7 @@ __all__ = [
     "check_hdul",
     "check_keywords",
     "check_rows",
+    "check_table_values",
     "is_fits_unit",
     "same_unit",
 ]
@@ -626,24 +627,33 @@ def check_hdul(
         if data:
             from astropy.table import Table
 
-            try:
-                table = Table(thdu.data, copy=False)
-                problems += check_column_values(
-                    schema, table, bands=bands, file=file, where=f"HDU {index}"
-                )
-            except Exception as exc:  # astropy cannot make a table of these data
-                problems.append(
-                    Problem(
-                        "fits.data",
-                        f"cannot read the table ({describe(exc)})",
-                        file,
-                        schema.id,
-                        f"HDU {index}",
-                    )
-                )
+            problems += check_table_values(
+                schema,
+                lambda: Table(thdu.data, copy=False),
+                bands=bands,
+                file=file,
+                where=f"HDU {index}",
+            )
     if data:
         problems += check_checksums(hdul, file=file, schema_id=schema.id)
     return problems
+
+
+def check_table_values(
+    schema: ProductSchema,
+    load: Callable[[], Any],
+    *,
+    bands: tuple[BandInfo, ...],
+    file: str = "",
+    where: str = "HDU 1",
+) -> list[Problem]:
+    """:func:`check_column_values` of the table ``load()`` returns (``fits.data`` if it fails)."""
+    try:
+        return check_column_values(schema, load(), bands=bands, file=file, where=where)
+    except Exception as exc:  # astropy cannot make a table of these data
+        return [
+            Problem("fits.data", f"cannot read the table ({describe(exc)})", file, schema.id, where)
+        ]
 
 
 def _keywords(hdu: Any) -> Mapping[str, Any]:
