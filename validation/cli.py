@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="files checked in parallel by N worker processes (default: the CPU cores); "
+        help="files checked in parallel by N workers (default: the CPU cores); "
         "the report is the same for any N",
     )
     parser.add_argument("--no-warnings", action="store_true", help="text format: show errors only")
