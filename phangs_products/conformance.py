@@ -20,6 +20,7 @@ import jsonschema
 import numpy as np
 from astropy.io import fits
 
+from phangs_products import fitsscan
 from phangs_products.errors import Problem, describe
 from phangs_products.fitsscan import HduLayout
 from phangs_products.spec import BandInfo, ColumnSpec, ProductSchema
@@ -90,50 +91,28 @@ def _rules_json(schema: ProductSchema, hdu: str, bands: tuple[BandInfo, ...]) ->
     return {key: json.dumps(rules, sort_keys=True) for key, rules in props.items()}
 
 
-_CARD_RE = re.compile(
-    r"^(?P<key>[A-Z0-9_-]{1,8}) *= +(?:'(?P<str>(?:[^']|'')*)'|(?P<val>[^/]*?)) *(?:/.*)?$"
-)
-_INT_RE = re.compile(r"^[+-]?[0-9]+$")
+_KEYWORD_RE = re.compile(r"[A-Z0-9_-]{1,8}")
 
 
 def header_values(header: fits.Header) -> dict[str, Any]:
     """Keyword values of a header parsed straight from its card images (fast, read-only).
 
     Parsing each card with astropy costs about 25 microseconds; validation reads every schema
-    keyword, so this reads the fixed-format FITS values (strings, logicals, integers, reals)
-    from the 80-character images instead.  Cards it cannot parse fall back to astropy.
+    keyword, so the value field of each ``KEY = value`` card image is read by
+    :func:`phangs_products.fitsscan.parse_value` (the scan's reader, memoised) instead.  Other
+    cards, long strings and the values that reader leaves to astropy come from astropy.
     """
     out: dict[str, Any] = {}
     for card in header.cards:
         image = getattr(card, "_image", None)
-        match = _CARD_RE.match(image) if image else None
-        if match is None or (image and image.startswith(("HIERARCH", "CONTINUE"))):
-            if card.keyword and card.keyword not in out and card.keyword not in _COMMENTARY:
-                out[card.keyword] = _plain(card.value)
+        key = image[:8].rstrip() if image and image[8:10] == "= " and image.isascii() else ""
+        if key and _KEYWORD_RE.fullmatch(key):
+            if key not in out:
+                value = fitsscan.parse_value(image[10:].encode("ascii"))
+                out[key] = _plain(card.value) if value is fitsscan.LEFT_TO_ASTROPY else value
             continue
-        key = match["key"]
-        if key in out:
-            continue
-        if match["str"] is not None:
-            value: Any = match["str"].replace("''", "'").rstrip()
-            if value.endswith("&"):  # long-string convention: let astropy join CONTINUE cards
-                value = _plain(header[key])
-        else:
-            raw = match["val"].strip()
-            if raw == "T":
-                value = True
-            elif raw == "F":
-                value = False
-            elif _INT_RE.match(raw):
-                value = int(raw)
-            elif raw == "":
-                value = None
-            else:
-                try:
-                    value = float(raw.replace("D", "E"))
-                except ValueError:
-                    value = _plain(header[key])
-        out[key] = value
+        if card.keyword and card.keyword not in out and card.keyword not in _COMMENTARY:
+            out[card.keyword] = _plain(card.value)
     return out
 
 

@@ -40,12 +40,14 @@ from phangs_products.safeio import open_regular
 
 __all__ = [
     "BLOCK",
+    "LEFT_TO_ASTROPY",
     "MAX_CARDS",
     "MAX_HDUS",
     "FitsLayout",
     "FitsStructureError",
     "HduLayout",
     "HeaderValues",
+    "parse_value",
     "scan_bytes",
     "scan_file",
 ]
@@ -220,11 +222,11 @@ class HeaderValues(Mapping[str, Any]):
         if raw is None:
             return default
         value = parse_value(raw)
-        return self._odd_value(key) if value is _LONG_OR_ODD else value
+        return self._odd_value(key) if value is LEFT_TO_ASTROPY else value
 
     def __getitem__(self, key: str) -> Any:
-        value = self.get(key, _LONG_OR_ODD)
-        if value is _LONG_OR_ODD:
+        value = self.get(key, LEFT_TO_ASTROPY)
+        if value is LEFT_TO_ASTROPY:
             raise KeyError(key)
         return value
 
@@ -276,7 +278,7 @@ def _long_string(cards: bytes) -> str | None:
 
 
 #: What :func:`parse_value` returns for a long string or a value it leaves to astropy.
-_LONG_OR_ODD = object()
+LEFT_TO_ASTROPY = object()
 _QUICK_VALUE = re.compile(
     rb" *(?:'((?:[^']|'')*)'|([TF])|([+-]?\d+)|(" + _NUMBER + rb")|) *(?:/.*)?", re.DOTALL
 )
@@ -284,7 +286,7 @@ _QUICK_VALUE = re.compile(
 
 @functools.lru_cache(maxsize=65536)
 def parse_value(field: bytes) -> Any:
-    """The value of a card's value field as astropy reads it, or ``_LONG_OR_ODD`` (rare forms).
+    """The value of a card's value field as astropy reads it, or ``LEFT_TO_ASTROPY`` (rare forms).
 
     Strings lose their trailing blanks and have ``''`` read as ``'``; ``T``/``F`` are
     ``bool``; integers ``int``; reals (``E`` or ``D`` exponent) ``float``; an empty value is
@@ -293,11 +295,11 @@ def parse_value(field: bytes) -> Any:
     """
     match = _QUICK_VALUE.fullmatch(field)
     if match is None:
-        return _LONG_OR_ODD
+        return LEFT_TO_ASTROPY
     string, logical, integer, real = match.groups()
     if string is not None:
         text = string.decode("ascii").replace("''", "'").rstrip()
-        return _LONG_OR_ODD if text.endswith("&") else text
+        return LEFT_TO_ASTROPY if text.endswith("&") else text
     if logical is not None:
         return logical == b"T"
     if integer is not None:
