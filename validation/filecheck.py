@@ -244,10 +244,10 @@ def _table_checks(
     index = hdul.index_of(schema.table_hdu)
     from phangs_products.conformance import bands_from_meta
 
-    bands = bands_from_meta(hdul[0].header)
+    bands = bands_from_meta(layout[0].values)
     known = {c.name for c in schema.expand_columns(bands)}
     problems = fitshealth.check_extra_units(
-        hdu.header, known, facts.name, schema.id, f"HDU {index}"
+        layout[index].values, known, facts.name, schema.id, f"HDU {index}"
     )
     if data:
         table = metadata.fast_table(layout[index], raw) if raw is not None else None

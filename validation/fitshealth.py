@@ -155,7 +155,11 @@ def check_target_in_footprint(
 
 
 def check_extra_units(
-    header: fits.Header, known: set[str], file: str, schema_id: str = "", where: str = "HDU 1"
+    header: Mapping[str, Any],
+    known: set[str],
+    file: str,
+    schema_id: str = "",
+    where: str = "HDU 1",
 ) -> list[Problem]:
     """TUNITn of columns the schema does not cover are FITS-standard (schema ones: conformance)."""
     problems = []
