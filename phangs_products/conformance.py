@@ -8,10 +8,11 @@ Every problem is one :class:`~phangs_products.errors.Problem` with a stable rule
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
@@ -19,7 +20,9 @@ import jsonschema
 import numpy as np
 from astropy.io import fits
 
+from phangs_products import fitsscan
 from phangs_products.errors import Problem, describe
+from phangs_products.fitsscan import HduLayout
 from phangs_products.spec import BandInfo, ColumnSpec, ProductSchema
 
 if TYPE_CHECKING:
@@ -32,6 +35,7 @@ __all__ = [
     "check_hdul",
     "check_keywords",
     "check_rows",
+    "check_table_values",
     "is_fits_unit",
     "same_unit",
 ]
@@ -87,50 +91,28 @@ def _rules_json(schema: ProductSchema, hdu: str, bands: tuple[BandInfo, ...]) ->
     return {key: json.dumps(rules, sort_keys=True) for key, rules in props.items()}
 
 
-_CARD_RE = re.compile(
-    r"^(?P<key>[A-Z0-9_-]{1,8}) *= +(?:'(?P<str>(?:[^']|'')*)'|(?P<val>[^/]*?)) *(?:/.*)?$"
-)
-_INT_RE = re.compile(r"^[+-]?[0-9]+$")
+_KEYWORD_RE = re.compile(r"[A-Z0-9_-]{1,8}")
 
 
 def header_values(header: fits.Header) -> dict[str, Any]:
     """Keyword values of a header parsed straight from its card images (fast, read-only).
 
     Parsing each card with astropy costs about 25 microseconds; validation reads every schema
-    keyword, so this reads the fixed-format FITS values (strings, logicals, integers, reals)
-    from the 80-character images instead.  Cards it cannot parse fall back to astropy.
+    keyword, so the value field of each ``KEY = value`` card image is read by
+    :func:`phangs_products.fitsscan.parse_value` (the scan's reader, memoised) instead.  Other
+    cards, long strings and the values that reader leaves to astropy come from astropy.
     """
     out: dict[str, Any] = {}
     for card in header.cards:
         image = getattr(card, "_image", None)
-        match = _CARD_RE.match(image) if image else None
-        if match is None or (image and image.startswith(("HIERARCH", "CONTINUE"))):
-            if card.keyword and card.keyword not in out and card.keyword not in _COMMENTARY:
-                out[card.keyword] = _plain(card.value)
+        key = image[:8].rstrip() if image and image[8:10] == "= " and image.isascii() else ""
+        if key and _KEYWORD_RE.fullmatch(key):
+            if key not in out:
+                value = fitsscan.parse_value(image[10:].encode("ascii"))
+                out[key] = _plain(card.value) if value is fitsscan.LEFT_TO_ASTROPY else value
             continue
-        key = match["key"]
-        if key in out:
-            continue
-        if match["str"] is not None:
-            value: Any = match["str"].replace("''", "'").rstrip()
-            if value.endswith("&"):  # long-string convention: let astropy join CONTINUE cards
-                value = _plain(header[key])
-        else:
-            raw = match["val"].strip()
-            if raw == "T":
-                value = True
-            elif raw == "F":
-                value = False
-            elif _INT_RE.match(raw):
-                value = int(raw)
-            elif raw == "":
-                value = None
-            else:
-                try:
-                    value = float(raw.replace("D", "E"))
-                except ValueError:
-                    value = _plain(header[key])
-        out[key] = value
+        if card.keyword and card.keyword not in out and card.keyword not in _COMMENTARY:
+            out[card.keyword] = _plain(card.value)
     return out
 
 
@@ -182,23 +164,22 @@ def check_keywords(
     where : str, optional
         Location prefix; ``HDU <hdu>`` by default.
     """
-    specs = schema.keywords_for_hdu(hdu)
-    if not specs:
+    plan = _keyword_plan(schema, hdu, bands)
+    if plan is None:
         return []
-    names = {n for k in specs for n in k.expand(bands)}
     values = header_values(header) if isinstance(header, fits.Header) else header
-    instance = {key: _plain(values[key]) for key in names if key in values}
-    instance = {k: v for k, v in instance.items() if v is not None}
+    instance = {}
+    for key in plan.names:
+        value = _plain(values.get(key))
+        if value is not None:
+            instance[key] = value
     where = where or f"HDU {hdu}"
     problems = []
-    rules = _rules_json(schema, hdu, bands)
     simulated = instance.get("SIMULATD") is True or values.get("SIMULATD") is True
-    for key in schema.hdu_jsonschema(hdu, bands)["required"]:
+    for key, level, not_simulated in plan.required:
         if key not in instance:
-            spec = _spec_for(schema, hdu, key, bands)
-            if simulated and spec is not None and spec.not_simulated:
+            if simulated and not_simulated:
                 continue  # e.g. a collection DOI: simulated data carry none
-            level = spec.mast if spec else "required"
             problems.append(
                 Problem(
                     rule="keyword.missing",
@@ -210,11 +191,11 @@ def check_keywords(
             )
     for key, value in instance.items():
         try:
-            errors = _keyword_errors(rules[key], type(value), value)
+            errors = _keyword_errors(plan.rules[key], type(value), value)
         except TypeError:  # unhashable value: validate without the memo
             errors = tuple(
                 (str(e.validator), _short(e))
-                for e in _keyword_validator(rules[key]).iter_errors(value)
+                for e in _keyword_validator(plan.rules[key]).iter_errors(value)
             )
         for _validator_name, message in errors:
             problems.append(
@@ -227,21 +208,63 @@ def check_keywords(
                 )
             )
     # recommended keywords: warnings only
-    for spec in specs:
-        if spec.mast == "recommended":
-            for key in spec.expand(bands):
-                if key not in instance:
-                    problems.append(
-                        Problem(
-                            rule="keyword.recommended",
-                            message=f"missing recommended keyword {key}",
-                            file=file,
-                            schema=schema.id,
-                            where=where,
-                            severity="warning",
-                        )
-                    )
+    for key in plan.recommended:
+        if key not in instance:
+            problems.append(
+                Problem(
+                    rule="keyword.recommended",
+                    message=f"missing recommended keyword {key}",
+                    file=file,
+                    schema=schema.id,
+                    where=where,
+                    severity="warning",
+                )
+            )
     return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class _KeywordPlan:
+    """What :func:`check_keywords` asks of one HDU, worked out once per schema, HDU and bands.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Every FITS keyword of the HDU, in schema order.
+    rules : dict
+        JSON rules of each keyword (serialised, the memo key of its validator).
+    required : tuple
+        ``(keyword, MAST level, not_simulated)`` of each required keyword.
+    recommended : tuple of str
+        Recommended keywords.
+    """
+
+    names: tuple[str, ...]
+    rules: dict[str, str]
+    required: tuple[tuple[str, str, bool], ...]
+    recommended: tuple[str, ...]
+
+
+@functools.cache
+def _keyword_plan(
+    schema: ProductSchema, hdu: str, bands: tuple[BandInfo, ...]
+) -> _KeywordPlan | None:
+    specs = schema.keywords_for_hdu(hdu)
+    if not specs:
+        return None
+    required = []
+    for key in schema.hdu_jsonschema(hdu, bands)["required"]:
+        spec = _spec_for(schema, hdu, key, bands)
+        level = spec.mast if spec else "required"
+        required.append((key, level, bool(spec is not None and spec.not_simulated)))
+    return _KeywordPlan(
+        names=tuple(dict.fromkeys(n for k in specs for n in k.expand(bands))),
+        rules=_rules_json(schema, hdu, bands),
+        required=tuple(required),
+        recommended=tuple(
+            key for spec in specs if spec.mast == "recommended" for key in spec.expand(bands)
+        ),
+    )
 
 
 def _spec_for(schema: ProductSchema, hdu: str, key: str, bands: tuple[BandInfo, ...]):
@@ -278,12 +301,32 @@ def check_columns(
     where: str = "HDU 1",
 ) -> list[Problem]:
     """Compare actual ``(name, dtype, unit)`` columns with the schema's expanded column list."""
+    try:
+        found = _column_problems(schema, tuple(columns), tuple(bands))
+    except TypeError:  # an unhashable unit: check without the memo
+        found = _column_problems.__wrapped__(schema, tuple(columns), tuple(bands))
+    return [
+        Problem(rule, message, file, schema.id, f"{where} column {col}", severity)
+        for rule, col, message, severity in found
+    ]
+
+
+@functools.lru_cache(maxsize=256)
+def _column_problems(
+    schema: ProductSchema,
+    columns: tuple[tuple[str, np.dtype, str | None], ...],
+    bands: tuple[BandInfo, ...],
+) -> tuple[tuple[str, str, str, str], ...]:
+    """``(rule, column, message, severity)`` of :func:`check_columns`, memoised.
+
+    The catalogs of one survey share their column layouts, so each is judged once.
+    """
     expected = {c.name: c for c in schema.expand_columns(bands)}
     actual = {name: (dtype, unit) for name, dtype, unit in columns}
     problems = []
 
     def add(rule: str, col: str, message: str, severity: str = "error") -> None:
-        problems.append(Problem(rule, message, file, schema.id, f"{where} column {col}", severity))
+        problems.append((rule, col, message, severity))
 
     for name, spec in expected.items():
         if name not in actual:
@@ -304,7 +347,7 @@ def check_columns(
     for name in actual:
         if name not in expected:
             add("column.unknown", name, "column is not in the schema", "warning")
-    return problems
+    return tuple(problems)
 
 
 def check_column_values(
@@ -502,8 +545,7 @@ def check_hdul(
     """
     problems: list[Problem] = []
     present = schema_hdus(schema, hdul)
-    primary = hdul[0].header
-    bands = bands_from_meta(primary)
+    bands = bands_from_meta(_keywords(hdul[0]))
     for hdu_spec in schema.product.get("hdus", []):
         for ver in hdu_spec.get("extvers", [1]):
             key = (hdu_spec["name"], ver)
@@ -522,7 +564,7 @@ def check_hdul(
             hdu = present[key]
             where = f"HDU {hdu_spec['name']}" + (f",{ver}" if ver > 1 else "")
             problems += check_keywords(
-                schema, hdu_spec["name"], hdu.header, bands=bands, file=file, where=where
+                schema, hdu_spec["name"], _keywords(hdu), bands=bands, file=file, where=where
             )
     for spec in schema.arrays.values():
         for ver in spec.extvers:
@@ -530,9 +572,10 @@ def check_hdul(
             if hdu is None:
                 continue
             where = f"HDU {spec.fits_hdu}" + (f",{ver}" if ver > 1 else "")
-            bitpix = hdu.header.get("BITPIX")
+            keywords = _keywords(hdu)
+            bitpix = keywords.get("BITPIX")
             got = _BITPIX.get(bitpix, str(bitpix))
-            if "BZERO" in hdu.header and bitpix == 16 and hdu.header["BZERO"] == 32768:
+            if "BZERO" in keywords and bitpix == 16 and keywords["BZERO"] == 32768:
                 got = "uint16"
             if got != spec.dtype:
                 problems.append(
@@ -544,11 +587,11 @@ def check_hdul(
                         where,
                     )
                 )
-            if hdu.header.get("NAXIS") != spec.ndim:
+            if keywords.get("NAXIS") != spec.ndim:
                 problems.append(
                     Problem(
                         "array.ndim",
-                        f"NAXIS {hdu.header.get('NAXIS')}, expected {spec.ndim}",
+                        f"NAXIS {keywords.get('NAXIS')}, expected {spec.ndim}",
                         file,
                         schema.id,
                         where,
@@ -558,29 +601,43 @@ def check_hdul(
     if table_hdu is not None and (table_hdu, 1) in present:
         thdu = present[(table_hdu, 1)]
         index = hdul.index_of(table_hdu)
-        cols = columns_from_header(thdu.header)
+        cols = columns_from_header(_keywords(thdu))
         problems += check_columns(schema, cols, bands=bands, file=file, where=f"HDU {index}")
         if data:
             from astropy.table import Table
 
-            try:
-                table = Table(thdu.data, copy=False)
-                problems += check_column_values(
-                    schema, table, bands=bands, file=file, where=f"HDU {index}"
-                )
-            except Exception as exc:  # astropy cannot make a table of these data
-                problems.append(
-                    Problem(
-                        "fits.data",
-                        f"cannot read the table ({describe(exc)})",
-                        file,
-                        schema.id,
-                        f"HDU {index}",
-                    )
-                )
+            problems += check_table_values(
+                schema,
+                lambda: Table(thdu.data, copy=False),
+                bands=bands,
+                file=file,
+                where=f"HDU {index}",
+            )
     if data:
         problems += check_checksums(hdul, file=file, schema_id=schema.id)
     return problems
+
+
+def check_table_values(
+    schema: ProductSchema,
+    load: Callable[[], Any],
+    *,
+    bands: tuple[BandInfo, ...],
+    file: str = "",
+    where: str = "HDU 1",
+) -> list[Problem]:
+    """:func:`check_column_values` of the table ``load()`` returns (``fits.data`` if it fails)."""
+    try:
+        return check_column_values(schema, load(), bands=bands, file=file, where=where)
+    except Exception as exc:  # astropy cannot make a table of these data
+        return [
+            Problem("fits.data", f"cannot read the table ({describe(exc)})", file, schema.id, where)
+        ]
+
+
+def _keywords(hdu: Any) -> Mapping[str, Any]:
+    """Keyword values of an HDU; a scanned layout's are parsed from its header bytes."""
+    return hdu.values if isinstance(hdu, HduLayout) else hdu.header
 
 
 def check_checksums(hdul: fits.HDUList, *, file: str = "", schema_id: str = "") -> list[Problem]:

@@ -29,21 +29,25 @@ import logging
 import math
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from astropy.io import fits
 
-from phangs_products.errors import Problem, ProductError
+from phangs_products.errors import Problem, ProductError, reading
 from phangs_products.safeio import open_regular
 
 __all__ = [
     "BLOCK",
+    "LEFT_TO_ASTROPY",
     "MAX_CARDS",
     "MAX_HDUS",
     "FitsLayout",
     "FitsStructureError",
     "HduLayout",
+    "HeaderValues",
+    "parse_value",
     "scan_bytes",
     "scan_file",
 ]
@@ -94,9 +98,9 @@ _VALUE_CARD = re.compile(
 )
 _CARDS = re.compile(rb".{80}", re.DOTALL)
 #: The value of a record-valued keyword card (``DP1 = 'AXIS.1: 1'``): its field specifier.
-_RECORD = re.compile(
-    rb"'([A-Za-z_]\w*(?:\.\d+)?(?:\.[A-Za-z_]\w*(?:\.\d+)?)*): +" + _NUMBER + rb" *'"
-)
+_RECORD_FIELD = rb"[A-Za-z_]\w*(?:\.\d+)?(?:\.[A-Za-z_]\w*(?:\.\d+)?)*"
+_RECORD_VALUE = rb": +" + _NUMBER + rb" *'"
+_RECORD = re.compile(rb"'(" + _RECORD_FIELD + rb")" + _RECORD_VALUE)
 _STRING = re.compile(rb" *'((?:[^']|'')*)' *(?:/.*)?", re.DOTALL)
 _INTEGER = re.compile(rb" *([+-]?\d+) *(?:/.*)?", re.DOTALL)
 _COMMENTARY = (b"COMMENT ", b"HISTORY ", b"        ")
@@ -139,6 +143,13 @@ class HduLayout:
         Cards before the END card.
     raw_header : bytes
         The header's blocks, END card included.
+    raw_values : dict, optional
+        The value field (columns 11-80) of every ``KEY = value`` card by keyword (the first
+        card of a repeated keyword), when the scan read every value card of the header;
+        ``None`` when the header has cards only astropy reads (``HIERARCH``, record-valued
+        keywords, unusual value formats).
+    file : str
+        File name used in messages.
     """
 
     index: int
@@ -150,6 +161,8 @@ class HduLayout:
     data_size: int
     cards: int
     raw_header: bytes = dataclasses.field(repr=False, compare=False)
+    raw_values: dict[str, bytes] | None = dataclasses.field(default=None, repr=False, compare=False)
+    file: str = dataclasses.field(default="", repr=False, compare=False)
 
     @property
     def end(self) -> int:
@@ -169,7 +182,131 @@ class HduLayout:
     @functools.cached_property
     def header(self) -> fits.Header:
         """The header, parsed by astropy on first use (the cards were checked by the scan)."""
-        return fits.Header.fromstring(self.raw_header)
+        with reading(self.file, f"HDU {self.index}", "cannot parse the header"):
+            return fits.Header.fromstring(self.raw_header)
+
+    @functools.cached_property
+    def values(self) -> Mapping[str, Any]:
+        """Keyword values by FITS keyword, parsed from the header bytes as they are asked for.
+
+        Values are those astropy gives (``str`` without trailing blanks, ``bool``, ``int``,
+        ``float``; ``None`` for an undefined value); long strings, complex values and headers
+        with cards only astropy reads come from the astropy :attr:`header`.
+        """
+        if self.raw_values is None:
+            return self.header
+        return HeaderValues(self.raw_values, self)
+
+
+class HeaderValues(Mapping[str, Any]):
+    """Read-only keyword values of one header, each parsed from its value field on first use.
+
+    Parameters
+    ----------
+    raw : dict
+        Value fields (card columns 11-80) by keyword.
+    hdu : HduLayout
+        The HDU, whose astropy header answers for values this parser leaves to astropy.
+    """
+
+    __slots__ = ("_hdu", "_odd", "_raw")
+
+    def __init__(self, raw: dict[str, bytes], hdu: HduLayout):
+        self._raw = raw
+        self._hdu = hdu
+        self._odd: dict[str, Any] = {}  # long strings and the values astropy reads
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` when the header has no such keyword."""
+        raw = self._raw.get(key)
+        if raw is None:
+            return default
+        value = parse_value(raw)
+        return self._odd_value(key) if value is LEFT_TO_ASTROPY else value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, LEFT_TO_ASTROPY)
+        if value is LEFT_TO_ASTROPY:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def _odd_value(self, key: str) -> Any:
+        """A long string (joined from its CONTINUE cards) or a value only astropy reads."""
+        if key not in self._odd:
+            raw = self._hdu.raw_header
+            card = key.encode("ascii").ljust(8) + b"= "
+            at = raw.find(card)
+            while at % CARD:  # the keyword's first card is in the values: the loop ends
+                at = raw.find(card, at + 1)
+            end = at + CARD
+            while raw.startswith(b"CONTINUE", end):
+                end += CARD
+            self._odd[key] = _long_string(raw[at:end]) if end > at + CARD else None
+            if self._odd[key] is None:
+                where = f"HDU {self._hdu.index} keyword {key}"
+                with reading(self._hdu.file, where, "cannot parse the value"):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        card_image = raw[at:end].decode("ascii")
+                        self._odd[key] = fits.Card.fromstring(card_image).value
+        return self._odd[key]
+
+
+def _long_string(cards: bytes) -> str | None:
+    """The value of a long string over CONTINUE cards, as astropy joins it (None: not one).
+
+    Each card's string loses its trailing blanks and one trailing ``&``; the joined string has
+    ``''`` read as ``'`` and loses its trailing blanks.
+    """
+    parts = []
+    for offset in range(0, len(cards), CARD):
+        match = _STRING.fullmatch(cards, offset + (10 if offset == 0 else 8), offset + CARD)
+        if match is None:
+            return None
+        part = match[1].decode("ascii").rstrip()
+        parts.append(part[:-1] if part.endswith("&") else part)
+    return "".join(parts).replace("''", "'").rstrip()
+
+
+#: What :func:`parse_value` returns for a long string or a value it leaves to astropy.
+LEFT_TO_ASTROPY = object()
+_QUICK_VALUE = re.compile(
+    rb" *(?:'((?:[^']|'')*)'|([TF])|([+-]?\d+)|(" + _NUMBER + rb")|) *(?:/.*)?", re.DOTALL
+)
+
+
+@functools.lru_cache(maxsize=65536)
+def parse_value(field: bytes) -> Any:
+    """The value of a card's value field as astropy reads it, or ``LEFT_TO_ASTROPY`` (rare forms).
+
+    Strings lose their trailing blanks and have ``''`` read as ``'``; ``T``/``F`` are
+    ``bool``; integers ``int``; reals (``E`` or ``D`` exponent) ``float``; an empty value is
+    ``None``.  Long strings (ending in ``&``, continued on CONTINUE cards) and complex values
+    are left to astropy.  Memoised: most value fields repeat from file to file.
+    """
+    match = _QUICK_VALUE.fullmatch(field)
+    if match is None:
+        return LEFT_TO_ASTROPY
+    string, logical, integer, real = match.groups()
+    if string is not None:
+        text = string.decode("ascii").replace("''", "'").rstrip()
+        return LEFT_TO_ASTROPY if text.endswith("&") else text
+    if logical is not None:
+        return logical == b"T"
+    if integer is not None:
+        return int(integer)
+    if real is not None:
+        return float(real.replace(b"D", b"E").replace(b"d", b"e"))
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,49 +542,10 @@ _KEY_CHARS = frozenset(bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 def _check_header(header: bytes, start: int, file: str, index: int) -> HduLayout:
     """Parse the cards of one header and check its mandatory keywords; return its layout."""
     where = f"HDU {index}"
-    values: dict[str, bytes] = {}
-    cards = _CARDS.findall(header)
-    ncards = 0
-    after_number = False  # the previous card has a value that is not a string
-    for card in cards:
-        if card[:3] == b"END" and card[3:4] not in _KEY_CHARS:
-            break
-        ncards += 1
-        if card[:8] in _COMMENTARY:
-            after_number = False
-            continue
-        if card[:8] == b"CONTINUE":  # long-string convention: a string continuing a string
-            if _STRING.fullmatch(card, 8) is None or after_number:
-                raise _fail(
-                    "fits.structure",
-                    file,
-                    _place(where, ncards, card),
-                    "a CONTINUE card holds the rest of a string value",
-                )
-            continue
-        match = _VALUE_CARD.match(card)
-        if match is not None:
-            key = match[1].decode("ascii")
-            first = card[10:].lstrip(b" ")[:1]
-            if first == b"'" and (record := _RECORD.match(card, card.index(b"'"))) is not None:
-                key = f"{key}.{record[1].decode('ascii')}"  # DP1 = 'AXIS.1: 1' is DP1.AXIS.1
-                if key in values:  # wcslib corrupts memory on repeated distortion records
-                    raise _fail(
-                        "fits.structure",
-                        file,
-                        _place(where, ncards, card),
-                        f"record-valued keyword {key} appears twice",
-                    )
-            if key not in values:
-                values[key] = card[10:]
-            elif key in _MANDATORY or _MANDATORY_INDEXED.fullmatch(key):
-                raise _fail(
-                    "fits.structure", file, _place(where, ncards, card), "keyword appears twice"
-                )
-            after_number = first not in (b"'", b"/", b"")
-            continue
-        _check_odd_card(card, file, _place(where, ncards, card))
-        after_number = False
+    ncards = _end_card(header)
+    values, quick = _quick_values(header, ncards)
+    if values is None:
+        values, quick = _card_values(header, ncards, file, where)
     first = header[:8].rstrip()
     if index == 0:
         if first != b"SIMPLE" or _bare(values.get("SIMPLE")) != "T":
@@ -516,7 +614,125 @@ def _check_header(header: bytes, start: int, file: str, index: int) -> HduLayout
         data_size=data_size,
         cards=ncards,
         raw_header=header,
+        raw_values=values if quick else None,
+        file=file,
     )
+
+
+def _end_card(header: bytes) -> int:
+    """Number of cards before the END card (the header was read up to its END card)."""
+    for found in _END.finditer(header):
+        if not found.start() % CARD:
+            return found.start() // CARD
+    raise AssertionError("a header read by _read_header ends with an END card")
+
+
+def _card_values(
+    header: bytes, ncards: int, file: str, where: str
+) -> tuple[dict[str, bytes], bool]:
+    """The value fields by keyword, card by card (any header; raises on a broken card).
+
+    Also returns whether every value card was read here (no card left to astropy).
+    """
+    values: dict[str, bytes] = {}
+    quick = True
+    after_number = False  # the previous card has a value that is not a string
+    for number, card in enumerate(_CARDS.findall(header, 0, ncards * CARD), start=1):
+        if card[:8] in _COMMENTARY:
+            after_number = False
+            continue
+        if card[:8] == b"CONTINUE":  # long-string convention: a string continuing a string
+            if _STRING.fullmatch(card, 8) is None or after_number:
+                raise _fail(
+                    "fits.structure",
+                    file,
+                    _place(where, number, card),
+                    "a CONTINUE card holds the rest of a string value",
+                )
+            continue
+        match = _VALUE_CARD.match(card)
+        if match is not None:
+            key = match[1].decode("ascii")
+            first = card[10:].lstrip(b" ")[:1]
+            if first == b"'" and (record := _RECORD.match(card, card.index(b"'"))) is not None:
+                key = f"{key}.{record[1].decode('ascii')}"  # DP1 = 'AXIS.1: 1' is DP1.AXIS.1
+                quick = False  # astropy reads the header differently
+                if key in values:  # wcslib corrupts memory on repeated distortion records
+                    raise _fail(
+                        "fits.structure",
+                        file,
+                        _place(where, number, card),
+                        f"record-valued keyword {key} appears twice",
+                    )
+            if key not in values:
+                values[key] = card[10:]
+            elif key in _MANDATORY or _MANDATORY_INDEXED.fullmatch(key):
+                raise _fail(
+                    "fits.structure", file, _place(where, number, card), "keyword appears twice"
+                )
+            after_number = first not in (b"'", b"/", b"")
+            continue
+        _check_odd_card(card, file, _place(where, number, card))
+        quick = False
+        after_number = False
+    return values, quick
+
+
+# Line-wise patterns over a header's cards joined by newlines (headers are printable ASCII,
+# so a newline never occurs inside a card): each mirrors a test of :func:`_card_values`.
+_LINE_COMMENTARY = rb"(?:COMMENT |HISTORY |        )"
+_LINE_STRING = rb"'[^'\n]*(?:''[^'\n]*)*'"
+_LINE_VALUE = (
+    rb"(?=[A-Z0-9_ -]{8}= )[A-Z0-9_-]{1,8} *= *(?:"
+    + _LINE_STRING
+    + rb"|[TF]|"
+    + _NUMBER
+    + rb"|\( *"
+    + _NUMBER
+    + rb" *, *"
+    + _NUMBER
+    + rb" *\)|) *(?:/|$)"
+)
+#: One card per match: a plain ``KEY = value`` card (groups 1 and 2: keyword and value field),
+#: commentary, a CONTINUE card holding a string, or any other card (group 3).  The value
+#: card comes first: most cards are value cards, and this order is twice as fast.
+_LINE = re.compile(
+    rb"^(?:(?!CONTINUE|COMMENT |HISTORY )(?="
+    + _LINE_VALUE
+    + rb")([A-Z0-9_-]{1,8}) *= (.*)|"
+    + _LINE_COMMENTARY
+    + rb".*|CONTINUE *"
+    + _LINE_STRING
+    + rb" *(?:/.*)?|(.+))$",
+    re.MULTILINE,
+)
+#: The end of what could be the value of a record-valued keyword card (``: 1'``), anywhere.
+_RECORD_TAIL = re.compile(_RECORD_VALUE)
+#: A card whose value is neither a string nor empty (a CONTINUE card may not follow it).
+_NOT_STRING = re.compile(rb"(?!COMMENT |HISTORY |        |CONTINUE).{8}= *[^'/ ]")
+
+
+def _quick_values(header: bytes, ncards: int) -> tuple[dict[str, bytes] | None, bool]:
+    """The value fields by keyword of a header of plain cards, read in one regex pass.
+
+    Returns ``(None, False)`` when a card needs :func:`_card_values` (an odd card, what may
+    be a record-valued keyword, a CONTINUE card after a value that is not a string, a
+    repeated keyword): it reads such headers card by card and says what is wrong.
+    """
+    lines = b"\n".join(_CARDS.findall(header, 0, ncards * CARD))
+    rows = _LINE.findall(lines)
+    if any(odd for _, _, odd in rows) or _RECORD_TAIL.search(lines):
+        return None, False
+    at = lines.find(b"\nCONTINUE")
+    while at >= 0:
+        if _NOT_STRING.match(lines, at - CARD, at):
+            return None, False
+        at = lines.find(b"\nCONTINUE", at + 1)
+    keyed = [(key, value) for key, value, _ in rows if key]
+    values = dict(keyed)
+    if len(values) != len(keyed):
+        return None, False
+    return {key.decode("ascii"): value for key, value in values.items()}, True
 
 
 _MANDATORY = frozenset(

@@ -143,7 +143,9 @@ def catalog_table(schema_name: str, n: int = 4) -> Table:
     return table
 
 
-def catalog_product(delivery: Delivery, schema_name: str = "cluster-catalog") -> pp.CatalogModel:
+def catalog_product(
+    delivery: Delivery, schema_name: str = "cluster-catalog", n: int = 4
+) -> pp.CatalogModel:
     extra = {
         "cluster-catalog": {
             "clsubset": "hum-c12",
@@ -155,7 +157,7 @@ def catalog_product(delivery: Delivery, schema_name: str = "cluster-catalog") ->
         "assoc-catalog": {"ascscale": 16, "ascsel": "V"},
     }[schema_name]
     meta = {**common_meta(delivery, "phangs-cat"), **NO_FOREGROUND, **extra}
-    return pp.CatalogModel.create(schema_name, catalog_table(schema_name), BANDS, meta)
+    return pp.CatalogModel.create(schema_name, catalog_table(schema_name, n), BANDS, meta)
 
 
 def product_name(model: pp.Model, ext: str | None = None) -> str:

@@ -129,3 +129,90 @@ def test_announced_sizes_must_fit(tmp_path):
     assert scan_error(pcount).endswith("HDU 1: PCOUNT = 16 (expected 0)")
     float_axes = raw.replace(b"NAXIS   =                    1", b"NAXIS   =                  1.0")
     assert scan_error(float_axes).endswith("HDU 1: NAXIS = 1.0 is not an integer")
+
+
+REAL = Path(__file__).parent / "data" / "real"
+
+
+def edge_card_file(path: Path) -> Path:
+    """Value cards of every form the quick reader parses, and some it leaves to astropy."""
+    primary = fits.PrimaryHDU()
+    hdr = primary.header
+    hdr["LONGSTR"] = "a long string value " * 8  # CONTINUE cards
+    hdr["QUOTES"] = "it''s  "
+    hdr["LEADING"] = "   lead"
+    hdr["EMPTYSTR"] = ""
+    hdr["UNDEF"] = None
+    hdr["NEGINT"] = -42
+    hdr["BIGINT"] = 12345678901234567
+    hdr["REAL"] = 1.5e-300
+    hdr["LOGICAL"] = False
+    hdr["COMPLEX"] = 1 + 2j
+    hdr["DEXP"] = 0.0  # rewritten below with a D exponent
+    raw = bytearray(write(path, [primary]).read_bytes())
+    at = raw.index(b"DEXP    = ")
+    raw[at : at + 80] = b"DEXP    =              1.25D+3 / D exponent".ljust(80)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def card_files(tmp_path: Path) -> list[Path]:
+    from factories import catalog_product, demo_delivery, image_product
+
+    delivery = demo_delivery()
+    made = [
+        image_product(delivery, "drc-sci", shape=(8, 8)).save(tmp_path / "drc.fits"),
+        catalog_product(delivery).save(tmp_path / "cat.fits"),
+        edge_card_file(tmp_path / "edge.fits"),
+    ]
+    return made + sorted(REAL.rglob("*.fits"))
+
+
+def test_quick_values_are_the_card_by_card_values_and_astropys(tmp_path):
+    """The one-pass reader agrees with the card-by-card reader and values with astropy's."""
+    from phangs_products import fitsscan
+    from phangs_products.conformance import header_values
+
+    quick = 0
+    for path in card_files(tmp_path):
+        for hdu in scan_file(path):
+            ncards = fitsscan._end_card(hdu.raw_header)
+            fast, _ = fitsscan._quick_values(hdu.raw_header, ncards)
+            slow, plain = fitsscan._card_values(hdu.raw_header, ncards, path.name, "")
+            if fast is not None:
+                quick += 1
+                assert fast == slow and plain, (path.name, hdu.index)
+            header = fits.getheader(path, hdu.index)
+            values = hdu.values
+            from_images = header_values(header)  # the same reader on astropy's card images
+            for key in values:
+                want = header[key]
+                want = None if isinstance(want, fits.card.Undefined) else want
+                got = values[key]
+                assert got == want and type(got) is type(want), (path.name, key, got, want)
+                if key not in ("", "COMMENT", "HISTORY") and "." not in key:  # no RVKC
+                    assert from_images[key] == want, (path.name, key)
+            assert set(values) <= set(header)
+    assert quick >= 5
+
+
+def test_quick_values_leave_odd_headers_to_astropy(tmp_path):
+    primary = fits.PrimaryHDU()
+    primary.header["HIERARCH LONG KEYWORD"] = 1
+    primary.header["DP1"] = "AXIS.1: 1"
+    path = write(tmp_path / "odd.fits", [primary])
+    hdu = scan_file(path)[0]
+    assert hdu.raw_values is None
+    assert hdu.values is hdu.header and hdu.values["LONG KEYWORD"] == 1
+
+
+def test_continue_card_after_a_number_is_broken(tmp_path):
+    primary = fits.PrimaryHDU()
+    primary.header["NUMBER"] = 1
+    primary.header["TEXT"] = "x"
+    raw = write(tmp_path / "c.fits", [primary]).read_bytes()
+    at = raw.index(b"TEXT    = ")
+    bad = raw[:at] + b"CONTINUE  'x'".ljust(80) + raw[at + 80 :]
+    assert scan_error(bad).endswith(
+        "HDU 0 card 6 (CONTINUE): a CONTINUE card holds the rest of a string value"
+    )

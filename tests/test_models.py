@@ -147,3 +147,23 @@ def test_older_schema_version_still_reads(delivery, out):
     model = image_product(delivery, "drc-sci")
     path = model.save(out / product_name(model))
     assert pp.open(path).schema.version == fits.getval(path, "PPSCHVER")
+
+
+def test_opened_meta_reads_the_header_bytes_until_headers_are_used(delivery, out):
+    """``meta.<keyword>`` reads the scanned values; ``meta.headers`` gives astropy headers."""
+    from phangs_products.models.meta import LayoutHeaders
+
+    model = catalog_product(delivery)
+    path = model.save(out / product_name(model))
+    back = pp.open(path, strict=True)
+    headers = back.meta.headers
+    assert isinstance(headers, LayoutHeaders)
+    primary = fits.getheader(path, 0)
+    for spec in back.schema.keywords:
+        if not spec.per_band and spec.fits_hdu == "PRIMARY" and spec.fits_keyword in primary:
+            assert getattr(back.meta, spec.name) == primary[spec.fits_keyword], spec.name
+    assert back.bands == model.bands
+    assert "CATALOG" in headers and isinstance(headers["CATALOG"], fits.Header)
+    assert headers["CATALOG"]["NAXIS2"] == len(model.table)
+    back.meta.hlsptarg = "NGC9999"  # a write goes to the astropy header, reads follow it
+    assert back.meta.hlsptarg == "NGC9999" and headers["PRIMARY"]["HLSPTARG"] == "NGC9999"

@@ -37,7 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read headers only (no checksums, SHA-256, NaN/range or position checks)",
     )
-    parser.add_argument("--workers", type=int, default=None, help="parallel workers (default CPUs)")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        "--workers",
+        dest="workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="files checked in parallel by N workers (default: the CPU cores); "
+        "the report is the same for any N",
+    )
     parser.add_argument("--no-warnings", action="store_true", help="text format: show errors only")
 
 
@@ -61,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {path}: no such delivery folder", file=sys.stderr)
         return 2
     if args.workers is not None and args.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
+        print("error: --jobs must be at least 1", file=sys.stderr)
         return 2
     report = validate_delivery(
         path, strict=args.strict, data=not args.headers_only, workers=args.workers

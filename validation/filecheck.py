@@ -6,19 +6,21 @@ problem, so one odd file cannot stop the validation of a delivery.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
 
+from phangs_products import fitsscan, fitssum
 from phangs_products.conformance import header_values
 from phangs_products.errors import PhangsProductsError, Problem
 from phangs_products.models import RegionsModel
-from phangs_products.safeio import open_regular, regular_file
+from phangs_products.safeio import regular_file
 from phangs_products.spec import ProductSchema
 
 from . import content, fitshealth, metadata, names
@@ -86,11 +88,7 @@ def check_file(path: str, field: str, data: bool = True) -> FileResult:
             checks += extra_checks
         else:
             checks.append("metadata")
-            raw = None
-            if data:
-                with open_regular(p) as fh:
-                    raw = fh.read()
-            sha = hashlib.sha256(raw).hexdigest() if raw is not None else None
+            sha = fitssum.sha256_of(p) if data else None
             facts, more = _check_other(p, data)
             problems += more
         if facts is not None:
@@ -124,23 +122,27 @@ def check_file(path: str, field: str, data: bool = True) -> FileResult:
 def _check_fits(
     p: Path, data: bool
 ) -> tuple[FileFacts | None, str | None, list[Problem], list[str]]:
+    """Every check of a FITS file, reading its bytes once for the digests.
+
+    The structure scan reads the headers; with ``data`` one streamed pass gives the SHA-256
+    and the FITS checksums of every HDU, and the content rules read arrays and tables from a
+    read-only memory map of the file (the pages the pass just read).
+    """
     name = p.name
-    sha = None
-    raw: bytes | None = None
-    if data:
-        with open_regular(p) as fh:
-            raw = fh.read()
-        sha = hashlib.sha256(raw).hexdigest()
-    fatal = fitshealth.check_structure(raw if raw is not None else p, name)
-    if fatal is not None:
-        return None, sha, [fatal], []
-    hdul, fatal = fitshealth.open_fits(raw if raw is not None else str(p), name)
+    try:
+        layout = fitsscan.scan_file(p)
+    except fitsscan.FitsStructureError as exc:
+        return None, fitssum.sha256_of(p) if data else None, [exc.problem], []
+    sums = fitssum.stream_sums(p, layout) if data else None
+    sha = sums.sha256 if sums is not None else None
+    hdul, fatal = fitshealth.open_fits(str(p), name)
     if fatal is not None or hdul is None:
         return None, sha, [fatal] if fatal else [], []
+    raw = np.memmap(p, dtype=np.uint8, mode="r") if data else None
     problems: list[Problem] = []
     checks: list[str] = []
     try:
-        values = header_values(hdul[0].header)
+        values = layout[0].values
         facts = FileFacts(name=name, values={k: values[k] for k in FACT_KEYWORDS if k in values})
         facts.product = str(values.get("PPSCHEMA") or "").strip()
         schema, more = metadata.resolve_schema(values, name)
@@ -148,13 +150,11 @@ def _check_fits(
         sid = schema.id if schema else ""
         problems += fitshealth.verify_hdul(hdul, name, sid)
         if schema is None:
-            if data:
-                from phangs_products.conformance import check_checksums
-
-                problems += check_checksums(hdul, file=name)
+            if sums is not None:
+                problems += fitssum.checksum_problems(layout, sums, file=name)
             return facts, sha, problems, checks
         facts.schema_id = schema.id
-        problems += metadata.check_fits_metadata(schema, hdul, name, data, raw if data else None)
+        problems += metadata.check_fits_metadata(schema, hdul, layout, name, data, raw, sums)
         if schema.kind in ("image", "mask"):
             checks.append("wcs")
             problems += _image_checks(schema, hdul, values, facts)
@@ -168,14 +168,15 @@ def _check_fits(
                     problems += fitshealth.check_wcs(hdu.header, name, sid, where, hdul)[1]
         elif schema.kind == "catalog" and schema.table_hdu:
             checks.append("table")
-            problems += _table_checks(schema, hdul, facts, data, raw if data else None)
+            problems += _table_checks(schema, hdul, layout, facts, data, raw)
         return facts, sha, problems, checks
     finally:
         hdul.close()
+        del raw  # unmaps the file once no array view of it is left
 
 
 def _image_checks(
-    schema: ProductSchema, hdul: fits.HDUList, values: dict, facts: FileFacts
+    schema: ProductSchema, hdul: fits.HDUList, values: Mapping[str, Any], facts: FileFacts
 ) -> list[Problem]:
     spec = schema.arrays.get("data")
     hdu = hdul[spec.fits_hdu if spec else 0]
@@ -197,7 +198,7 @@ def _image_checks(
 
 
 def _array_content(
-    schema: ProductSchema, hdul: fits.HDUList, raw: bytes, facts: FileFacts
+    schema: ProductSchema, hdul: fits.HDUList, raw: np.ndarray, facts: FileFacts
 ) -> list[Problem]:
     """Content rules of the schema's arrays, on a view of the file bytes; a mask's labels."""
     problems = []
@@ -221,9 +222,10 @@ def _array_content(
 def _table_checks(
     schema: ProductSchema,
     hdul: fits.HDUList,
+    layout: fitsscan.FitsLayout,
     facts: FileFacts,
     data: bool,
-    raw: bytes | None = None,
+    raw: np.ndarray | None = None,
 ) -> list[Problem]:
     try:
         hdu = hdul[schema.table_hdu]
@@ -242,13 +244,13 @@ def _table_checks(
     index = hdul.index_of(schema.table_hdu)
     from phangs_products.conformance import bands_from_meta
 
-    bands = bands_from_meta(hdul[0].header)
+    bands = bands_from_meta(layout[0].values)
     known = {c.name for c in schema.expand_columns(bands)}
     problems = fitshealth.check_extra_units(
-        hdu.header, known, facts.name, schema.id, f"HDU {index}"
+        layout[index].values, known, facts.name, schema.id, f"HDU {index}"
     )
     if data:
-        table = metadata.fast_table(hdu, raw) if raw is not None else None
+        table = metadata.fast_table(layout[index], raw) if raw is not None else None
         if table is None:
             try:
                 table = hdu.data
@@ -258,7 +260,7 @@ def _table_checks(
             return problems
         colnames = set(table.colnames if hasattr(table, "colnames") else table.columns.names)
         facts.ids = {
-            c.name: np.asarray(table[c.name])
+            c.name: np.array(table[c.name])
             for c in schema.columns
             if c.unique and not c.per_band and c.name in colnames
         }

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,38 +19,17 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
-from phangs_products import fitsscan
 from phangs_products.conformance import is_fits_unit
 from phangs_products.errors import Problem, describe
 from phangs_products.models.image import read_wcs
 
 __all__ = [
     "check_extra_units",
-    "check_structure",
     "check_target_in_footprint",
     "check_wcs",
     "open_fits",
     "verify_hdul",
 ]
-
-
-def check_structure(source: bytes | str | Path, file: str) -> Problem | None:
-    """Structure of a FITS file (bytes in memory, or a path), checked before astropy reads it.
-
-    Returns
-    -------
-    Problem or None
-        ``fits.not-fits``, ``fits.truncated`` or ``fits.structure`` (see
-        :func:`phangs_products.fitsscan.scan_file`); ``None`` when the structure is sound.
-    """
-    try:
-        if isinstance(source, bytes):
-            fitsscan.scan_bytes(source, file)
-        else:
-            fitsscan.scan_file(source)
-    except fitsscan.FitsStructureError as exc:
-        return exc.problem
-    return None
 
 
 def open_fits(source: bytes | str, file: str) -> tuple[fits.HDUList | None, Problem | None]:
@@ -177,7 +155,11 @@ def check_target_in_footprint(
 
 
 def check_extra_units(
-    header: fits.Header, known: set[str], file: str, schema_id: str = "", where: str = "HDU 1"
+    header: Mapping[str, Any],
+    known: set[str],
+    file: str,
+    schema_id: str = "",
+    where: str = "HDU 1",
 ) -> list[Problem]:
     """TUNITn of columns the schema does not cover are FITS-standard (schema ones: conformance)."""
     problems = []

@@ -11,16 +11,22 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
+from astropy.table import Table
 
-from phangs_products import conformance
+from phangs_products import conformance, fitssum
 from phangs_products.errors import PhangsProductsError, Problem, SchemaError
+from phangs_products.fitsscan import FitsLayout, HduLayout
+from phangs_products.fitssum import FileSums
 from phangs_products.models import CatalogModel, Model
 from phangs_products.registry import get_schema
 from phangs_products.spec import ProductSchema
+
+if TYPE_CHECKING:
+    from collections.abc import Buffer
 
 __all__ = ["check_fits_metadata", "check_other_product", "resolve_schema"]
 
@@ -60,47 +66,54 @@ def resolve_schema(values: Mapping[str, Any], file: str) -> tuple[ProductSchema 
 
 
 def check_fits_metadata(
-    schema: ProductSchema, hdul: fits.HDUList, file: str, data: bool, raw: bytes | None = None
+    schema: ProductSchema,
+    hdul: fits.HDUList,
+    layout: FitsLayout,
+    file: str,
+    data: bool,
+    raw: Buffer | None = None,
+    sums: FileSums | None = None,
 ) -> list[Problem]:
     """Schema conformance of a FITS product (keywords, HDUs, arrays, columns; data checks).
 
-    With ``data`` the column values (NaN vs sentinels, ranges) and CHECKSUM/DATASUM are
-    checked too.  Given the file's bytes (``raw``), a binary table is read straight from them
-    as a numpy record array instead of through astropy's slower table layer.
+    Keywords, HDUs, array types and columns are judged from the scanned ``layout`` (the
+    header bytes, as :func:`phangs_products.open` judges them).  With ``data`` the column
+    values (NaN vs sentinels, ranges) and CHECKSUM/DATASUM are checked too: given the file's
+    bytes (``raw``, a memory map), a binary table is read straight from them as a numpy
+    record array instead of through astropy's slower table layer; given the file's streamed
+    ``sums``, the checksums are compared with them instead of being computed again.
     """
     table_hdu = schema.table_hdu
-    if table_hdu is not None and table_hdu in hdul:
-        rows = conformance.check_rows(
+    problems = []
+    if table_hdu is not None and table_hdu in layout:
+        problems += conformance.check_rows(
             schema,
-            int(hdul[table_hdu].header.get("NAXIS2", 0)),
-            conformance.header_values(hdul[0].header),
+            int(layout[table_hdu].values.get("NAXIS2", 0)),
+            layout[0].values,
+            file=file,
+            where=f"HDU {layout.index_of(table_hdu)}",
+        )
+    problems += conformance.check_hdul(schema, layout, file=file, data=False)
+    if not data:
+        return problems
+    if table_hdu is not None and table_hdu in hdul:
+        hdu = hdul[table_hdu]
+
+        def load() -> Any:
+            table = fast_table(layout[table_hdu], raw) if raw is not None else None
+            return table if table is not None else Table(hdu.data, copy=False)
+
+        problems += conformance.check_table_values(
+            schema,
+            load,
+            bands=conformance.bands_from_meta(layout[0].values),
             file=file,
             where=f"HDU {hdul.index_of(table_hdu)}",
         )
+    if sums is not None:
+        problems += fitssum.checksum_problems(layout, sums, file=file, schema_id=schema.id)
     else:
-        rows = []
-    return rows + _check_fits_metadata(schema, hdul, file, data, raw)
-
-
-def _check_fits_metadata(
-    schema: ProductSchema, hdul: fits.HDUList, file: str, data: bool, raw: bytes | None
-) -> list[Problem]:
-    table_hdu = schema.table_hdu
-    if not data or raw is None or table_hdu is None or table_hdu not in hdul:
-        return conformance.check_hdul(schema, hdul, file=file, data=data)
-    hdu = hdul[table_hdu]
-    table = fast_table(hdu, raw)
-    if table is None:
-        return conformance.check_hdul(schema, hdul, file=file, data=data)
-    problems = conformance.check_hdul(schema, hdul, file=file, data=False)
-    problems += conformance.check_column_values(
-        schema,
-        table,
-        bands=conformance.bands_from_meta(hdul[0].header),
-        file=file,
-        where=f"HDU {hdul.index_of(table_hdu)}",
-    )
-    problems += conformance.check_checksums(hdul, file=file, schema_id=schema.id)
+        problems += conformance.check_checksums(hdul, file=file, schema_id=schema.id)
     return problems
 
 
@@ -118,15 +131,14 @@ class _RecordTable:
         return self._array[name]
 
 
-def fast_table(hdu: fits.BinTableHDU, raw: bytes) -> _RecordTable | None:
+def fast_table(hdu: HduLayout, raw: Buffer) -> _RecordTable | None:
     """A binary table's rows as a numpy record array read from the file bytes.
 
-    Returns ``None`` (use astropy) for tables with scaled columns, variable-length arrays or
-    formats this reader does not handle.
+    The columns come from the scanned header (``hdu``); returns ``None`` (use astropy) for
+    tables with scaled columns, variable-length arrays or formats this reader does not handle.
     """
-    header = hdu.header
-    info = hdu.fileinfo()
-    if info is None or int(header.get("PCOUNT", 0)):
+    header = hdu.values
+    if hdu.xtension != "BINTABLE" or int(header.get("PCOUNT", 0)):
         return None
     fields = []
     for i in range(1, int(header.get("TFIELDS", 0)) + 1):
@@ -148,9 +160,9 @@ def fast_table(hdu: fits.BinTableHDU, raw: bytes) -> _RecordTable | None:
     except (ValueError, TypeError):  # repeated or odd column names: astropy reports them
         return None
     nrows, width = int(header["NAXIS2"]), int(header["NAXIS1"])
-    if dtype.itemsize != width or info["datLoc"] + nrows * width > len(raw):
+    if dtype.itemsize != width or hdu.data_start + nrows * width > len(raw):
         return None
-    return _RecordTable(np.frombuffer(raw, dtype, count=nrows, offset=info["datLoc"]))
+    return _RecordTable(np.frombuffer(raw, dtype, count=nrows, offset=hdu.data_start))
 
 
 def check_other_product(path: Path, data: bool) -> tuple[Model | None, list[Problem]]:

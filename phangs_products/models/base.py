@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,7 +54,7 @@ class Model:
     def __init__(
         self,
         schema: ProductSchema,
-        headers: dict[str, fits.Header] | None = None,
+        headers: MutableMapping[str, fits.Header] | None = None,
         path: str | Path | None = None,
     ):
         self.schema = schema

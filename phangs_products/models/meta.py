@@ -4,16 +4,61 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
 
 from phangs_products import conformance
+from phangs_products.fitsscan import HduLayout
 from phangs_products.spec import BandInfo, ProductSchema
 
 log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------ headers
+class LayoutHeaders(MutableMapping[str, fits.Header]):
+    """Headers by HDU name of a scanned FITS file, each parsed by astropy on first use.
+
+    Until a header is asked for, :meth:`values_of` reads keyword values straight from the
+    header bytes the scan kept (:attr:`phangs_products.fitsscan.HduLayout.values`), so opening
+    a file and reading a few keywords never parses whole headers.
+
+    Parameters
+    ----------
+    hdus : mapping
+        Scanned HDUs by HDU name.
+    """
+
+    def __init__(self, hdus: Mapping[str, HduLayout]):
+        self._items: dict[str, HduLayout | fits.Header] = dict(hdus)
+
+    def __getitem__(self, key: str) -> fits.Header:
+        item = self._items[key]
+        if isinstance(item, HduLayout):
+            item = self._items[key] = item.header
+        return item
+
+    def __setitem__(self, key: str, value: fits.Header) -> None:
+        self._items[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._items[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def values_of(self, key: str) -> Mapping[str, Any] | None:
+        """Keyword values of one HDU (its header once parsed), or None when it is absent."""
+        item = self._items.get(key)
+        return item.values if isinstance(item, HduLayout) else item
 
 
 # --------------------------------------------------------------------------------------- meta
@@ -27,13 +72,22 @@ class Meta:
 
     _schema: ProductSchema
 
-    def __init__(self, headers: dict[str, fits.Header]):
+    def __init__(self, headers: MutableMapping[str, fits.Header]):
         object.__setattr__(self, "_headers", headers)
 
     @property
-    def headers(self) -> dict[str, fits.Header]:
+    def headers(self) -> MutableMapping[str, fits.Header]:
         """Headers by HDU name (``PRIMARY``, ``CATALOG``, ``SCI`` ...)."""
         return self._headers
+
+    def _values(self, hdu: str) -> Mapping[str, Any]:
+        """Keyword values of one HDU for reading (empty when the HDU is absent)."""
+        headers = self._headers
+        if isinstance(headers, LayoutHeaders):
+            values = headers.values_of(hdu)
+        else:
+            values = headers.get(hdu)
+        return {} if values is None else values
 
     @property
     def legacy(self) -> Any:
@@ -62,7 +116,7 @@ class Meta:
 
     def bands(self) -> tuple[BandInfo, ...]:
         """Bands listed in ``FILTERnn``/``INSTRnn`` (multi-band products)."""
-        return conformance.bands_from_meta(self.header("PRIMARY"))
+        return conformance.bands_from_meta(self._values("PRIMARY"))
 
     def set_bands(self, bands: Sequence[BandInfo]) -> None:
         """Write ``FILTERnn``/``INSTRnn`` for the bands, in order."""
@@ -108,7 +162,7 @@ class Meta:
 def _keyword_property(name: str, doc: str | None = None) -> property:
     def fget(self: Meta) -> Any:
         spec = self._schema.keyword_by_name[name]
-        hdr = self._headers.get(spec.fits_hdu, {})
+        hdr = self._values(spec.fits_hdu)
         if spec.per_band:
             return [hdr.get(k) for k in spec.expand(self.bands())]
         value = hdr.get(spec.fits_keyword)

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import logging
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from phangs_products.errors import (
 from phangs_products.models.base import Model, ProductValidationWarning
 from phangs_products.models.catalog import PARQUET_META_KEY, CatalogModel
 from phangs_products.models.image import FlcModel, ImageModel
-from phangs_products.models.meta import Meta, meta_class
+from phangs_products.models.meta import LayoutHeaders, Meta, meta_class
 from phangs_products.models.text import (
     ManifestModel,
     ReadmeModel,
@@ -76,15 +76,15 @@ class Source:
 
     Attributes
     ----------
-    headers : dict
-        Headers by HDU name (``PRIMARY`` at least).
+    headers : mapping
+        Headers by HDU name (``PRIMARY`` at least); a FITS file's are parsed on first use.
     tree : dict, optional
         The tree of an ASDF manifest.
     text : str, optional
         The whole text of a DS9 region file or README.
     """
 
-    headers: dict[str, fits.Header]
+    headers: MutableMapping[str, fits.Header]
     tree: dict[str, Any] | None = None
     text: str | None = None
 
@@ -106,10 +106,8 @@ def read_source(path: Path) -> Source:
     if suffix not in SUFFIXES:
         raise ProductError(f"{path.name}: unknown product file type {suffix!r}")
     name = path.name
-    if suffix == ".fits":
-        layout = fitsscan.scan_file(path)
-        with reading(name, "HDU 0", "cannot parse the header"):
-            return Source({"PRIMARY": fits.Header.fromstring(layout.primary_header)})
+    if suffix == ".fits":  # the primary header is parsed by astropy when it is used
+        return Source(LayoutHeaders({"PRIMARY": fitsscan.scan_file(path)[0]}))
     if suffix == ".parquet":
         return Source({"PRIMARY": _header_from_dict(_parquet_meta(path), name, _PARQUET_WHERE)})
     if suffix == ".ecsv":
@@ -220,6 +218,13 @@ def _ecsv_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
+def _primary_values(source: Source) -> Mapping[str, Any]:
+    headers = source.headers
+    if isinstance(headers, LayoutHeaders):
+        return headers.values_of("PRIMARY") or {}
+    return headers["PRIMARY"]
+
+
 def _schema_from(meta: Mapping[str, Any], path: Path) -> ProductSchema:
     name, version = meta.get("PPSCHEMA"), meta.get("PPSCHVER")
     if not name or not version:
@@ -258,7 +263,7 @@ def read_meta(path: str | Path) -> Meta:
     if historical is not None:  # headers only: tables and arrays are never touched
         return historical.meta
     source = read_source(path)
-    schema = _schema_from(source.headers["PRIMARY"], path)
+    schema = _schema_from(_primary_values(source), path)
     return meta_class(schema)(source.headers)
 
 
@@ -304,7 +309,7 @@ def open(path: str | Path, strict: bool = False, masked: bool | None = None) -> 
         model = _new_model(schema, headers, path, masked)
     else:
         source = read_source(path)
-        schema = _schema_from(source.headers["PRIMARY"], path)
+        schema = _schema_from(_primary_values(source), path)
         model = new_model(schema, source, path, masked)
         problems = _read_problems(model, path)
     errors = [p for p in problems if p.severity == "error"]
@@ -321,7 +326,10 @@ def open(path: str | Path, strict: bool = False, masked: bool | None = None) -> 
 
 
 def _new_model(
-    schema: ProductSchema, headers: dict[str, fits.Header], path: Path, masked: bool | None
+    schema: ProductSchema,
+    headers: MutableMapping[str, fits.Header],
+    path: Path,
+    masked: bool | None,
 ) -> Model:
     model = _KIND_CLASSES[schema.kind](schema, headers, path)
     if masked and isinstance(model, CatalogModel):
@@ -341,17 +349,19 @@ def new_model(
     return model
 
 
-def _open_fits(path: Path) -> tuple[ProductSchema, dict[str, fits.Header], list[Problem]]:
-    """Check the structure and the schema headers; each header is read and parsed once.
+def _open_fits(path: Path) -> tuple[ProductSchema, LayoutHeaders, list[Problem]]:
+    """Check the structure and the schema keywords, from the header bytes the scan read.
 
-    The scan's layout stands in for the ``HDUList`` (headers only): the data stay unread
-    until a model's ``data`` or ``table`` is used.
+    The scan's layout stands in for the ``HDUList`` (headers only): the schema's keywords
+    are parsed from the header bytes as the checks ask for them, astropy parses a header only
+    when the model's ``meta.headers`` are used, and the data stay unread until a model's
+    ``data`` or ``table`` is.
     """
     layout = fitsscan.scan_file(path)
     with reading(path.name, "", "cannot parse the headers"):
-        schema = _schema_from(layout[0].header, path)
+        schema = _schema_from(layout[0].values, path)
         hdus = conformance.schema_hdus(schema, layout)
-        headers = {name: hdu.header for (name, ver), hdu in hdus.items() if ver == 1}
+        headers = LayoutHeaders({name: hdu for (name, ver), hdu in hdus.items() if ver == 1})
         problems = conformance.check_hdul(schema, layout, file=path.name, data=False)
     return schema, headers, problems
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -471,3 +472,25 @@ def test_anything_beside_the_field_folders_is_flagged(tmp_path: Path) -> None:
     assert "3 entries inside" in strays[".work"]
     assert "beside the field folders" in strays["notes.txt"]
     assert report.rules("error") == {"delivery.stray-file"}
+
+
+def test_one_job_and_two_give_the_same_report(tmp_path: Path, capsys) -> None:
+    """``validate --jobs 1`` and ``--jobs 2`` print the same report; so does a process pool."""
+    from phangs_products.testing import make_clean_delivery
+    from phangs_products.validation import cli
+
+    clean = make_clean_delivery(tmp_path / "delivery")
+    for defect in (broken_checksum, wcs_off_target, nan_in_sentinel_column, manifest_sha_mismatch):
+        defect(clean)
+    docs = []
+    for jobs in ("1", "2"):
+        assert cli.main([str(clean), "--format", "json", "--jobs", jobs]) == 1
+        docs.append(json.loads(capsys.readouterr().out))
+    for doc in docs:
+        del doc["seconds"], doc["summary"]  # wall times
+    assert docs[0] == docs[1]
+    rules = {p["rule"] for p in docs[0]["problems"]}
+    assert {"fits.checksum", "wcs.target", "column.nan", "manifest.sha256"} <= rules
+    serial = validate_delivery(clean, workers=1)
+    pool = validate_delivery(clean, workers=2, executor="process")
+    assert serial.problems == pool.problems and serial.files == pool.files
