@@ -177,13 +177,16 @@ def _content_lines(model: Any) -> list[str]:
         return [f"regions  {sum(shapes.values())} shape(s){': ' + counted if counted else ''}"]
     if kind == "manifest":
         files = model.tree.get("files", [])
+        files = files if isinstance(files, list) else []
         lines = [f"files    {len(files)}"]
-        for rec in files:
+        for rec in (r for r in files if isinstance(r, dict)):  # a broken record: not listed
             variant = " ".join(
                 str(rec[k]) for k in ("filter", "selection", "scale", "subset") if k in rec
             )
+            size = rec.get("size")
+            size_text = f"{size:>11,d}" if type(size) is int else f"{'?':>11}"
             lines.append(
-                f"  {rec.get('product', '?'):<16} {rec.get('size', 0):>11,d} B  "
+                f"  {rec.get('product', '?')!s:<16} {size_text} B  "
                 f"{rec.get('name', '?')}{'  (' + variant + ')' if variant else ''}"
             )
         return lines

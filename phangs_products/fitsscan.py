@@ -655,6 +655,14 @@ def _card_values(
             key = match[1].decode("ascii")
             first = card[10:].lstrip(b" ")[:1]
             if first == b"'" and (record := _RECORD.match(card, card.index(b"'"))) is not None:
+                if key in _MANDATORY or _MANDATORY_INDEXED.fullmatch(key):
+                    # astropy reads such a card as a record value of the keyword (a float)
+                    raise _fail(
+                        "fits.structure",
+                        file,
+                        _place(where, number, card),
+                        f"{key} holds a record value ({_bare(card[10:])}; expected a plain value)",
+                    )
                 key = f"{key}.{record[1].decode('ascii')}"  # DP1 = 'AXIS.1: 1' is DP1.AXIS.1
                 quick = False  # astropy reads the header differently
                 if key in values:  # wcslib corrupts memory on repeated distortion records

@@ -57,6 +57,27 @@ def test_info_lists_catalog_columns_with_units(delivery, out, capsys):
     assert mass[:3] == ["PHANGS_MASS_MINCHISQ", "f8", "[solMass]"]
 
 
+def test_info_lists_a_manifest_with_broken_file_records(tmp_path, capsys):
+    """A record whose size is not a number (or that is not a mapping) is shown as '?' or left
+    out, not a ValueError from the formatting; the schema problems follow."""
+    import asdf
+
+    from phangs_products.delivery import find_manifest
+    from phangs_products.testing import make_clean_delivery
+
+    manifest = find_manifest(make_clean_delivery(tmp_path / "delivery"))
+    with asdf.open(manifest) as af:
+        tree = {k: v for k, v in af.tree.items() if not k.startswith("asdf_")}
+    tree["files"][0]["size"] = "large"
+    tree["files"].append("not a record")
+    broken = tmp_path / manifest.name
+    asdf.AsdfFile(tree).write_to(broken)
+    assert main(["info", str(broken)]) == 1  # listed, then reported as not valid
+    out = capsys.readouterr().out
+    assert f"files    {len(tree['files'])}" in out and "          ? B  " in out
+    assert "files/0/size: 'large' is not of type 'integer'" in out
+
+
 def test_errors_are_one_line_with_exit_code(tmp_path, capsys):
     bad = tmp_path / "x.fits"
     bad.write_text("nope")

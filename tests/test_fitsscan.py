@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,19 @@ def test_header_framing(tmp_path):
     lower = raw.replace(b"EXTEND  =", b"extend  =")
     assert "keyword has characters other than A-Z" in scan_error(lower)
     assert "file is empty" in scan_error(b"")
+
+
+def test_a_mandatory_keyword_with_a_record_value_is_broken(tmp_path):
+    """astropy reads ``GCOUNT = 'EXTVER: 1'`` as a record value (a float) and cannot seek past
+    the data; the scan refuses it instead of reading the extension's first GCOUNT."""
+    hdu = fits.ImageHDU(np.zeros(3, np.int16), name="SCI", ver=1)
+    raw = write(tmp_path / "a.fits", [fits.PrimaryHDU(), hdu]).read_bytes()
+    at = raw.index(b"EXTVER  =")
+    card = b"GCOUNT  = 'EXTVER: 1' / Version number".ljust(80)
+    broken = raw[:at] + card + raw[at + 80 :]
+    with pytest.raises(TypeError):  # the astropy failure the scan keeps out of the readers
+        fits.open(io.BytesIO(broken)).verify("exception")
+    assert "GCOUNT holds a record value" in scan_error(broken)
 
 
 def test_announced_sizes_must_fit(tmp_path):
