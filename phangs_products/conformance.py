@@ -23,6 +23,7 @@ from astropy.io import fits
 from phangs_products import fitsscan
 from phangs_products.errors import Problem, describe
 from phangs_products.fitsscan import HduLayout
+from phangs_products.fitssum import CHECKSUM_MISMATCH, CHECKSUM_MISSING
 from phangs_products.spec import BandInfo, ColumnSpec, ProductSchema
 
 if TYPE_CHECKING:
@@ -646,9 +647,7 @@ def check_checksums(hdul: fits.HDUList, *, file: str = "", schema_id: str = "") 
     for index, hdu in enumerate(hdul):
         where = f"HDU {index}"
         if "CHECKSUM" not in hdu.header or "DATASUM" not in hdu.header:
-            problems.append(
-                Problem("fits.checksum", "CHECKSUM/DATASUM missing", file, schema_id, where)
-            )
+            problems.append(Problem("fits.checksum", CHECKSUM_MISSING, file, schema_id, where))
             continue
         try:
             with warnings.catch_warnings():
@@ -663,13 +662,5 @@ def check_checksums(hdul: fits.HDUList, *, file: str = "", schema_id: str = "") 
             )
             continue
         if not (ok_data and ok_sum):
-            problems.append(
-                Problem(
-                    "fits.checksum",
-                    "CHECKSUM/DATASUM do not match the content (file changed or damaged)",
-                    file,
-                    schema_id,
-                    where,
-                )
-            )
+            problems.append(Problem("fits.checksum", CHECKSUM_MISMATCH, file, schema_id, where))
     return problems

@@ -21,6 +21,10 @@ from phangs_products.errors import Problem
 from phangs_products.fitsscan import BLOCK, FitsLayout
 from phangs_products.safeio import open_regular
 
+#: Messages of the ``fits.checksum`` rule (here and in :func:`conformance.check_checksums`).
+CHECKSUM_MISSING = "CHECKSUM/DATASUM missing"
+CHECKSUM_MISMATCH = "CHECKSUM/DATASUM do not match the content (file changed or damaged)"
+
 __all__ = [
     "CHUNK",
     "FileSums",
@@ -128,23 +132,13 @@ def checksum_problems(
         where = f"HDU {index}"
         values = hdu.values
         if "CHECKSUM" not in values or "DATASUM" not in values:
-            problems.append(
-                Problem("fits.checksum", "CHECKSUM/DATASUM missing", file, schema_id, where)
-            )
+            problems.append(Problem("fits.checksum", CHECKSUM_MISSING, file, schema_id, where))
             continue
         data_sum = sums.data_sums[index]
         ok_data = _as_int(values.get("DATASUM")) == data_sum
         ok_sum = _fold(sums.header_sums[index] + data_sum) == _MINUS_ZERO
         if not (ok_data and ok_sum):
-            problems.append(
-                Problem(
-                    "fits.checksum",
-                    "CHECKSUM/DATASUM do not match the content (file changed or damaged)",
-                    file,
-                    schema_id,
-                    where,
-                )
-            )
+            problems.append(Problem("fits.checksum", CHECKSUM_MISMATCH, file, schema_id, where))
     return problems
 
 

@@ -10,17 +10,14 @@ interrupted transfer never leaves a partial file under the final name.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from astropy.io import fits
-
 from phangs_products.atomic import atomic_path, inside, remove_temp_files
-from phangs_products.conformance import check_checksums
 from phangs_products.errors import ProductError
 from phangs_products.fitsscan import scan_file
+from phangs_products.fitssum import CHECKSUM_MISSING, checksum_problems, stream_sums
 from phangs_products.pipeline.fetch.query import FetchError, Product, mast_errors
 
 __all__ = ["Outcome", "check_complete", "download_products", "is_complete"]
@@ -48,11 +45,9 @@ def check_complete(path: Path, size: int | None) -> None:
     actual = path.stat().st_size
     if size is not None and actual != size:
         raise ProductError(f"{path.name}: {actual} bytes, MAST states {size}")
-    scan_file(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the problems below say what is wrong
-        with fits.open(path, memmap=False) as hdul:
-            bad = [p for p in check_checksums(hdul, file=path.name) if "missing" not in p.message]
+    layout = scan_file(path)
+    problems = checksum_problems(layout, stream_sums(path, layout), file=path.name)
+    bad = [p for p in problems if p.message != CHECKSUM_MISSING]
     if bad:
         raise ProductError(str(bad[0]))
 
