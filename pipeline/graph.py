@@ -118,6 +118,20 @@ def _named(result: StageResult, field: str) -> StageResult:
     return dataclasses.replace(result, name=f"{field}/{result.name}")
 
 
+def galaxy_plan(run: RunConfig) -> list[tuple[RunConfig, list[Stage]]]:
+    """The runs of a galaxy with several pointings and their stages, in order.
+
+    Every pointing's stages, then the mosaic's.  The HTML site covers the whole delivery, so
+    only the last run (the mosaic) builds it: a docs stage per pointing rebuilt the same site,
+    previews included, once per field.
+    """
+    mosaic = run.mosaic_run()
+    pointings = [
+        (p, [s for s in build_stages(p) if s.name != StageName.DOCS]) for p in run.pointing_runs()
+    ]
+    return [*pointings, (mosaic, build_mosaic_stages(mosaic))]
+
+
 def run_galaxy(
     run: RunConfig,
     report: Callable[[StageResult], None] | None = None,
@@ -133,11 +147,7 @@ def run_galaxy(
     if not run.pointings:
         return run_stages(run, build_stages(run), report=report, lock_owner=lock_owner)
     results: list[StageResult] = []
-    mosaic = run.mosaic_run()
-    for sub, stages in [
-        *((p, build_stages(p)) for p in run.pointing_runs()),
-        (mosaic, build_mosaic_stages(mosaic)),
-    ]:
+    for sub, stages in galaxy_plan(run):
 
         def show(result: StageResult, field: str = sub.field) -> None:
             if report is not None:

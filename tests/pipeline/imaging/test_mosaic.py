@@ -310,6 +310,18 @@ def test_multi_pointing_config_loads(tmp_path):
     assert "pointings" in config.to_dict() and "pointings" not in named.pointing_runs()[0].to_dict()
 
 
+def test_the_site_is_built_once_per_galaxy(tmp_path):
+    """Each pointing is published and validated; only the mosaic run builds the HTML site."""
+    from phangs_products.pipeline.graph import galaxy_plan
+
+    plan = galaxy_plan(load_config(_write_config(tmp_path, POINTINGS_TOML)))
+    assert [run.field for run, _ in plan] == [*FIELDS, MOSAIC]
+    for _, stages in plan[:-1]:
+        names = [s.name for s in stages]
+        assert "validate" in names and "docs" not in names
+    assert [s.name for s in plan[-1][1]][-1] == "docs"
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
