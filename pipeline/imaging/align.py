@@ -132,7 +132,7 @@ def _move_wcs(path: Path, delta: np.ndarray) -> None:
 
 
 def chip_sources(data: np.ndarray, bad: np.ndarray, config: ImagingConfig) -> Table | None:
-    """The ``max_sources`` brightest point-like sources of one chip (0-based x, y; flux).
+    """Point-like sources of one chip, brightest first (0-based x, y; flux).
 
     DAOStarFinder above ``threshold`` times the sigma-clipped sky scatter with a kernel of
     ``conv_width`` px; sharpness 0.2-1 (cosmic rays and hot pixels are sharper).
@@ -148,17 +148,23 @@ def chip_sources(data: np.ndarray, bad: np.ndarray, config: ImagingConfig) -> Ta
         fwhm=config.conv_width,
         sharplo=0.2,
         sharphi=1.0,
-        brightest=config.max_sources,
         exclude_border=True,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # photutils warns when a chip has no source
-        return finder(np.where(good, data - median, 0.0), mask=~good)
+        found = finder(np.where(good, data - median, 0.0), mask=~good)
+    if found is None:
+        return None
+    found.sort("flux", reverse=True)
+    return found
 
 
-def _catfile(files: list[str], config: ImagingConfig, scratch: Path) -> Path:
-    """TweakReg catalog file: per exposure, one list of each chip's brightest sources."""
-    lines = []
+def _catfile(files: list[str], config: ImagingConfig, scratch: Path) -> Path | None:
+    """TweakReg catalog file of each chip's ``max_sources`` brightest sources.
+
+    None when no chip holds more than ``max_sources``: TweakReg then finds its own sources.
+    """
+    lines, crowded = [], False
     for name in files:
         path = Path(name)
         lists = []
@@ -168,18 +174,29 @@ def _catfile(files: list[str], config: ImagingConfig, scratch: Path) -> Path:
                 dq = hdul["DQ", hdu.ver].data if ("DQ", hdu.ver) in hdul else None
                 bad = np.zeros(data.shape, bool) if dq is None else np.asarray(dq) != 0
                 found = chip_sources(data, bad, config)
-                out = scratch / f"{path.stem}_sci{hdu.ver}.xy"
+                n_found = 0 if found is None else len(found)
+                crowded |= n_found > config.max_sources
                 rows = (
                     np.zeros((0, 3))
                     if found is None
                     else np.column_stack(
                         [found["x_centroid"] + 1, found["y_centroid"] + 1, found["flux"]]
-                    )
+                    )[: config.max_sources]
                 )
+                out = scratch / f"{path.stem}_sci{hdu.ver}.xy"
                 np.savetxt(out, rows, fmt="%.4f", header="x y flux (1-based pixels)")
                 lists.append(str(out))
-                log.debug("%s[SCI,%d]: %d alignment sources", path.name, hdu.ver, len(rows))
+                log.debug("%s[SCI,%d]: %d point-like sources", path.name, hdu.ver, n_found)
         lines.append(" ".join([str(path), *lists]))
+    if not crowded:
+        return None
+    log.info(
+        "%d exposure(s): a chip holds more than %d point-like sources; TweakReg gets the "
+        "brightest %d of each chip",
+        len(files),
+        config.max_sources,
+        config.max_sources,
+    )
     catfile = scratch / "alignment_sources.cat"
     catfile.write_text("\n".join(lines) + "\n")
     return catfile
@@ -187,9 +204,10 @@ def _catfile(files: list[str], config: ImagingConfig, scratch: Path) -> Path:
 
 def _tweakreg(files: list[str], refcat: Path, config: ImagingConfig, scratch: Path) -> None:
     """One TweakReg run of ``files`` against the reference catalog, log captured."""
+    catfile = _catfile(files, config, scratch) if config.max_sources else None
     sources = (
-        {"catfile": str(_catfile(files, config, scratch)), "xcol": 1, "ycol": 2, "fluxcol": 3}
-        if config.max_sources
+        {"catfile": str(catfile), "xcol": 1, "ycol": 2, "fluxcol": 3}
+        if catfile is not None
         else {"imagefindcfg": {"threshold": config.threshold, "conv_width": config.conv_width}}
     )
     with in_folder(scratch), captured(scratch / "tweakreg.log"):

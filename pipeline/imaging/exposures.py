@@ -48,10 +48,14 @@ class ImagingConfig:
         Source finding for the alignment: threshold (sigma of the chip's sky) and kernel FWHM
         (px).
     max_sources : int
-        Brightest point-like sources of each chip handed to TweakReg (sharpness 0.2-1, which
-        leaves out cosmic rays and hot pixels); 0: TweakReg finds its own sources, all of them.
-        A full-size F336W chip holds ~148,000 peaks above 5 sigma, most of them noise and
-        cosmic rays, and TweakReg's matching of all of them took 2.5 min per UV band.
+        When a chip of a band holds more point-like sources than this (DAOStarFinder above
+        ``threshold``, sharpness 0.2-1, which leaves out cosmic rays and hot pixels), TweakReg
+        gets each chip's ``max_sources`` brightest instead of finding its own; 0: never.  A
+        full-size F336W chip holds ~148,000 peaks above 5 sigma, most of them noise and cosmic
+        rays; on the full-size simulated field TweakReg aligned the F336W exposures in 52 s
+        with the 3000 brightest (about 100 matches each, rms 1.8 mas) against 150 s with its
+        own sources (about 1,070 matches, rms 8.3 mas).  The small and medium fields stay
+        below the cap and are aligned as before.
     searchrad, tolerance : float
         TweakReg matching radius and tolerance in pixels (integer radius avoids a bias;
         tolerance 1.0 px: 0.084 px alignment rms on the simulated field vs 0.106 px at 1.5).
