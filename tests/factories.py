@@ -72,6 +72,21 @@ def measure(images: dict, errors: dict):
     return table, apcorr
 
 
+def cluster_figures(truth_path: Path, outputs: dict, drc) -> dict:
+    """Truth figures of a cluster stage's candidate catalog (printed for ``pytest -s``)."""
+    from astropy.table import Table
+
+    import phangs_products as pp
+    from phangs_products.pipeline.sim.recovery import cluster_lines, cluster_recovery
+
+    truth = Table.read(truth_path)
+    (path,) = [p for p in outputs["cluster-catalog"] if p.name.endswith("cl-cand.fits")]
+    cand = pp.open(path, masked=False).table
+    figures = cluster_recovery(truth, cand, drc)
+    print("\n" + "\n".join(cluster_lines(truth, figures, float(cand["PHANGS_DM"][0]))))
+    return figures
+
+
 def demo_delivery() -> Delivery:
     """The simulated NGC 628 field's delivery facts."""
     return Delivery(galaxy("ngc628"), "ngc628c", "v1", 58800.1, 58800.3, simulated=True)

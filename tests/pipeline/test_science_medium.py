@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table
-from factories import sim_run
+from factories import cluster_figures, sim_run
 
 import phangs_products as pp
 from phangs_products.bands import galaxy
@@ -20,8 +20,6 @@ from phangs_products.pipeline.runner import run_stages
 from phangs_products.pipeline.sim.config import SimConfig
 from phangs_products.pipeline.sim.recovery import (
     catalogs_in,
-    cluster_lines,
-    cluster_recovery,
     nearest_scales,
     on_image,
     recovery,
@@ -49,12 +47,7 @@ def medium(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clusters(medium):
     sim, outputs, drc = medium
-    truth = Table.read(sim.truth)
-    (path,) = [p for p in outputs["clusters"]["cluster-catalog"] if p.name.endswith("cl-cand.fits")]
-    cand = pp.open(path, masked=False).table
-    figures = cluster_recovery(truth, cand, drc)
-    print("\n" + "\n".join(cluster_lines(truth, figures, float(cand["PHANGS_DM"][0]))))
-    return figures
+    return cluster_figures(sim.truth, outputs["clusters"], drc)
 
 
 def test_bright_clusters_are_candidates(clusters):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table
-from factories import ds9_load_and_save, needs_ds9
+from factories import cluster_figures, ds9_load_and_save, needs_ds9
 from regions import CircleSkyRegion, Regions
 
 import phangs_products as pp
 from phangs_products.pipeline.clusters.selection import ClusterSelectionConfig, mci_out_limit
-from phangs_products.pipeline.sim.recovery import cluster_lines, cluster_recovery
 
 
 def _path(science_run):
@@ -31,11 +30,7 @@ def _drc(science_run):
 
 @pytest.fixture(scope="module")
 def recovered(sim_small, science_run) -> dict:
-    truth = Table.read(sim_small.truth)
-    cand = pp.open(_path(science_run), masked=False).table
-    figures = cluster_recovery(truth, cand, _drc(science_run))
-    print("\n" + "\n".join(cluster_lines(truth, figures, float(cand["PHANGS_DM"][0]))))
-    return figures
+    return cluster_figures(sim_small.truth, science_run["clusters"], _drc(science_run))
 
 
 def test_bright_extended_clusters_are_selected(recovered):
