@@ -362,6 +362,25 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _keyed(value: Any) -> Any:
+    """:func:`_plain` without the options that change how a stage runs, not what it makes.
+
+    Such a dataclass field has ``metadata={"in_key": False}`` (e.g. a worker count): changing
+    it does not redo the stage.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _keyed(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.metadata.get("in_key", True)
+        }
+    if isinstance(value, dict):
+        return {str(k): _keyed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_keyed(v) for v in value]
+    return _plain(value)
+
+
 def _digest_outputs(outputs: Outputs) -> dict[str, dict[str, str]]:
     return {
         product: {p.name: file_digest(p) for p in sorted(paths)}
@@ -386,13 +405,15 @@ def stage_key(
 ) -> str:
     """SHA-256 of a stage's name, configuration, inputs and code (:func:`code_digest`).
 
+    Options marked ``in_key: False`` (how a stage runs, not what it makes) are left out.
+
     Input files that earlier stages left out (``upstream_skipped``) are part of the key too:
     the README lists them.
     """
     digest = hashlib.sha256()
     digest.update(stage.name.encode())
     digest.update((code if code is not None else code_digest(stage.func)).encode())
-    digest.update(json.dumps(_plain(stage.config), sort_keys=True).encode())
+    digest.update(json.dumps(_keyed(stage.config), sort_keys=True).encode())
     run_fields = {k: v for k, v in run.to_dict().items() if k not in ("stages", "overwrite")}
     digest.update(json.dumps(_plain(run_fields), sort_keys=True, default=str).encode())
     for name in sorted(inputs):

@@ -91,7 +91,8 @@ class ImagingConfig:
     workers : int
         Worker processes that align and drizzle the bands of a field concurrently (after the
         reference band's grid exists); 0: as many as the cores this process may use, 1: the
-        bands one after another in this process.  The products do not depend on it.
+        bands one after another in this process.  The products do not depend on it, so it is
+        not part of the stage key (changing it does not redo the stage).
     """
 
     pixscale: float = field(default=0.04, metadata={"gt": 0})
@@ -113,7 +114,7 @@ class ImagingConfig:
     final_pixfrac: float = field(default=1.0, metadata={"gt": 0, "le": 1})
     driz_cr: bool = True
     allow_missing_inputs: bool = False
-    workers: int = field(default=0, metadata={"ge": 0})
+    workers: int = field(default=0, metadata={"ge": 0, "in_key": False})
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ class PhotometryConfig:
         least ``parallel_min_sources`` sources (below that, starting the processes costs more
         than it saves), and never start inside a daemon process (a Dask worker).
     parallel_min_sources : int
-        Fewest sources for which ``workers = 0`` measures the bands in parallel.
+        Fewest sources for which ``workers = 0`` measures the bands in parallel.  Neither
+        option changes the catalogs, so neither is part of the stage key.
     """
 
     reference_filter: str = "F555W"
@@ -69,7 +70,7 @@ class PhotometryConfig:
     apcorr_min_isolated: int = field(default=10, metadata={"ge": 0})
     apcorr_neighbour_ratio: float = field(default=0.01, metadata={"ge": 0})
     edge: int = field(default=10, metadata={"ge": 0})
-    workers: int = field(default=0, metadata={"ge": 0})
-    parallel_min_sources: int = field(default=20000, metadata={"ge": 0})
+    workers: int = field(default=0, metadata={"ge": 0, "in_key": False})
+    parallel_min_sources: int = field(default=20000, metadata={"ge": 0, "in_key": False})
     detect_passes: int = field(default=2, metadata={"ge": 1})
     background_box: int = field(default=64, metadata={"ge": 1})

@@ -260,3 +260,19 @@ def test_peak_memory_of_a_stage_counts_its_worker_processes(tmp_path):
     assert manifest.schema.id == "run-manifest-1.1.0"
     recorded = manifest.tree["stages"]["greedy"]["peak_rss_mb"]
     assert recorded == pytest.approx(result.peak_mb, abs=0.1)
+
+
+def test_worker_counts_are_not_part_of_the_stage_key(tmp_path):
+    """Options marked in_key=False (how a stage runs) leave the key alone; the others change it."""
+    from phangs_products.pipeline.imaging.exposures import ImagingConfig
+    from phangs_products.pipeline.photometry.config import PhotometryConfig
+
+    run = make_run(tmp_path)
+
+    def key(config) -> str:
+        return stage_key(Stage("s", first, config=config), run, {}, code="c")
+
+    assert key(ImagingConfig(workers=1)) == key(ImagingConfig(workers=2))
+    assert key(PhotometryConfig(workers=1, parallel_min_sources=5)) == key(PhotometryConfig())
+    assert key(ImagingConfig(max_sources=10)) != key(ImagingConfig())
+    assert key({"imaging": ImagingConfig(workers=3)}) == key({"imaging": ImagingConfig()})
