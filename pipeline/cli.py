@@ -124,6 +124,7 @@ class StageReporter:
         self.console.print(
             f"  [{style}]{result.status:>7}[/] {result.name:<{self.width}} {result.seconds:7.1f} s"
             + (f"  peak {result.peak_mb / 1e3:5.1f} GB" if result.peak_mb else "")
+            + (f"  {result.cores:3.1f} cores" if result.cpu_seconds else "")
             + (f"  {files} file(s)" if files else "")
             + (f"  [red]{escape(result.error)}[/]" if result.error else "")
             + (
@@ -136,13 +137,14 @@ class StageReporter:
     def summary(self) -> RichTable:
         """Summary table of the run."""
         table = RichTable(title=f"{self.field}: stages")
-        for col in ("stage", "status", "seconds", "peak memory", "outputs"):
+        for col in ("stage", "status", "seconds", "cores busy", "peak memory", "outputs"):
             table.add_column(col)
         for r in self.results:
             table.add_row(
                 r.name,
                 r.status,
                 f"{r.seconds:.1f}",
+                f"{r.cores:.1f}" if r.cpu_seconds else "-",
                 f"{r.peak_mb / 1e3:.1f} GB" if r.peak_mb else "-",
                 str(sum(len(v) for v in r.outputs.values())),
             )

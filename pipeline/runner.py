@@ -346,6 +346,13 @@ class StageResult:
     total: int = 0
     #: Peak resident memory of the run's processes while the stage ran, MB (0: not measured).
     peak_mb: float = 0.0
+    #: CPU seconds of the run's processes while the stage ran (0: not measured).
+    cpu_seconds: float = 0.0
+
+    @property
+    def cores(self) -> float:
+        """Cores the stage kept busy on average: CPU seconds per wall second (0: unknown)."""
+        return self.cpu_seconds / self.seconds if self.seconds > 0 else 0.0
 
 
 def _plain(value: Any) -> Any:
@@ -624,7 +631,14 @@ def _run_locked(
                 peak_rss_mb=round(memory.mb, 1),
                 error=message[:2000],
             )
-            result = StageResult(stage.name, "failed", seconds, error=message, peak_mb=memory.mb)
+            result = StageResult(
+                stage.name,
+                "failed",
+                seconds,
+                error=message,
+                peak_mb=memory.mb,
+                cpu_seconds=memory.cpu_seconds,
+            )
             results.append(result)
             if report:
                 report(result)
@@ -656,6 +670,7 @@ def _run_locked(
             outputs,
             skipped_inputs=ctx.skipped_inputs,
             peak_mb=memory.mb,
+            cpu_seconds=memory.cpu_seconds,
         )
         results.append(result)
         if report:

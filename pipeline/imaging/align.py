@@ -146,8 +146,7 @@ def chip_sources(data: np.ndarray, bad: np.ndarray, config: ImagingConfig) -> Ta
     finder = DAOStarFinder(
         threshold=config.threshold * float(std),
         fwhm=config.conv_width,
-        sharplo=0.2,
-        sharphi=1.0,
+        sharpness_range=(0.2, 1.0),
         exclude_border=True,
     )
     with warnings.catch_warnings():
@@ -159,7 +158,7 @@ def chip_sources(data: np.ndarray, bad: np.ndarray, config: ImagingConfig) -> Ta
     return found
 
 
-def _catfile(files: list[str], config: ImagingConfig, scratch: Path) -> Path | None:
+def alignment_catalog(files: list[str], config: ImagingConfig, scratch: Path) -> Path | None:
     """TweakReg catalog file of each chip's ``max_sources`` brightest sources.
 
     None when no chip holds more than ``max_sources``: TweakReg then finds its own sources.
@@ -202,41 +201,45 @@ def _catfile(files: list[str], config: ImagingConfig, scratch: Path) -> Path | N
     return catfile
 
 
-def _tweakreg(files: list[str], refcat: Path, config: ImagingConfig, scratch: Path) -> None:
-    """One TweakReg run of ``files`` against the reference catalog, log captured."""
-    catfile = _catfile(files, config, scratch) if config.max_sources else None
+def tweakreg_arguments(refcat: Path, catfile: Path | None, config: ImagingConfig) -> dict:
+    """The keyword arguments of our TweakReg call (``catfile``: None lets TweakReg find sources)."""
     sources = (
         {"catfile": str(catfile), "xcol": 1, "ycol": 2, "fluxcol": 3}
         if catfile is not None
         else {"imagefindcfg": {"threshold": config.threshold, "conv_width": config.conv_width}}
     )
+    return {
+        **sources,
+        "refcat": str(refcat),
+        "refxcol": 1,
+        "refycol": 2,
+        "refxyunits": "degrees",
+        "searchrad": config.searchrad,
+        "searchunits": "pixels",
+        "tolerance": config.tolerance,
+        "use2dhist": True,
+        "minobj": config.minobj,
+        "fitgeometry": config.fitgeometry,
+        "nclip": config.nclip,
+        "sigma": config.sigma,
+        "updatehdr": True,
+        "wcsname": ALIGNED_WCSNAME,
+        "reusename": True,
+        "interactive": False,
+        "see2dplot": False,
+        "residplot": "No plot",
+        "shiftfile": False,
+        "clean": True,
+    }
+
+
+def _tweakreg(files: list[str], refcat: Path, config: ImagingConfig, scratch: Path) -> None:
+    """One TweakReg run of ``files`` against the reference catalog, log captured."""
+    catfile = alignment_catalog(files, config, scratch) if config.max_sources else None
     with in_folder(scratch), captured(scratch / "tweakreg.log"):
         from drizzlepac import tweakreg  # its import logs to the console: capture it too
 
-        tweakreg.TweakReg(
-            files,
-            **sources,
-            refcat=str(refcat),
-            refxcol=1,
-            refycol=2,
-            refxyunits="degrees",
-            searchrad=config.searchrad,
-            searchunits="pixels",
-            tolerance=config.tolerance,
-            use2dhist=True,
-            minobj=config.minobj,
-            fitgeometry=config.fitgeometry,
-            nclip=config.nclip,
-            sigma=config.sigma,
-            updatehdr=True,
-            wcsname=ALIGNED_WCSNAME,
-            reusename=True,
-            interactive=False,
-            see2dplot=False,
-            residplot="No plot",
-            shiftfile=False,
-            clean=True,
-        )
+        tweakreg.TweakReg(files, **tweakreg_arguments(refcat, catfile, config))
 
 
 def _reference_stars_on(exp: Exposure, radec: np.ndarray) -> int:

@@ -65,6 +65,35 @@ def sky_rate(exposures: Sequence[Exposure]) -> float:
     return float(np.median(rates)) if rates else 0.0
 
 
+def astrodrizzle_arguments(output: str, config: ImagingConfig, refimage: Path | None) -> dict:
+    """The keyword arguments of our AstroDrizzle call of one band.
+
+    ``output`` is a bare name, written in the current folder: AstroDrizzle names its static
+    masks after the output up to its last underscore, so an absolute path with an underscore in
+    a parent folder put them outside the scratch folder, where concurrent runs overwrote them.
+    """
+    kwargs = {
+        "output": output,
+        "final_scale": config.pixscale,
+        "final_rot": 0.0,
+        "final_pixfrac": config.final_pixfrac,
+        "skymethod": config.skymethod,
+        "final_units": "cps",
+        "final_wht_type": "EXP",
+        "driz_cr": config.driz_cr,
+        "resetbits": 4096,
+        "build": False,
+        "clean": True,
+        "preserve": False,
+        "num_cores": 1,
+        "context": False,
+        "in_memory": False,
+    }
+    if refimage is not None:
+        kwargs["final_refimage"] = str(refimage)
+    return kwargs
+
+
 def drizzle_band(
     exposures: Sequence[Exposure],
     scratch: Path,
@@ -78,28 +107,7 @@ def drizzle_band(
     filt = exposures[0].filter
     root = scratch / filt.lower()
     sky = sky_rate(exposures)  # before AstroDrizzle subtracts it (it edits only DQ/headers)
-    kwargs = dict(
-        # a bare name, written in ``scratch``: AstroDrizzle names its static masks after the
-        # output up to its last underscore, so an absolute path with an underscore in a parent
-        # folder put them outside the scratch folder, where concurrent runs overwrote them
-        output=root.name,
-        final_scale=config.pixscale,
-        final_rot=0.0,
-        final_pixfrac=config.final_pixfrac,
-        skymethod=config.skymethod,
-        final_units="cps",
-        final_wht_type="EXP",
-        driz_cr=config.driz_cr,
-        resetbits=4096,
-        build=False,
-        clean=True,
-        preserve=False,
-        num_cores=1,
-        context=False,
-        in_memory=False,
-    )
-    if refimage is not None:
-        kwargs["final_refimage"] = str(refimage)
+    kwargs = astrodrizzle_arguments(root.name, config, refimage)
     with in_folder(scratch), captured(scratch / f"astrodrizzle_{filt.lower()}.log"):
         from drizzlepac import astrodrizzle
 

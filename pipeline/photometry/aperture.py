@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
-import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
@@ -18,8 +14,8 @@ from scipy.spatial import cKDTree
 from phangs_products.bands import band
 from phangs_products.errors import PhangsProductsError
 from phangs_products.models import ImageModel
-from phangs_products.models.reader import open as open_product
 from phangs_products.pipeline.instrument import band_of, moffat_alpha
+from phangs_products.pipeline.photometry.bandpool import band_processes, map_bands
 from phangs_products.pipeline.photometry.config import PhotometryConfig
 from phangs_products.pipeline.photometry.detect import _clean
 from phangs_products.pipeline.psf import measure_psf
@@ -386,29 +382,11 @@ def band_fluxes(
     return flux, flux_err, covered
 
 
-def _band_fluxes_from_files(
-    sci: Path, err: Path, x: np.ndarray, y: np.ndarray, config: PhotometryConfig
+def _band_fluxes_of(
+    sci: ImageModel, err: ImageModel, x: np.ndarray, y: np.ndarray, config: PhotometryConfig
 ) -> BandFluxes:
-    """:func:`band_fluxes` of a DRC science and ERR product read from files (worker side)."""
-    with open_product(sci) as sci_model, open_product(err) as err_model:
-        return band_fluxes(sci_model.data, err_model.data, x, y, config)
-
-
-def _band_workers(
-    images: Mapping[str, ImageModel],
-    errors: Mapping[str, ImageModel],
-    n: int,
-    config: PhotometryConfig,
-) -> int:
-    """Processes to use for the bands (1: measure them here)."""
-    if config.workers == 1 or len(images) < 2 or multiprocessing.current_process().daemon:
-        return 1
-    if any(m.path is None for m in (*images.values(), *(errors[f] for f in images))):
-        return 1
-    if config.workers == 0 and n < config.parallel_min_sources:
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(config.workers or cores or 1, len(images)))
+    """:func:`band_fluxes` of a DRC science and ERR model (a :func:`map_bands` task)."""
+    return band_fluxes(sci.data, err.data, x, y, config)
 
 
 def _all_band_fluxes(
@@ -419,25 +397,9 @@ def _all_band_fluxes(
     config: PhotometryConfig,
 ) -> dict[str, BandFluxes]:
     """:func:`band_fluxes` of every band, in parallel processes when that pays."""
-    workers = _band_workers(images, errors, x.size, config)
-    if workers == 1:
-        out = {}
-        for filt, model in images.items():
-            out[filt] = band_fluxes(model.data, errors[filt].data, x, y, config)
-            log.info("measured %d sources in %s", x.size, filt)
-        return out
-    log.info("measuring %d sources in %d bands with %d processes", x.size, len(images), workers)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {
-            filt: pool.submit(_band_fluxes_from_files, model.path, errors[filt].path, x, y, config)
-            for filt, model in images.items()
-        }
-        out = {}
-        for filt, future in futures.items():
-            out[filt] = future.result()
-            log.info("measured %d sources in %s", x.size, filt)
-    return out
+    processes = band_processes(images, errors, config.workers, x.size, config.parallel_min_sources)
+    what = f"measured {x.size} sources"
+    return map_bands(_band_fluxes_of, images, errors, (x, y, config), processes, what)
 
 
 def _coverage(bad: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:

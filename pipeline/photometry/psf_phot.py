@@ -36,6 +36,7 @@ from photutils.psf import MoffatPSF, PSFPhotometry, SourceGrouper
 
 from phangs_products.models import ImageModel
 from phangs_products.pipeline.instrument import band_of
+from phangs_products.pipeline.photometry.bandpool import band_processes, map_bands
 from phangs_products.pipeline.photometry.dolphot_io import NOT_MEASURED
 from phangs_products.spec import BandInfo
 
@@ -57,12 +58,17 @@ class PSFPhotConfig:
     group_separation : float
         Sources closer than this (px) are fitted together, as DOLPHOT fits neighbours
         simultaneously (0: every source alone).
+    parallel_min_sources : int
+        Fewest sources for which the bands are fitted in worker processes when the stage's
+        ``workers`` is 0 (a fit costs about 2.5 ms per source and band; starting a worker
+        about 2 s).  Not part of the stage key: the catalog does not depend on it.
     """
 
     beta: float = field(default=2.15, metadata={"gt": 0})
     fit_shape: int = field(default=7, metadata={"ge": 1})
     n_shape_stars: int = field(default=25, metadata={"ge": 1})
     group_separation: float = field(default=7.0, metadata={"ge": 0})
+    parallel_min_sources: int = field(default=2000, metadata={"ge": 0, "in_key": False})
 
 
 def _measure_shape(
@@ -98,6 +104,7 @@ def psf_catalog(
     errors: Mapping[str, ImageModel],
     reference_filter: str,
     config: PSFPhotConfig | None = None,
+    workers: int = 1,
 ) -> tuple[Table, list[BandInfo]]:
     """PSF photometry at fixed positions in every band, in dolphot-catalog columns.
 
@@ -109,6 +116,12 @@ def psf_catalog(
         DRC science and ERR models per filter, on one grid.
     reference_filter : str
         Band whose S/N and shape fill the global columns.
+    config : PSFPhotConfig, optional
+        Fit settings.
+    workers : int
+        Processes fitting the bands side by side (0: one per core, 1: in this process; see
+        :func:`~phangs_products.pipeline.photometry.bandpool.band_processes`).  The catalog
+        does not depend on it.
     """
     config = config or PSFPhotConfig()
     x, y = np.asarray(sources["x"], float), np.asarray(sources["y"], float)
@@ -117,52 +130,16 @@ def psf_catalog(
     ref = images[reference_filter]
     ra, dec = ref.wcs.pixel_to_world_values(x, y)
     table["RA"], table["DEC"], table["X"], table["Y"] = ra, dec, x, y
-    shape_stars = psf_shape_stars(sources, config)
-    bands = []
-    for filt, model in images.items():
-        bands.append(band_of(model))
-        data = np.nan_to_num(np.asarray(model.data, float))
-        err = np.asarray(errors[filt].data, float)
-        err = np.where(np.isfinite(err) & (err > 0), err, np.nanmax(err) * 1e3 + 1.0)
-        fit = fit_psf(data, err, x, y, shape_stars, config)
-        result, alpha, beta = fit.result, fit.alpha, fit.beta
-        flux = np.asarray(result["flux_fit"], float)
-        flux_err = np.asarray(result["flux_err"], float)
-        sky = np.asarray(result["local_bkg"], float)
-        cfit = np.asarray(result["cfit"], float)
-        qfit = np.asarray(result["qfit"], float)
-        flags = np.asarray(result["flags"], int)
-        own = flux * _moffat_fraction(3.0, alpha, beta)
-        model_image = fit.model_image(data.shape)
-
-        total = np.asarray(
-            aperture_photometry(model_image, CircularAperture(np.c_[x, y], 3.0))["aperture_sum"],
-            float,
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            crowd = np.where(own > 0, 2.5 * np.log10(np.maximum(total, own) / own), 0.0)
-            zp = float(model.meta.zp_vega)
-            vega = np.where(flux > 0, -2.5 * np.log10(flux) + zp, NOT_MEASURED)
-            mag_err = np.where(flux > 0, 2.5 / np.log(10) * flux_err / flux, NOT_MEASURED)
-            snr = np.where(flux_err > 0, flux / flux_err, 0.0)
-        table[f"{filt}_RATE"] = np.where(np.isfinite(flux), flux, NOT_MEASURED)
-        table[f"{filt}_RATEERR"] = np.where(np.isfinite(flux_err), flux_err, NOT_MEASURED)
-        table[f"{filt}_SKY"] = np.where(np.isfinite(sky), sky, NOT_MEASURED)
-        table[f"{filt}_VEGA"] = np.where(np.isfinite(vega), vega, NOT_MEASURED)
-        table[f"{filt}_ERR"] = np.where(np.isfinite(mag_err), mag_err, NOT_MEASURED)
-        table[f"{filt}_SNR"] = np.where(np.isfinite(snr), snr, 0.0)
-        table[f"{filt}_SHARP"] = np.where(np.isfinite(cfit), cfit, NOT_MEASURED)
-        table[f"{filt}_ROUND"] = np.asarray(sources["roundness"], float)
-        table[f"{filt}_CROWD"] = np.where(np.isfinite(crowd), crowd, NOT_MEASURED)
-        table[f"{filt}_FLAG"] = np.where(flags == 0, 0, np.where(flags & 2, 1, 2)).astype(np.int16)
-        table[f"{filt}_CHI"] = qfit
-        log.info(
-            "PSF photometry %s: %d sources, Moffat width %.2f px, slope %.2f",
-            filt,
-            len(x),
-            alpha,
-            beta,
-        )
+    roundness = np.asarray(sources["roundness"], float)
+    args = (x, y, psf_shape_stars(sources, config), roundness, config)
+    processes = band_processes(images, errors, workers, x.size, config.parallel_min_sources)
+    fitted = map_bands(
+        _band_columns, images, errors, args, processes, f"PSF photometry of {x.size} sources"
+    )
+    for filt, (columns, alpha, beta) in fitted.items():
+        for name, values in columns.items():
+            table[f"{filt}_{name}"] = values
+        log.info("PSF model %s: Moffat width %.2f px, slope %.2f", filt, alpha, beta)
     r = reference_filter
     table["CHI"] = np.asarray(table[f"{r}_CHI"], float)
     table["SNR"] = table[f"{r}_SNR"]
@@ -174,7 +151,58 @@ def psf_catalog(
     )
     for filt in images:
         table.remove_column(f"{filt}_CHI")
-    return table, bands
+    return table, [band_of(model) for model in images.values()]
+
+
+def _band_columns(
+    sci: ImageModel,
+    err_model: ImageModel,
+    x: np.ndarray,
+    y: np.ndarray,
+    shape_stars: np.ndarray,
+    roundness: np.ndarray,
+    config: PSFPhotConfig,
+) -> tuple[dict[str, np.ndarray], float, float]:
+    """One band's dolphot-catalog columns (without the filter prefix), Moffat width and slope.
+
+    A :func:`~phangs_products.pipeline.photometry.bandpool.map_bands` task.
+    """
+    data = np.nan_to_num(np.asarray(sci.data, float))
+    err = np.asarray(err_model.data, float)
+    err = np.where(np.isfinite(err) & (err > 0), err, np.nanmax(err) * 1e3 + 1.0)
+    fit = fit_psf(data, err, x, y, shape_stars, config)
+    result, alpha, beta = fit.result, fit.alpha, fit.beta
+    flux = np.asarray(result["flux_fit"], float)
+    flux_err = np.asarray(result["flux_err"], float)
+    sky = np.asarray(result["local_bkg"], float)
+    cfit = np.asarray(result["cfit"], float)
+    flags = np.asarray(result["flags"], int)
+    own = flux * _moffat_fraction(3.0, alpha, beta)
+    model_image = fit.model_image(data.shape)
+    total = np.asarray(
+        aperture_photometry(model_image, CircularAperture(np.c_[x, y], 3.0))["aperture_sum"],
+        float,
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crowd = np.where(own > 0, 2.5 * np.log10(np.maximum(total, own) / own), 0.0)
+        zp = float(sci.meta.zp_vega)
+        vega = np.where(flux > 0, -2.5 * np.log10(flux) + zp, NOT_MEASURED)
+        mag_err = np.where(flux > 0, 2.5 / np.log(10) * flux_err / flux, NOT_MEASURED)
+        snr = np.where(flux_err > 0, flux / flux_err, 0.0)
+    columns = {
+        "RATE": np.where(np.isfinite(flux), flux, NOT_MEASURED),
+        "RATEERR": np.where(np.isfinite(flux_err), flux_err, NOT_MEASURED),
+        "SKY": np.where(np.isfinite(sky), sky, NOT_MEASURED),
+        "VEGA": np.where(np.isfinite(vega), vega, NOT_MEASURED),
+        "ERR": np.where(np.isfinite(mag_err), mag_err, NOT_MEASURED),
+        "SNR": np.where(np.isfinite(snr), snr, 0.0),
+        "SHARP": np.where(np.isfinite(cfit), cfit, NOT_MEASURED),
+        "ROUND": roundness,
+        "CROWD": np.where(np.isfinite(crowd), crowd, NOT_MEASURED),
+        "FLAG": np.where(flags == 0, 0, np.where(flags & 2, 1, 2)).astype(np.int16),
+        "CHI": np.asarray(result["qfit"], float),
+    }
+    return columns, alpha, beta
 
 
 @dataclass

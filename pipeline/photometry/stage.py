@@ -77,7 +77,9 @@ def photometry_stage(ctx: StageContext) -> Outputs:
                 "dolphot is on PATH but running it needs its parameter files and "
                 "FLC preparation (not automated); using photutils PSF photometry"
             )
-        cat, bands = psf_catalog(sources, images, errors, ref, config.psf)
+        cat, bands = psf_catalog(
+            sources, images, errors, ref, config.psf, workers=config.photometry.workers
+        )
         engine = "PHOTUTILS-PSF"
 
         version = metadata.version("photutils")

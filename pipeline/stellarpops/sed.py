@@ -75,7 +75,9 @@ class SEDConfig:
         Resolution of the log(mass) likelihood histogram, dex.
     block : int
         Objects per matrix block (memory ~ 17 x block x n_models bytes; 32 keeps a block's
-        arrays in the cache).  Results do not depend on it.
+        arrays in the cache).  An object's result never depends on the other objects fitted
+        with it (the last block is padded), but may differ in the last bit from one block size
+        to another: BLAS may round the products of differently shaped blocks differently.
     """
 
     ebv_min: float = 0.0

@@ -262,6 +262,38 @@ def test_peak_memory_of_a_stage_counts_its_worker_processes(tmp_path):
     assert recorded == pytest.approx(result.peak_mb, abs=0.1)
 
 
+def _burn_cpu(seconds: float) -> None:
+    """Spin until this process has used ``seconds`` of CPU time (a worker process's job)."""
+    import time
+
+    while time.process_time() < seconds:
+        sum(range(10_000))
+
+
+def busy(ctx):
+    """A stage whose two worker processes each use 1.5 CPU seconds side by side."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    workers = [spawn.Process(target=_burn_cpu, args=(1.5,)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    out = ctx.folder / "done.txt"
+    out.write_text(" ".join(str(w.exitcode) for w in workers))
+    return {"done": [out]}
+
+
+def test_cpu_time_of_a_stage_counts_its_worker_processes(tmp_path):
+    """CPU seconds of the stage's children are counted (getrusage would miss a live parent's)."""
+    run = make_run(tmp_path)
+    (result,) = run_stages(run, [Stage("busy", busy, config=ToyConfig())])
+    # 3 s of worker CPU time, less at most one 0.2 s sampling interval per worker
+    assert result.status == "done" and 2.5 <= result.cpu_seconds
+    assert result.cores == pytest.approx(result.cpu_seconds / result.seconds)
+
+
 def test_worker_counts_are_not_part_of_the_stage_key(tmp_path):
     """Options marked in_key=False (how a stage runs) leave the key alone; the others change it."""
     from phangs_products.pipeline.imaging.exposures import ImagingConfig

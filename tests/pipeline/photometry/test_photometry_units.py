@@ -9,6 +9,7 @@ from scipy.spatial import cKDTree
 
 import phangs_products as pp
 from phangs_products.pipeline.photometry import aperture as photometry
+from phangs_products.pipeline.photometry.bandpool import band_processes
 from phangs_products.testing import make_drc_products
 
 
@@ -79,7 +80,7 @@ def test_parallel_bands_equal_sequential(tmp_path):
     sources = Table({"x": rng.uniform(12, 147, 300), "y": rng.uniform(12, 147, 300)})
     one = photometry.PhotometryConfig(workers=1)
     two = photometry.PhotometryConfig(workers=2)
-    assert photometry._band_workers(images, errors, 300, two) == 2
+    assert band_processes(images, errors, two.workers, 300, two.parallel_min_sources) == 2
     seq, apc_seq = photometry.measure_bands(sources, images, errors, one, apcorr_fallback_v=-0.7)
     par, apc_par = photometry.measure_bands(sources, images, errors, two, apcorr_fallback_v=-0.7)
     assert apc_seq == apc_par
