@@ -532,6 +532,27 @@ def _is_simulated(field_dir: Path, tree: dict[str, Any]) -> bool:
 
 
 # ------------------------------------------------------------------------------------ previews
+#: Largest side of the images the previews are drawn from, px (5-inch figures at 110 dpi).
+COMPOSITE_PIXELS = 1024
+
+
+def binned(data: np.ndarray, step: int, rows: int = 64) -> np.ndarray:
+    """Mean of ``step`` x ``step`` blocks of ``data`` (NaN as 0), ``rows`` block rows at a time.
+
+    Only ``step * rows`` image rows are in memory as float64 at once, so a memory-mapped image
+    is never copied whole.  Rows and columns beyond the last whole block are left out.
+    """
+    ny, nx = (data.shape[0] // step) * step, (data.shape[1] // step) * step
+    out = np.empty((ny // step, nx // step))
+    for start in range(0, ny, step * rows):
+        stop = min(start + step * rows, ny)
+        block = np.nan_to_num(np.asarray(data[start:stop, :nx], float))
+        out[start // step : stop // step] = block.reshape(-1, step, nx // step, step).mean(
+            axis=(1, 3)
+        )
+    return out
+
+
 def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[tuple[Path, str]]:
     """Preview PNGs of a field: RGB composite, clusters by class, association outlines.
 
@@ -554,13 +575,18 @@ def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[
     order = [f for f in ("F814W", "F555W", "F438W", "F336W", "F275W") if f in drcs]
     red, green = order[0], order[min(1, len(order) - 1)]
     blue = order[min(2, len(order) - 1)]
-    images = {
-        f: np.nan_to_num(np.asarray(open_product(drcs[f]).data, float)) for f in {red, green, blue}
-    }
+    # binned to at most COMPOSITE_PIXELS a side, read block by block from the memory map: a
+    # full-size field's three float64 copies and the composite took 5 GB
+    full_shape = open_product(drcs[red]).data.shape
+    step = max(1, int(np.ceil(max(full_shape) / COMPOSITE_PIXELS)))
+    images = {f: binned(open_product(drcs[f]).data, step) for f in {red, green, blue}}
     # each band scaled to its own 99.5th percentile, so the composite is colour-balanced
     chans = [images[f] / (np.percentile(images[f], 99.5) or 1.0) for f in (red, green, blue)]
     with np.errstate(invalid="ignore", divide="ignore"):
         rgb = make_lupton_rgb(*chans, stretch=0.5, Q=8)
+    # drawn in the pixel coordinates of the full grid (catalog positions, mask contours)
+    ny, nx = rgb.shape[0] * step, rgb.shape[1] * step
+    extent = (-0.5, nx - 0.5, -0.5, ny - 0.5)
     previews = []
 
     def save(fig: Any, name: str, caption: str) -> None:
@@ -570,7 +596,7 @@ def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[
         previews.append((path, caption))
 
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.imshow(rgb, origin="lower")
+    ax.imshow(rgb, origin="lower", extent=extent)
     ax.set_title(f"{tree['target']}: {red}/{green}/{blue}")
     ax.set_axis_off()
     save(fig, "rgb.png", f"RGB composite ({red}, {green}, {blue})")
@@ -589,7 +615,7 @@ def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[
         human = bool(cand_model.meta.get("HUMCLASS", True))
         kind = "human" if human else "machine-learning"
         fig, ax = plt.subplots(figsize=(5, 5))
-        ax.imshow(rgb, origin="lower")
+        ax.imshow(rgb, origin="lower", extent=extent)
         classes = np.asarray(
             table["PHANGS_CLUSTER_CLASS_HUMAN" if human else "PHANGS_CLUSTER_CLASS_ML"]
         )
@@ -615,14 +641,17 @@ def make_previews(field_dir: Path, tree: dict[str, Any], out_dir: Path) -> list[
     )
     for selection in sorted({m.get("selection") for m in masks}):
         fig, ax = plt.subplots(figsize=(5, 5))
-        ax.imshow(rgb, origin="lower")
+        ax.imshow(rgb, origin="lower", extent=extent)
         colors = {8: "#ff5c5c", 16: "#ffb347", 32: "#59d37a", 64: "#4da3ff"}
         for rec in masks:
             if rec.get("selection") != selection:
                 continue
-            labels = np.asarray(open_product(field_dir / rec["name"]).data)
+            labels = np.asarray(open_product(field_dir / rec["name"]).data[::step, ::step])
             if labels.max() > 0:
+                ys, xs = np.arange(labels.shape[0]) * step, np.arange(labels.shape[1]) * step
                 ax.contour(
+                    xs,
+                    ys,
                     labels > 0,
                     levels=[0.5],
                     colors=colors.get(int(rec["scale"]), "w"),

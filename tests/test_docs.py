@@ -170,3 +170,17 @@ def test_galaxy_page_links_every_file_and_cite_page_exists(site):
         assert f'href="../../delivery/ngc628c/{rec["name"]}"' in page, rec["name"]
     cite = (root / "cite.html").read_text()
     assert "10.3847/1538-4365/ac1fe5" in cite and "CITATION.cff" in cite
+
+
+def test_preview_binning_equals_the_block_means_of_the_whole_image():
+    """Previews bin a memory-mapped image block by block: the means of the whole-array reshape."""
+    from phangs_products.docs import binned
+
+    rng = np.random.default_rng(4)
+    data = rng.normal(size=(1003, 517)).astype(np.float32)
+    data[10:20, 30:40] = np.nan  # NaN counts as 0, as in the composite before
+    for step in (1, 3, 8):
+        ny, nx = (data.shape[0] // step) * step, (data.shape[1] // step) * step
+        whole = np.nan_to_num(data[:ny, :nx].astype(float))
+        expected = whole.reshape(ny // step, step, nx // step, step).mean(axis=(1, 3))
+        np.testing.assert_allclose(binned(data, step, rows=5), expected, rtol=1e-12)

@@ -123,7 +123,7 @@ def find_associations(
     """
     ref = next(iter(images.values()))
     shape = ref.data.shape
-    pc_px = pc_per_pixel(distance_mpc, 0.04)
+    pc_px = pc_per_pixel(distance_mpc, float(ref.meta.pixscale))  # the DRC grid's own scale
     filters = list(images)
     exp_bad = ~np.isfinite(np.asarray(ref.data, float)) | (np.asarray(ref.data) == 0)
     results = []

@@ -43,10 +43,12 @@ class PhotometryConfig:
     background_box : int
         Mesh size (px) of the local background and rms maps of the detection threshold.
     workers : int
-        Processes measuring the bands in parallel: 0 = one per available core (at most one
-        per band), 1 = in this process.  Parallel runs need images that are files and at
-        least ``parallel_min_sources`` sources (below that, starting the processes costs more
-        than it saves), and never start inside a daemon process (a Dask worker).
+        Processes measuring the bands in parallel, for the aperture photometry and the PSF
+        fits alike: 0 = one per available core (at most one per band), 1 = in this process.
+        Parallel runs need images that are files and, with 0, at least
+        ``parallel_min_sources`` sources (the PSF fits: ``PSFPhotConfig.parallel_min_sources``;
+        below that, starting the processes costs more than it saves), and never start inside
+        a daemon process (a Dask worker).
     parallel_min_sources : int
         Fewest sources for which ``workers = 0`` measures the bands in parallel.  Neither
         option changes the catalogs, so neither is part of the stage key.

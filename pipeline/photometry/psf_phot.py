@@ -60,8 +60,8 @@ class PSFPhotConfig:
         simultaneously (0: every source alone).
     parallel_min_sources : int
         Fewest sources for which the bands are fitted in worker processes when the stage's
-        ``workers`` is 0 (a fit costs about 2.5 ms per source and band; starting a worker
-        about 2 s).  Not part of the stage key: the catalog does not depend on it.
+        ``workers`` is 0 (a fit costs about 2.6 ms per source and band; starting a worker
+        about 1 s).  Not part of the stage key: the catalog does not depend on it.
     """
 
     beta: float = field(default=2.15, metadata={"gt": 0})
