@@ -26,7 +26,7 @@ from phangs_products.errors import PhangsProductsError
 from phangs_products.hlsp import Delivery
 from phangs_products.naming import parse_name
 from phangs_products.pipeline.imaging.drc import delivery_of, drc_products
-from phangs_products.pipeline.imaging.drizzle import drizzle_band, grid_wcs
+from phangs_products.pipeline.imaging.drizzle import BandImages, drizzle_band, grid_wcs
 from phangs_products.pipeline.imaging.exposures import (
     Exposure,
     ImagingConfig,
@@ -35,6 +35,7 @@ from phangs_products.pipeline.imaging.exposures import (
     group_exposures,
     refuse_unusable,
 )
+from phangs_products.pipeline.imaging.parallel import run_bands, worker_count
 from phangs_products.pipeline.products import ProductKey
 from phangs_products.pipeline.runner import Outputs, StageContext
 
@@ -121,7 +122,33 @@ def mosaic_stage(ctx: StageContext) -> Outputs:
     outputs: Outputs = {ProductKey.DRC_SCI: [], ProductKey.DRC_ERR: [], ProductKey.DRC_EXP: []}
     refimage: Path | None = None
     delivery: Delivery | None = None
-    for filt in order:
+
+    def add_products(images: BandImages) -> None:
+        nonlocal refimage, delivery
+        if refimage is None or delivery is None:
+            refimage = images.sci
+            delivery = _mosaic_delivery(ctx, all_exposures, images.sci)
+        sci, err, exp = drc_products(ctx, delivery, images, config, pointing=MOSAIC_POINTING)
+        outputs[ProductKey.DRC_SCI].append(sci)
+        outputs[ProductKey.DRC_ERR].append(err)
+        outputs[ProductKey.DRC_EXP].append(exp)
+
+    workers = worker_count(config, len(order))
+    if workers > 1:  # the bands side by side, as in the imaging stage (no alignment here)
+        log.info("mosaic: %d bands on %d worker processes", len(order), workers)
+        bands = [(f, copy_inputs(groups[f], scratch / f.lower())) for f in order]
+        tasks = run_bands(bands, None, config, scratch, workers, align=False)
+        for done, task in enumerate(tasks, start=1):
+            ctx.progress(f"{task.filter} drizzled", done, len(bands))
+            if task.error or task.images is None:
+                if task.filter == config.reference_filter:
+                    raise ImagingError(f"mosaic band {task.filter}: {task.error}")
+                log.error("mosaic band %s failed and is skipped: %s", task.filter, task.error)
+                continue
+            add_products(task.images)
+        order = []  # every band is done
+    for done, filt in enumerate(order):
+        ctx.progress(f"{order[done - 1]} drizzled" if done else "started", done, len(order))
         log.info("mosaic band %s: %d exposure(s)", filt, len(groups[filt]))
         exposures = copy_inputs(groups[filt], scratch)
         try:
@@ -131,12 +158,6 @@ def mosaic_stage(ctx: StageContext) -> Outputs:
                 raise
             log.error("mosaic band %s failed and is skipped: %s", filt, exc)
             continue
-        if refimage is None or delivery is None:
-            refimage = images.sci
-            delivery = _mosaic_delivery(ctx, all_exposures, images.sci)
-        sci, err, exp = drc_products(ctx, delivery, images, config, pointing=MOSAIC_POINTING)
-        outputs[ProductKey.DRC_SCI].append(sci)
-        outputs[ProductKey.DRC_ERR].append(err)
-        outputs[ProductKey.DRC_EXP].append(exp)
+        add_products(images)
     shutil.rmtree(scratch, ignore_errors=True)
     return outputs

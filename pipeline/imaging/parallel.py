@@ -85,7 +85,7 @@ class _Collect(logging.Handler):
 
 def _band_task(
     task: BandTask,
-    refcat: Path,
+    refcat: Path | None,
     config: ImagingConfig,
     folder: Path,
     refimage: Path | None,
@@ -101,7 +101,7 @@ def _band_task(
         logger.setLevel(logging.INFO)
     try:
         with threadpool_limits(limits=1):
-            if align:
+            if align and refcat is not None:
                 task.reports = align_exposures(task.exposures, refcat, config, folder)
             if drizzle:
                 task.images = drizzle_band(task.exposures, folder, config, refimage)
@@ -122,10 +122,11 @@ def _replay(task: BandTask) -> None:
 
 def run_bands(
     bands: Sequence[tuple[str, list[Exposure]]],
-    refcat: Path,
+    refcat: Path | None,
     config: ImagingConfig,
     scratch: Path,
     workers: int,
+    align: bool = True,
 ) -> Iterator[BandTask]:
     """Align and drizzle every band with ``workers`` processes; the first band is the reference.
 
@@ -134,14 +135,17 @@ def run_bands(
     bands : sequence of (filter, exposures)
         Bands in output order, the reference band first; the exposures are copies in
         ``scratch/<filter>/``, edited in place.
-    refcat : Path
-        Reference catalog of the alignment.
+    refcat : Path or None
+        Reference catalog of the alignment (None without ``align``).
     config : ImagingConfig
         Alignment and drizzle settings.
     scratch : Path
         Scratch folder; band ``F`` works in ``scratch/<f>`` (lower case).
     workers : int
         Worker processes (>= 2).
+    align : bool
+        Align the exposures first (False: drizzle exposures aligned before, as the mosaic
+        stage does).
 
     Yields
     ------
@@ -158,9 +162,11 @@ def run_bands(
     tasks = [BandTask(filt, list(exposures)) for filt, exposures in bands]
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         ref, *others = tasks
-        first = pool.submit(_band_task, ref, refcat, config, folders[ref.filter], None, True, True)
+        first = pool.submit(_band_task, ref, refcat, config, folders[ref.filter], None, align, True)
         aligned: list[Future[BandTask]] = [
             pool.submit(_band_task, t, refcat, config, folders[t.filter], None, True, False)
+            if align
+            else _finished(t)
             for t in others
         ]
         ref = first.result()

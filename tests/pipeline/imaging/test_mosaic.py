@@ -159,6 +159,24 @@ def test_stages_ran_and_products_are_named_for_the_mosaic(galaxy_run):
 
 
 @pytest.mark.slow
+def test_bands_drizzled_side_by_side_equal_the_sequential_mosaic(galaxy_run, tmp_path):
+    """The module's mosaic drizzled its bands in worker processes; in turn gives the same arrays."""
+    import dataclasses
+
+    from phangs_products.pipeline.imaging.mosaic import mosaic_stage
+    from phangs_products.pipeline.imaging.parallel import worker_count
+
+    assert worker_count(ImagingConfig(), len(BANDS)) == 2  # the fixture's run was parallel
+    run = dataclasses.replace(galaxy_run["run"].mosaic_run(), work=tmp_path / "work")
+    stage = Stage("mosaic", mosaic_stage, config=ImagingConfig(workers=1))
+    (result,) = run_stages(run, [stage])
+    for kind in KINDS:
+        for filt in BANDS:
+            one = fits.getdata(by_filter(result.outputs[kind], filt))
+            two = fits.getdata(by_filter(galaxy_run["mosaic"][kind], filt))
+            np.testing.assert_array_equal(one, two, err_msg=f"{kind} {filt}")
+
+
 def test_mosaic_covers_both_pointings(galaxy_run):
     _, mosaic_exp = _open(by_filter(galaxy_run["mosaic"]["drc-exp"], "F555W"))
     mexp = np.asarray(mosaic_exp.data, float)
