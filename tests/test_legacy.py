@@ -390,6 +390,31 @@ def test_legus_raw_values_on_request(legus):
     assert np.sum(t["PHANGS_CLUSTER_CLASS_HUMAN"] == 0) == 1521
 
 
+@pytest.mark.parametrize("token", ["inf", "nan", "1e400"])
+def test_legus_non_finite_value_is_one_line_naming_row_and_column(legus, tmp_path, token):
+    """LEGUS marks missing values with 66.666/99.999: NaN or inf in a table is damage."""
+    lines = (legus / LEGUS_628).read_text().splitlines()
+    fields = lines[5].split()
+    fields[3] = token
+    lines[5] = " ".join(fields)
+    path = tmp_path / LEGUS_628
+    path.write_text("\n".join(lines) + "\n")
+    shutil.copy(REAL / "legus" / LEGUS_628.replace(".tab", ".readme"), tmp_path)
+    with pytest.raises(ProductError, match=rf"{LEGUS_628}: data row 6, column 4 holds"):
+        _ = pp.open(path).table
+
+
+def test_legus_fractional_id_is_one_line_naming_row_and_column(legus, tmp_path):
+    """Column 1 (the source id) is declared integer: 1.5 there is damage, not a float id."""
+    lines = (legus / LEGUS_628).read_text().splitlines()
+    lines[0] = "1.5 " + " ".join(lines[0].split()[1:])
+    path = tmp_path / LEGUS_628
+    path.write_text("\n".join(lines) + "\n")
+    shutil.copy(REAL / "legus" / LEGUS_628.replace(".tab", ".readme"), tmp_path)
+    with pytest.raises(ProductError, match=r"data row 1, column 1 \(ID_PHANGS_CANDIDATE\) holds"):
+        _ = pp.open(path).table
+
+
 # -------------------------------------------------------------------------------- images
 def write_image(
     path: Path,

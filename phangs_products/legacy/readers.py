@@ -186,6 +186,7 @@ class LegacyCatalogModel(CatalogModel):
         assert self.path is not None
         if self.family.format == "whitespace-table":
             stored = _load_text(self.path, len(self.plan))
+            _check_integers(self.path, stored, self.plan)
             raw = {p.source: stored[:, p.index] for p in self.plan}
             units: dict[str, str | None] = {}
         else:
@@ -593,7 +594,29 @@ def _load_text(path: Path, ncols: int) -> np.ndarray:
         raise ProductError(f"{path.name}: rows of unequal width or non-numbers ({exc})") from None
     if values.shape[1] != ncols:
         raise ProductError(f"{path.name}: {values.shape[1]} columns, the layout has {ncols}")
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:  # the text tables mark missing values with their sentinels, never NaN or inf
+        row, col = (int(i) for i in bad[0])
+        raise ProductError(
+            f"{path.name}: data row {row + 1}, column {col + 1} holds {values[row, col]} "
+            f"({len(bad)} non-finite value(s); expected numbers, missing values as sentinels)"
+        )
     return values
+
+
+def _check_integers(path: Path, stored: np.ndarray, plan: Sequence[ColumnPlan]) -> None:
+    """Columns the layout declares integer (ids, classes) hold whole numbers in a text table."""
+    for p in plan:
+        dtype = p.spec.dtype if p.spec is not None else None
+        if not dtype or dtype == "string" or np.dtype(dtype).kind not in "iu":
+            continue
+        column = stored[:, p.index]
+        bad = np.flatnonzero(column != np.rint(column))
+        if bad.size:
+            raise ProductError(
+                f"{path.name}: data row {bad[0] + 1}, column {p.index + 1} ({p.name}) holds "
+                f"{column[bad[0]]}; the layout declares whole numbers ({len(bad)} row(s))"
+            )
 
 
 def _convertible(a: str, b: str) -> bool:
