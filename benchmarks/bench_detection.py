@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 from astropy.stats import sigma_clipped_stats
-from photutils.detection import DAOStarFinder
 from scipy.spatial import cKDTree
 
 import phangs_products as pp
 from phangs_products.pipeline.instrument import psf_for
 from phangs_products.pipeline.photometry.config import PhotometryConfig
-from phangs_products.pipeline.photometry.detect import detect_sources
+from phangs_products.pipeline.photometry.detect import detect_sources, star_finder
 from phangs_products.pipeline.sim.psf import render_sources
 from phangs_products.testing import make_drc_products
 
@@ -56,15 +55,7 @@ def baseline(model: pp.ImageModel, config: PhotometryConfig) -> np.ndarray:
     """The bare DAOStarFinder call with one global sigma-clipped rms (x, y of detections)."""
     data = np.asarray(model.data, float)
     _, median, std = sigma_clipped_stats(data[data != 0], sigma=3.0, maxiters=10)
-    finder = DAOStarFinder(
-        threshold=config.threshold * std,
-        fwhm=config.fwhm,
-        sharpness_range=(config.sharplo, config.sharphi),
-        roundness_range=(config.roundlo, config.roundhi),
-        min_separation=config.fwhm,
-        exclude_border=True,
-    )
-    found = finder(data - median)
+    found = star_finder(config, config.threshold * std)(data - median)
     if found is None:
         return np.zeros((0, 2))
     return np.c_[found["x_centroid"], found["y_centroid"]]

@@ -34,15 +34,13 @@ from pathlib import Path
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
-from bench_imaging import _run
+from bench_imaging import _run, mosaic_run
 from bench_psf import bare_fit
 from photutils.aperture import CircularAperture, aperture_photometry
-from photutils.detection import DAOStarFinder
 from threadpoolctl import threadpool_limits
 
 import phangs_products as pp
 from phangs_products.bands import survey_filters
-from phangs_products.pipeline.config import Pointing
 from phangs_products.pipeline.graph import run_galaxy
 from phangs_products.pipeline.imaging.align import alignment_catalog, tweakreg_arguments
 from phangs_products.pipeline.imaging.drizzle import astrodrizzle_arguments
@@ -54,6 +52,7 @@ from phangs_products.pipeline.imaging.exposures import (
 )
 from phangs_products.pipeline.imaging.stage import input_files
 from phangs_products.pipeline.photometry.config import PhotometryConfig
+from phangs_products.pipeline.photometry.detect import star_finder
 from phangs_products.pipeline.photometry.psf_phot import PSFPhotConfig
 from phangs_products.pipeline.products import ProductKey, StageName
 from phangs_products.pipeline.runner import StageResult
@@ -110,14 +109,7 @@ def bare_photometry(outputs: dict) -> Bare:
     data = np.asarray(images["F555W"].data, float)
     good = np.isfinite(data)
     _, median, std = sigma_clipped_stats(data[good], sigma=3.0, maxiters=5)
-    finder = DAOStarFinder(
-        threshold=config.threshold * std,
-        fwhm=config.fwhm,
-        sharpness_range=(config.sharplo, config.sharphi),
-        roundness_range=(config.roundlo, config.roundhi),
-        min_separation=config.fwhm,
-        exclude_border=True,
-    )
+    finder = star_finder(config, config.threshold * std)
     finder(np.where(good, data - median, 0.0), mask=~good)
     for filt, model in images.items():
         apertures = [CircularAperture(xy, r=r) for r in config.radii]
@@ -191,15 +183,7 @@ def main(size: str, mosaic: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         sim = simulate(SimConfig(size=size, pointings=2), root / "sim")
-        fields = list(sim.pointings)
-        config = _run(
-            sim,
-            root,
-            field="ngc628mosaic",
-            input=sim.pointings[fields[0]],
-            pointings=tuple(Pointing(f, sim.pointings[f]) for f in fields),
-        )
-        results, _ = run(config)
+        results, _ = run(mosaic_run(sim, root))
         print_rows(f"a {size} mosaic of two pointings", results, {})
 
 

@@ -51,13 +51,7 @@ def bench_mosaic(size: str) -> None:
         root = Path(tmp)
         sim = simulate(SimConfig(size=size, pointings=2), root / "sim")
         fields = list(sim.pointings)
-        run = _run(
-            sim,
-            root,
-            field="ngc628mosaic",
-            input=sim.pointings[fields[0]],
-            pointings=tuple(Pointing(f, sim.pointings[f]) for f in fields),
-        )
+        run = mosaic_run(sim, root)
         seconds = {}
         for sub in run.pointing_runs():
             t0 = time.perf_counter()
@@ -94,6 +88,18 @@ def _run(sim, root: Path, **settings) -> RunConfig:
         hlsp=BENCH_IDENTITY,
     )
     return dataclasses.replace(run, **settings)
+
+
+def mosaic_run(sim, root: Path) -> RunConfig:
+    """Run configuration of a simulated galaxy of several pointings (field ``ngc628mosaic``)."""
+    fields = list(sim.pointings)
+    return _run(
+        sim,
+        root,
+        field="ngc628mosaic",
+        input=sim.pointings[fields[0]],
+        pointings=tuple(Pointing(f, sim.pointings[f]) for f in fields),
+    )
 
 
 def bench_concurrent(size: str) -> None:

@@ -4,8 +4,9 @@ Five DRC products (the survey bands) of SIZE x SIZE px are written with the same
 (photutils ``make_psf_model_image``, fluxes 50-5000) on the clean-field noise.  Timed on the
 same files and positions:
 
-- **bare**: per band, ``PSFPhotometry`` with the Moffat of the stars (positions fixed, the same
-  fit box, grouper and local background as ours), bands one after another;
+- **bare**: per band, ``PSFPhotometry`` with the Moffat of the stars, built by our
+  :func:`psf_photometry` (positions fixed, our fit box, grouper and local background), bands
+  one after another;
 - **ours, one process**: :func:`psf_catalog` with ``workers=1`` (shape measurement, the fit,
   the model image for CROWD, the catalog columns);
 - **ours, default**: ``workers=0``, the bands in one worker process per core.
@@ -25,13 +26,16 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
-from photutils.background import LocalBackground, MMMBackground
-from photutils.psf import MoffatPSF, PSFPhotometry, SourceGrouper, make_psf_model_image
+from photutils.psf import MoffatPSF, make_psf_model_image
 from threadpoolctl import threadpool_limits
 
 import phangs_products as pp
 from phangs_products.bands import survey_filters
-from phangs_products.pipeline.photometry.psf_phot import PSFPhotConfig, psf_catalog
+from phangs_products.pipeline.photometry.psf_phot import (
+    PSFPhotConfig,
+    psf_catalog,
+    psf_photometry,
+)
 from phangs_products.testing import make_drc_products
 
 ALPHA, BETA = 1.7, 2.5  # Moffat of the stars (px, slope): a WFC3/UVIS-like core on 0.04" px
@@ -79,16 +83,7 @@ def bare_fit(images: dict, errors: dict, sources: Table, config: PSFPhotConfig) 
     """Seconds of the bare photutils fits of every band, one after another."""
     t0 = time.perf_counter()
     for filt, model in images.items():
-        psf = MoffatPSF(alpha=ALPHA, beta=BETA)
-        psf.x_0.fixed = True
-        psf.y_0.fixed = True
-        phot = PSFPhotometry(
-            psf,
-            (config.fit_shape, config.fit_shape),
-            grouper=SourceGrouper(config.group_separation),
-            aperture_radius=3,
-            local_bkg_estimator=LocalBackground(7, 9, bkg_estimator=MMMBackground()),
-        )
+        phot = psf_photometry(ALPHA, BETA, config)
         data = np.nan_to_num(np.asarray(model.data, float))
         err = np.asarray(errors[filt].data, float)
         phot(data, error=err, init_params=Table({"x": sources["x"], "y": sources["y"]}))

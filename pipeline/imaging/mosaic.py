@@ -35,7 +35,7 @@ from phangs_products.pipeline.imaging.exposures import (
     group_exposures,
     refuse_unusable,
 )
-from phangs_products.pipeline.imaging.parallel import run_bands, worker_count
+from phangs_products.pipeline.imaging.parallel import run_bands, usable_bands, worker_count
 from phangs_products.pipeline.products import ProductKey
 from phangs_products.pipeline.runner import Outputs, StageContext
 
@@ -138,13 +138,8 @@ def mosaic_stage(ctx: StageContext) -> Outputs:
         log.info("mosaic: %d bands on %d worker processes", len(order), workers)
         bands = [(f, copy_inputs(groups[f], scratch / f.lower())) for f in order]
         tasks = run_bands(bands, None, config, scratch, workers, align=False)
-        for done, task in enumerate(tasks, start=1):
-            ctx.progress(f"{task.filter} drizzled", done, len(bands))
-            if task.error or task.images is None:
-                if task.filter == config.reference_filter:
-                    raise ImagingError(f"mosaic band {task.filter}: {task.error}")
-                log.error("mosaic band %s failed and is skipped: %s", task.filter, task.error)
-                continue
+        ref = config.reference_filter
+        for task in usable_bands(tasks, len(bands), ref, ctx.progress, "drizzled", "mosaic band"):
             add_products(task.images)
         order = []  # every band is done
     for done, filt in enumerate(order):

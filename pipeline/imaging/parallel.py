@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from phangs_products.pipeline.imaging.align import AlignmentResult, align_exposures
 from phangs_products.pipeline.imaging.drizzle import BandImages, drizzle_band
-from phangs_products.pipeline.imaging.exposures import Exposure, ImagingConfig
+from phangs_products.pipeline.imaging.exposures import Exposure, ImagingConfig, ImagingError
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,30 @@ def run_bands(
             task = future.result()
             _replay(task)
             yield task
+
+
+def usable_bands(
+    tasks: Iterator[BandTask],
+    total: int,
+    reference: str,
+    progress: Callable[[str, int, int], None],
+    done_text: str,
+    label: str = "band",
+) -> Iterator[BandTask]:
+    """The tasks of :func:`run_bands` whose band succeeded, reporting each as it finishes.
+
+    A failed band is logged and skipped; a failed ``reference`` band (its grid is every other
+    band's) raises :class:`ImagingError`.  ``progress(step, done, total)`` is told
+    ``"<filter> <done_text>"`` for every band.
+    """
+    for done, task in enumerate(tasks, start=1):
+        progress(f"{task.filter} {done_text}", done, total)
+        if task.error or task.images is None:
+            if task.filter == reference:
+                raise ImagingError(f"{label} {task.filter}: {task.error}")
+            log.error("%s %s failed and is skipped: %s", label, task.filter, task.error)
+            continue
+        yield task
 
 
 def _finished(task: BandTask) -> Future[BandTask]:

@@ -31,7 +31,7 @@ from phangs_products.pipeline.imaging.exposures import (
     group_exposures,
     refuse_unusable,
 )
-from phangs_products.pipeline.imaging.parallel import run_bands, worker_count
+from phangs_products.pipeline.imaging.parallel import run_bands, usable_bands, worker_count
 from phangs_products.pipeline.products import ProductKey
 from phangs_products.pipeline.runner import Outputs, StageContext
 from phangs_products.registry import get_schema
@@ -94,13 +94,8 @@ def imaging_stage(ctx: StageContext) -> Outputs:
         log.info("%d bands on %d worker processes", len(order), workers)
         bands = [(f, copy_inputs(groups[f], scratch / f.lower())) for f in order]
         tasks = run_bands(bands, run.reference_catalog, config, scratch, workers)
-        for done, task in enumerate(tasks, start=1):
-            ctx.progress(f"{task.filter} aligned and drizzled", done, len(bands))
-            if task.error or task.images is None:
-                if task.filter == config.reference_filter:
-                    raise ImagingError(f"band {task.filter}: {task.error}")
-                log.error("band %s failed and is skipped: %s", task.filter, task.error)
-                continue
+        ref = config.reference_filter
+        for task in usable_bands(tasks, len(bands), ref, ctx.progress, "aligned and drizzled"):
             reports += task.reports
             add_products(task.images, task.exposures)
         order = []  # every band is done

@@ -25,7 +25,7 @@ from phangs_products.models.reader import open as open_product
 log = logging.getLogger(__name__)
 
 #: A band task: (DRC science model, DRC ERR model, *arguments) -> result.
-type BandTask[T] = Callable[..., T]
+type BandJob[T] = Callable[..., T]
 
 
 def band_processes(
@@ -65,14 +65,14 @@ def band_processes(
     return max(1, min(workers or cores or 1, len(images)))
 
 
-def _on_files[T](task: BandTask[T], sci: Path, err: Path, args: tuple[Any, ...]) -> T:
+def _on_files[T](task: BandJob[T], sci: Path, err: Path, args: tuple[Any, ...]) -> T:
     """Run ``task`` on the products at ``sci`` and ``err`` (worker side), one BLAS thread."""
     with threadpool_limits(limits=1), open_product(sci) as sci_m, open_product(err) as err_m:
         return task(sci_m, err_m, *args)
 
 
 def map_bands[T](
-    task: BandTask[T],
+    task: BandJob[T],
     images: Mapping[str, ImageModel],
     errors: Mapping[str, ImageModel],
     args: tuple[Any, ...],

@@ -31,6 +31,22 @@ def _clean(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (np.where(bad, 0.0, arr) if bad.any() else arr), bad
 
 
+def star_finder(config: PhotometryConfig, threshold: float) -> DAOStarFinder:
+    """DAOStarFinder with the detection settings of ``config`` and an absolute ``threshold``.
+
+    :func:`detect_sources` gives it ``config.threshold`` on an image divided by its local rms
+    map; a bare call on the image itself gives ``config.threshold`` times one global rms.
+    """
+    return DAOStarFinder(
+        threshold=threshold,
+        fwhm=config.fwhm,
+        sharpness_range=(config.sharplo, config.sharphi),
+        roundness_range=(config.roundlo, config.roundhi),
+        min_separation=config.fwhm,
+        exclude_border=True,
+    )
+
+
 def detect_sources(drc: ImageModel, config: PhotometryConfig) -> Table:
     """Find sources on the reference DRC; returns x, y (0-based), peak, sharpness, roundness.
 
@@ -52,14 +68,7 @@ def detect_sources(drc: ImageModel, config: PhotometryConfig) -> Table:
     if np.count_nonzero(~empty) < 100:
         raise PhangsProductsError(f"{drc.file_name or 'DRC'}: fewer than 100 valid pixels")
     bkg, rms = _background(data, empty, config.background_box)
-    finder = DAOStarFinder(
-        threshold=config.threshold,
-        fwhm=config.fwhm,
-        sharpness_range=(config.sharplo, config.sharphi),
-        roundness_range=(config.roundlo, config.roundhi),
-        min_separation=config.fwhm,
-        exclude_border=True,
-    )
+    finder = star_finder(config, config.threshold)  # on the image divided by its rms map
     sub = data - bkg
 
     def find(image: np.ndarray) -> Table:

@@ -227,6 +227,23 @@ def psf_shape_stars(sources: Table, config: PSFPhotConfig) -> np.ndarray:
     return bright[: config.n_shape_stars]
 
 
+def psf_photometry(alpha: float, beta: float, config: PSFPhotConfig) -> PSFPhotometry:
+    """The photutils fitter of :func:`fit_psf` for a Moffat of width ``alpha`` px, slope ``beta``.
+
+    Positions fixed, the configured fit box and neighbour grouping, a local annulus background.
+    """
+    psf = MoffatPSF(alpha=alpha, beta=beta)
+    psf.x_0.fixed = True
+    psf.y_0.fixed = True
+    return PSFPhotometry(
+        psf,
+        (config.fit_shape, config.fit_shape),
+        grouper=SourceGrouper(config.group_separation) if config.group_separation else None,
+        aperture_radius=3,
+        local_bkg_estimator=LocalBackground(7, 9, bkg_estimator=MMMBackground()),
+    )
+
+
 def fit_psf(
     data: np.ndarray,
     err: np.ndarray | None,
@@ -249,16 +266,7 @@ def fit_psf(
         Fit box, grouping distance.
     """
     alpha, beta = _measure_shape(data, x[shape_stars], y[shape_stars], config)
-    psf = MoffatPSF(alpha=alpha, beta=beta)
-    psf.x_0.fixed = True
-    psf.y_0.fixed = True
-    phot = PSFPhotometry(
-        psf,
-        (config.fit_shape, config.fit_shape),
-        grouper=SourceGrouper(config.group_separation) if config.group_separation else None,
-        aperture_radius=3,
-        local_bkg_estimator=LocalBackground(7, 9, bkg_estimator=MMMBackground()),
-    )
+    phot = psf_photometry(alpha, beta, config)
     with warnings.catch_warnings():
         # photutils warns once per call about groups of more than 25 sources (crowded arms);
         # the fits are fine at our fit box, and the console of a run is no place for it
