@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from phangs_products.fitsscan import scan_bytes
 from phangs_products.registry import get_schema
 from phangs_products.testing import make_drc_products
 from phangs_products.validation.content import array_view, check_array, label_set
@@ -48,15 +48,14 @@ def main() -> None:
             kind = path.stem.rsplit("_", 1)[-1]
             spec = get_schema(kind).arrays["data"]
             raw = path.read_bytes()
-            with fits.open(path) as hdul:
-                hdu = hdul[0]
-                whole = best(lambda p=path: check_file(str(p), folder.name, True), args.repeats)
-                rules = best(
-                    lambda h=hdu, s=spec, r=raw, n=path.name, k=kind: check_array(
-                        s, array_view(h, r), file=n, schema_id=k, where="HDU 0"
-                    ),
-                    args.repeats,
-                )
+            hdu = scan_bytes(raw, path.name)[0]
+            whole = best(lambda p=path: check_file(str(p), folder.name, True), args.repeats)
+            rules = best(
+                lambda h=hdu, s=spec, r=raw, n=path.name, k=kind: check_array(
+                    s, array_view(h, r), file=n, schema_id=k, where="HDU 0"
+                ),
+                args.repeats,
+            )
             problems = check_file(str(path), folder.name, True).problems
             print(
                 f"{kind:8s} {args.size}x{args.size}: whole check {whole:.3f} s, content rules "

@@ -13,11 +13,17 @@ larger than one block.  Table rules live beside the other column checks in
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import numpy as np
-from astropy.io import fits
 
 from phangs_products.errors import Problem
+from phangs_products.fitsscan import HduLayout
 from phangs_products.spec import ArraySpec
+
+if TYPE_CHECKING:
+    from collections.abc import Buffer
 
 __all__ = ["array_view", "check_array", "label_set"]
 
@@ -29,24 +35,22 @@ MAX_BINCOUNT = 1 << 24
 _BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
-def array_view(hdu: fits.hdu.base._BaseHDU, raw: bytes) -> np.ndarray | None:
-    """The image of an HDU as a read-only view of the file bytes (``None`` if not plain).
+def array_view(hdu: HduLayout, raw: Buffer) -> np.ndarray | None:
+    """The image of a scanned HDU as a read-only view of the file bytes (``None`` if not plain).
 
     Scaled arrays (BSCALE/BZERO) and arrays the bytes do not hold entirely give ``None``;
     the FITS-health rules report the latter.
     """
-    header = hdu.header
-    info = hdu.fileinfo()
-    naxis = int(header.get("NAXIS", 0))
-    dtype = _BITPIX.get(int(header.get("BITPIX", 0)))
-    if info is None or dtype is None or naxis == 0 or "BSCALE" in header or "BZERO" in header:
+    values = hdu.values
+    naxis = values.get("NAXIS", 0)
+    dtype = _BITPIX.get(values.get("BITPIX", 0))
+    if dtype is None or not naxis or "BSCALE" in values or "BZERO" in values:
         return None
-    shape = tuple(int(header[f"NAXIS{i}"]) for i in range(naxis, 0, -1))
-    count = int(np.prod(shape))
-    offset = int(info["datLoc"])
-    if offset + count * np.dtype(dtype).itemsize > len(raw):
+    shape = tuple(int(values[f"NAXIS{i}"]) for i in range(naxis, 0, -1))
+    count = math.prod(shape)
+    if hdu.data_start + count * np.dtype(dtype).itemsize > len(raw):
         return None
-    return np.frombuffer(raw, dtype, count=count, offset=offset).reshape(shape)
+    return np.frombuffer(raw, dtype, count=count, offset=hdu.data_start).reshape(shape)
 
 
 def _blocks(values: np.ndarray):

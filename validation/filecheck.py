@@ -25,6 +25,7 @@ from phangs_products.spec import ProductSchema
 
 from . import content, fitshealth, metadata, names
 from .facts import FACT_KEYWORDS, FileFacts, FileResult, Grid
+from .fitsstandard import clean_headers
 
 __all__ = ["check_file"]
 
@@ -119,6 +120,40 @@ def check_file(path: str, field: str, data: bool = True) -> FileResult:
     )
 
 
+class _Unreadable(Exception):
+    """astropy cannot open a file the structure scan passed (carries the problem)."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+class _Opener:
+    """The file opened by astropy on first call, for the checks the scanned bytes cannot do.
+
+    A clean product never needs it (headers, arrays and tables come from the scan and the
+    memory map); dirty headers (astropy's verification), FLC lookup-table distortions and
+    unusual tables do.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.hdul: fits.HDUList | None = None
+
+    def __call__(self) -> fits.HDUList:
+        if self.hdul is None:
+            hdul, fatal = fitshealth.open_fits(str(self.path), self.path.name)
+            if hdul is None:
+                assert fatal is not None
+                raise _Unreadable(fatal)
+            self.hdul = hdul
+        return self.hdul
+
+    def close(self) -> None:
+        if self.hdul is not None:
+            self.hdul.close()
+
+
 def _check_fits(
     p: Path, data: bool
 ) -> tuple[FileFacts | None, str | None, list[Problem], list[str]]:
@@ -126,7 +161,9 @@ def _check_fits(
 
     The structure scan reads the headers; with ``data`` one streamed pass gives the SHA-256
     and the FITS checksums of every HDU, and the content rules read arrays and tables from a
-    read-only memory map of the file (the pages the pass just read).
+    read-only memory map of the file (the pages the pass just read).  astropy opens the file
+    only when a check needs it (:class:`_Opener`); a file it cannot open gets one
+    ``fits.unreadable`` problem.
     """
     name = p.name
     try:
@@ -135,52 +172,70 @@ def _check_fits(
         return None, fitssum.sha256_of(p) if data else None, [exc.problem], []
     sums = fitssum.stream_sums(p, layout) if data else None
     sha = sums.sha256 if sums is not None else None
-    hdul, fatal = fitshealth.open_fits(str(p), name)
-    if fatal is not None or hdul is None:
-        return None, sha, [fatal] if fatal else [], []
-    raw = np.memmap(p, dtype=np.uint8, mode="r") if data else None
-    problems: list[Problem] = []
-    checks: list[str] = []
+    raw = np.memmap(p, dtype=np.uint8, mode="r") if data and layout.size else None
+    hdul = _Opener(p)
     try:
-        values = layout[0].values
-        facts = FileFacts(name=name, values={k: values[k] for k in FACT_KEYWORDS if k in values})
-        facts.product = str(values.get("PPSCHEMA") or "").strip()
-        schema, more = metadata.resolve_schema(values, name)
-        problems += more
-        sid = schema.id if schema else ""
-        problems += fitshealth.verify_hdul(hdul, name, sid)
-        if schema is None:
-            if sums is not None:
-                problems += fitssum.checksum_problems(layout, sums, file=name)
-            return facts, sha, problems, checks
-        facts.schema_id = schema.id
-        problems += metadata.check_fits_metadata(schema, hdul, layout, name, data, raw, sums)
-        if schema.kind in ("image", "mask"):
-            checks.append("wcs")
-            problems += _image_checks(schema, hdul, values, facts)
-            if raw is not None:
-                problems += _array_content(schema, hdul, raw, facts)
-        elif schema.kind == "flc":
-            checks.append("wcs")
-            for hdu in hdul[1:]:
-                if hdu.name == "SCI":
-                    where = f"HDU SCI,{hdu.ver}"
-                    problems += fitshealth.check_wcs(hdu.header, name, sid, where, hdul)[1]
-        elif schema.kind == "catalog" and schema.table_hdu:
-            checks.append("table")
-            problems += _table_checks(schema, hdul, layout, facts, data, raw)
-        return facts, sha, problems, checks
+        return (*_fits_checks(name, layout, hdul, data, raw, sums, sha),)
+    except _Unreadable as exc:
+        return None, sha, [exc.problem], []
     finally:
         hdul.close()
         del raw  # unmaps the file once no array view of it is left
 
 
+def _fits_checks(
+    name: str,
+    layout: fitsscan.FitsLayout,
+    hdul: _Opener,
+    data: bool,
+    raw: np.ndarray | None,
+    sums: fitssum.FileSums | None,
+    sha: str | None,
+) -> tuple[FileFacts, str | None, list[Problem], list[str]]:
+    problems: list[Problem] = []
+    checks: list[str] = []
+    values = layout[0].values
+    facts = FileFacts(name=name, values={k: values[k] for k in FACT_KEYWORDS if k in values})
+    facts.product = str(values.get("PPSCHEMA") or "").strip()
+    schema, more = metadata.resolve_schema(values, name)
+    problems += more
+    sid = schema.id if schema else ""
+    if not clean_headers(layout):
+        problems += fitshealth.verify_hdul(hdul(), name, sid)
+    if schema is None:
+        if sums is not None:
+            problems += fitssum.checksum_problems(layout, sums, file=name)
+        return facts, sha, problems, checks
+    facts.schema_id = schema.id
+    problems += metadata.check_fits_metadata(schema, hdul, layout, name, data, raw, sums)
+    if schema.kind in ("image", "mask"):
+        checks.append("wcs")
+        problems += _image_checks(schema, layout, values, facts)
+        if raw is not None:
+            problems += _array_content(schema, layout, raw, facts)
+    elif schema.kind == "flc":
+        checks.append("wcs")
+        for hdu in hdul()[1:]:
+            if hdu.name == "SCI":
+                where = f"HDU SCI,{hdu.ver}"
+                problems += fitshealth.check_wcs(hdu.header, name, sid, where, hdul())[1]
+    elif schema.kind == "catalog" and schema.table_hdu:
+        checks.append("table")
+        problems += _table_checks(schema, hdul, layout, facts, data, raw)
+    return facts, sha, problems, checks
+
+
 def _image_checks(
-    schema: ProductSchema, hdul: fits.HDUList, values: Mapping[str, Any], facts: FileFacts
+    schema: ProductSchema,
+    layout: fitsscan.FitsLayout,
+    values: Mapping[str, Any],
+    facts: FileFacts,
 ) -> list[Problem]:
     spec = schema.arrays.get("data")
-    hdu = hdul[spec.fits_hdu if spec else 0]
-    header = hdu.header
+    index = spec.fits_hdu if spec else 0
+    if index not in layout:
+        return []  # hdu.missing reports it
+    header = layout[index].header
     w, problems = fitshealth.check_wcs(header, facts.name, schema.id, "HDU 0")
     if w is None or header.get("NAXIS") != 2:
         return problems
@@ -198,15 +253,14 @@ def _image_checks(
 
 
 def _array_content(
-    schema: ProductSchema, hdul: fits.HDUList, raw: np.ndarray, facts: FileFacts
+    schema: ProductSchema, layout: fitsscan.FitsLayout, raw: np.ndarray, facts: FileFacts
 ) -> list[Problem]:
     """Content rules of the schema's arrays, on a view of the file bytes; a mask's labels."""
     problems = []
     for spec in schema.arrays.values():
-        if spec.fits_hdu not in hdul:
+        if spec.fits_hdu not in layout:
             continue  # hdu.missing reports it
-        hdu = hdul[spec.fits_hdu]
-        values = content.array_view(hdu, raw)
+        values = content.array_view(layout[spec.fits_hdu], raw)
         if values is None:
             continue
         where = f"HDU {spec.fits_hdu}"
@@ -221,27 +275,32 @@ def _array_content(
 
 def _table_checks(
     schema: ProductSchema,
-    hdul: fits.HDUList,
+    hdul: _Opener,
     layout: fitsscan.FitsLayout,
     facts: FileFacts,
     data: bool,
     raw: np.ndarray | None = None,
 ) -> list[Problem]:
-    try:
-        hdu = hdul[schema.table_hdu]
-    except KeyError:
+    if schema.table_hdu not in layout:
         return []  # hdu.missing reports it
-    if not isinstance(hdu, fits.BinTableHDU):
+    index = layout.index_of(schema.table_hdu)
+    scanned = layout[index]
+    compressed = scanned.values.get("ZIMAGE", False) not in (False, 0, "")  # as astropy reads
+    if scanned.xtension != "BINTABLE" or compressed:
+        if index == 0:
+            kind = "primary HDU"
+        elif compressed:
+            kind = "tile-compressed image"
+        else:
+            kind = scanned.xtension
         return [
             Problem(
                 "fits.structure",
-                f"HDU {schema.table_hdu} is a {hdu.header.get('XTENSION', 'primary HDU')}, "
-                "not a binary table",
+                f"HDU {schema.table_hdu} is a {kind}, not a binary table",
                 facts.name,
                 schema.id,
             )
         ]
-    index = hdul.index_of(schema.table_hdu)
     from phangs_products.conformance import bands_from_meta
 
     bands = bands_from_meta(layout[0].values)
@@ -253,7 +312,9 @@ def _table_checks(
         table = metadata.fast_table(layout[index], raw) if raw is not None else None
         if table is None:
             try:
-                table = hdu.data
+                table = hdul()[index].data
+            except _Unreadable:
+                raise
             except Exception:  # conformance reports it as fits.data
                 return problems
         if table is None:

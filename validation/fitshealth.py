@@ -55,7 +55,11 @@ def open_fits(source: bytes | str, file: str) -> tuple[fits.HDUList | None, Prob
 
 
 def verify_hdul(hdul: fits.HDUList, file: str, schema_id: str = "") -> list[Problem]:
-    """Run astropy's FITS-standard verification; one problem per violation it reports."""
+    """Run astropy's FITS-standard verification; one problem per violation it reports.
+
+    The validator calls it only for headers :func:`~.fitsstandard.clean_headers` cannot
+    prove clean.
+    """
     problems = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

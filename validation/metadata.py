@@ -9,7 +9,7 @@ the models' ``problems`` (text products, manifests, Parquet/ECSV exports).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +67,7 @@ def resolve_schema(values: Mapping[str, Any], file: str) -> tuple[ProductSchema 
 
 def check_fits_metadata(
     schema: ProductSchema,
-    hdul: fits.HDUList,
+    hdul: Callable[[], fits.HDUList],
     layout: FitsLayout,
     file: str,
     data: bool,
@@ -82,6 +82,8 @@ def check_fits_metadata(
     bytes (``raw``, a memory map), a binary table is read straight from them as a numpy
     record array instead of through astropy's slower table layer; given the file's streamed
     ``sums``, the checksums are compared with them instead of being computed again.
+    ``hdul`` opens the file with astropy, for what the bytes alone do not give (a table
+    with unusual columns, checksums without ``sums``).
     """
     table_hdu = schema.table_hdu
     problems = []
@@ -96,24 +98,23 @@ def check_fits_metadata(
     problems += conformance.check_hdul(schema, layout, file=file, data=False)
     if not data:
         return problems
-    if table_hdu is not None and table_hdu in hdul:
-        hdu = hdul[table_hdu]
+    if table_hdu is not None and table_hdu in layout:
 
         def load() -> Any:
             table = fast_table(layout[table_hdu], raw) if raw is not None else None
-            return table if table is not None else Table(hdu.data, copy=False)
+            return table if table is not None else Table(hdul()[table_hdu].data, copy=False)
 
         problems += conformance.check_table_values(
             schema,
             load,
             bands=conformance.bands_from_meta(layout[0].values),
             file=file,
-            where=f"HDU {hdul.index_of(table_hdu)}",
+            where=f"HDU {layout.index_of(table_hdu)}",
         )
     if sums is not None:
         problems += fitssum.checksum_problems(layout, sums, file=file, schema_id=schema.id)
     else:
-        problems += conformance.check_checksums(hdul, file=file, schema_id=schema.id)
+        problems += conformance.check_checksums(hdul(), file=file, schema_id=schema.id)
     return problems
 
 

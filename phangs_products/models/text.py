@@ -123,10 +123,14 @@ class RegionsModel(TextModel):
         return self.regions.serialize(format="ds9", precision=8)
 
     def content(self) -> dict[str, Any]:
-        """``{'regions': [{shape, frame, color, text}, ...]}`` as parsed from the body."""
+        """``{'regions': [{shape, frame, color, text}, ...]}`` as parsed from the body.
+
+        A file read from disk is parsed once (its text is the body); regions made in memory
+        are serialised and parsed back, so the content is what the file will hold.
+        """
         from regions import Regions
 
-        parsed = Regions.parse(self.body(), format="ds9")
+        parsed = self.regions if self.text else Regions.parse(self.body(), format="ds9")
         items = []
         for reg in parsed:
             frame = getattr(getattr(reg, "center", getattr(reg, "vertices", None)), "frame", None)
