@@ -72,8 +72,8 @@ class StageReporter:
 
     While a stage runs, a terminal shows a progress bar fed by the stage's
     :meth:`~phangs_products.pipeline.runner.StageContext.progress` calls (per band, pointing or
-    scale); when the console is not a terminal (a log file, CI) nothing but the finished-stage
-    lines is printed.
+    scale), one per running stage (the pointings of a galaxy run side by side); when the
+    console is not a terminal (a log file, CI) nothing but the finished-stage lines is printed.
     """
 
     def __init__(self, console: Console, field: str, width: int = 13):
@@ -82,42 +82,47 @@ class StageReporter:
         self.width = width  # of the stage-name column (``ngc628mosaic/mosaic`` with pointings)
         self.results: list[StageResult] = []
         self.bar: Progress | None = None
-        self.task: TaskID | None = None
+        self.tasks: dict[str, TaskID] = {}  # running stages (several: pointings side by side)
 
     def _start(self, name: str) -> None:
         if not self.console.is_terminal:
             return
-        self.bar = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.fields[field]}[/]: {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-        )
-        self.bar.start()
-        self.task = self.bar.add_task(f"{name} ...", total=None, field=self.field)
+        if self.bar is None:
+            self.bar = Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.fields[field]}[/]: {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bar.start()
+        self.tasks[name] = self.bar.add_task(f"{name} ...", total=None, field=self.field)
 
-    def _stop(self) -> None:
-        if self.bar is not None:
+    def _stop(self, name: str) -> None:
+        task = self.tasks.pop(name, None)
+        if self.bar is not None and task is not None:
+            self.bar.remove_task(task)
+        if self.bar is not None and not self.tasks:
             self.bar.stop()
-        self.bar, self.task = None, None
+            self.bar = None
 
     def __call__(self, result: StageResult) -> None:
         if result.status == "running":
             self._start(result.name)
             return
         if result.status == "progress":
-            if self.bar is not None and self.task is not None:
+            task = self.tasks.get(result.name)
+            if self.bar is not None and task is not None:
                 self.bar.update(
-                    self.task,
+                    task,
                     description=f"{result.name}: {escape(result.step)} done",
                     completed=result.done,
                     total=result.total,
                 )
             return
-        self._stop()
+        self._stop(result.name)
         self.results.append(result)
         style = {"done": "green", "skipped": "cyan", "failed": "red"}[result.status]
         files = sum(len(v) for v in result.outputs.values())
@@ -160,7 +165,7 @@ class StageReporter:
         )
 
 
-def _run_one(config: RunConfig, console: Console) -> bool:
+def _run_one(config: RunConfig, console: Console, pointings_at_once: int = 0) -> bool:
     from phangs_products.pipeline.graph import run_galaxy
 
     fields = [p.field for p in config.pointings] + [config.field] if config.pointings else []
@@ -169,7 +174,7 @@ def _run_one(config: RunConfig, console: Console) -> bool:
     console.print(f"[bold]{config.field}[/] ({config.galaxy.name}) -> {config.output}")
     t0 = time.perf_counter()
     try:
-        run_galaxy(config, report=reporter)
+        run_galaxy(config, report=reporter, pointings_at_once=pointings_at_once)
     except StageError as exc:
         console.print(reporter.summary())
         if reporter.left_out():
@@ -217,6 +222,17 @@ def where_lines(config: RunConfig) -> list[str]:
     return lines
 
 
+def _count(text: str) -> int:
+    """A whole number >= 0 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``phangs-products run``."""
     parser.add_argument("config", nargs="+", help="TOML run configuration(s), one per field")
@@ -228,6 +244,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "tcp://host:port (even for one config); one config without it runs here",
     )
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
+    parser.add_argument(
+        "--pointings-at-once",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="a galaxy with several pointings runs N of them side by side, each with its share "
+        "of the cores (default 0: one per core; 1: one after another, the least memory)",
+    )
     parser.add_argument(
         "--cluster",
         choices=sorted(KINDS),
@@ -283,7 +307,7 @@ def run_run(args: argparse.Namespace) -> int:
         build_stages(config)
     here = args.scheduler in (None, "local", "sync") and spec is None
     if len(configs) == 1 and here:
-        return 0 if _run_one(configs[0], console) else 1
+        return 0 if _run_one(configs[0], console, args.pointings_at_once) else 1
     from phangs_products.pipeline.scaleout import run_many
 
     width = max(len(c.field) for c in configs)

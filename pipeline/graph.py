@@ -1,8 +1,8 @@
 """The stage graph of one galaxy field and the function that runs it.
 
 A galaxy observed with several pointings (``RunConfig.pointings``) runs every pointing as a
-field of its own, then the mosaic stages (:func:`build_mosaic_stages`) on the aligned FLCs the
-pointings published.
+field of its own (side by side, :mod:`.fields`), then the mosaic stages
+(:func:`build_mosaic_stages`) on the aligned FLCs the pointings published.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from phangs_products.pipeline.associations.stage import AssociationStageConfig, associations_stage
 from phangs_products.pipeline.clusters.stage import ClusterStageConfig, clusters_stage
 from phangs_products.pipeline.config import RunConfig, stage_config
+from phangs_products.pipeline.fields import fields_at_once, run_fields
 from phangs_products.pipeline.imaging.exposures import ImagingConfig
 from phangs_products.pipeline.imaging.mosaic import aligned_flcs, mosaic_stage
 from phangs_products.pipeline.imaging.stage import imaging_stage, input_files
@@ -136,24 +137,42 @@ def run_galaxy(
     run: RunConfig,
     report: Callable[[StageResult], None] | None = None,
     lock_owner: LockOwner | None = None,
+    pointings_at_once: int = 0,
 ) -> list[StageResult]:
     """Run every stage of one galaxy field (skipping unchanged ones).
 
-    With several pointings: every pointing's stages, then the mosaic's; stage names in the
-    results are prefixed with their field (``ngc628e/imaging``, ``ngc628mosaic/mosaic``).
-    ``lock_owner`` is what the work folders' locks record of the run beyond pid and host (a
-    Dask worker's address, see :class:`~phangs_products.pipeline.runner.LockOwner`).
+    With several pointings: the pointings' stages, side by side in worker processes
+    (:mod:`.fields`; ``pointings_at_once`` of them, 0 = one per core, 1 = one after another),
+    then the mosaic's; stage names in the results are prefixed with their field
+    (``ngc628e/imaging``, ``ngc628mosaic/mosaic``).  ``lock_owner`` is what the work folders'
+    locks record of the run beyond pid and host (a Dask worker's address, see
+    :class:`~phangs_products.pipeline.runner.LockOwner`).
     """
     if not run.pointings:
         return run_stages(run, build_stages(run), report=report, lock_owner=lock_owner)
-    results: list[StageResult] = []
-    for sub, stages in galaxy_plan(run):
+    *pointings, mosaic = galaxy_plan(run)
+    at_once = fields_at_once(pointings_at_once, len(pointings))
+    if at_once > 1:
+        log.info("%d pointings of %s, %d at once", len(pointings), run.field, at_once)
+
+        def show_field(field: str, result: StageResult) -> None:
+            if report is not None:
+                report(_named(result, field))
+
+        done = run_fields(pointings, at_once, report=show_field, lock_owner=lock_owner)
+        pairs = zip(pointings, done, strict=True)
+        results = [_named(r, sub.field) for (sub, _), field_results in pairs for r in field_results]
+        plan = [mosaic]
+    else:
+        results = []
+        plan = [*pointings, mosaic]
+    for sub, stages in plan:
 
         def show(result: StageResult, field: str = sub.field) -> None:
             if report is not None:
                 report(_named(result, field))
 
         log.info("field %s of %s", sub.field, run.field)
-        done = run_stages(sub, stages, report=show, lock_owner=lock_owner)
-        results += [_named(r, sub.field) for r in done]
+        done_here = run_stages(sub, stages, report=show, lock_owner=lock_owner)
+        results += [_named(r, sub.field) for r in done_here]
     return results

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,22 +20,16 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from phangs_products.pipeline.cores import available_cores
 from phangs_products.pipeline.imaging.align import AlignmentResult, align_exposures
 from phangs_products.pipeline.imaging.drizzle import BandImages, drizzle_band
 from phangs_products.pipeline.imaging.exposures import Exposure, ImagingConfig, ImagingError
+from phangs_products.pipeline.logrelay import Collect, replay
 
 log = logging.getLogger(__name__)
 
 #: Modules the worker processes' fork server imports before forking them.
 _PRELOAD = ("drizzlepac.astrodrizzle", "drizzlepac.tweakreg")
-
-
-def available_workers() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def worker_count(config: ImagingConfig, n_bands: int) -> int:
@@ -48,7 +41,7 @@ def worker_count(config: ImagingConfig, n_bands: int) -> int:
     """
     if multiprocessing.current_process().daemon:
         return 1
-    wanted = config.workers or available_workers()
+    wanted = config.workers or available_cores()
     return max(1, min(wanted, n_bands))
 
 
@@ -68,21 +61,6 @@ class BandTask:
     records: list[logging.LogRecord] = field(default_factory=list)
 
 
-class _Collect(logging.Handler):
-    """Keep the log records of a task (made picklable) to send back."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        record.msg = record.getMessage()
-        record.args = None
-        record.exc_info = None
-        record.exc_text = None
-        self.records.append(record)
-
-
 def _band_task(
     task: BandTask,
     refcat: Path | None,
@@ -93,7 +71,7 @@ def _band_task(
     drizzle: bool,
 ) -> BandTask:
     """Align and/or drizzle one band in ``folder`` (runs in a worker process)."""
-    collect = _Collect()
+    collect = Collect()
     logger = logging.getLogger("phangs_products")
     logger.addHandler(collect)
     level = logger.level
@@ -115,8 +93,7 @@ def _band_task(
 
 
 def _replay(task: BandTask) -> None:
-    for record in task.records:
-        logging.getLogger(record.name).handle(record)
+    replay(task.records)
     task.records = []
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -21,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from phangs_products.models import ImageModel
 from phangs_products.models.reader import open as open_product
+from phangs_products.pipeline.cores import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,7 @@ def band_processes(
         return 1
     if workers == 0 and n_sources < min_sources:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(workers or cores or 1, len(images)))
+    return max(1, min(workers or available_cores(), len(images)))
 
 
 def _on_files[T](task: BandJob[T], sci: Path, err: Path, args: tuple[Any, ...]) -> T:

@@ -49,12 +49,9 @@ SIM = SimConfig(
 KINDS = ("drc-sci", "drc-err", "drc-exp")
 
 
-@pytest.fixture(scope="module")
-def galaxy_run(tmp_path_factory):
-    """Simulation, per-pointing imaging products and the mosaic products."""
-    root = tmp_path_factory.mktemp("mosaic")
-    sim = simulate(SIM, root / "sim")
-    run = sim_run(
+def galaxy_config(sim, root):
+    """The two-pointing galaxy's run configuration, its folders under ``root``."""
+    return sim_run(
         sim,
         root,
         field=MOSAIC,
@@ -62,6 +59,14 @@ def galaxy_run(tmp_path_factory):
         bands=BANDS,
         pointings=tuple(Pointing(f, sim.pointings[f]) for f in FIELDS),
     )
+
+
+@pytest.fixture(scope="module")
+def galaxy_run(tmp_path_factory):
+    """Simulation, per-pointing imaging products and the mosaic products."""
+    root = tmp_path_factory.mktemp("mosaic")
+    sim = simulate(SIM, root / "sim")
+    run = galaxy_config(sim, root)
     imaging = ImagingConfig()
     pointings = {}
     for sub in run.pointing_runs():
@@ -353,3 +358,35 @@ def test_multi_pointing_config_errors_are_one_line(tmp_path, body, message):
     with pytest.raises(ConfigError, match=message) as info:
         load_config(_write_config(tmp_path, body))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_pointings_side_by_side_equal_the_pointings_in_turn(galaxy_run, tmp_path, caplog):
+    """Both pointings in two worker processes: the products of the fixture's pointings in turn."""
+    from phangs_products.pipeline.fields import run_fields
+
+    run = galaxy_config(galaxy_run["sim"], tmp_path)
+    plans = [
+        (
+            sub,
+            [
+                Stage("imaging", imaging_stage, config=ImagingConfig()),
+                Stage("publish", publish_stage, depends=("imaging",), config={}),
+            ],
+        )
+        for sub in run.pointing_runs()
+    ]
+    seen: list[tuple[str, str, str]] = []
+    caplog.set_level("INFO", logger="phangs_products")
+    done = run_fields(plans, 2, report=lambda f, r: seen.append((f, r.name, r.status)))
+    for field, results in zip(FIELDS, done, strict=True):
+        assert [r.status for r in results] == ["done", "done"]
+        for kind in KINDS:
+            for filt in BANDS:
+                side = fits.getdata(by_filter(results[0].outputs[kind], filt))
+                in_turn = fits.getdata(by_filter(galaxy_run["pointings"][field][kind], filt))
+                np.testing.assert_array_equal(side, in_turn, err_msg=f"{field} {kind} {filt}")
+        # every stage was reported as it ran and as it ended, named by its field
+        assert {(field, "imaging", "running"), (field, "publish", "done")} <= set(seen)
+    # the workers' log records reached this process
+    assert {f"field {f}" for f in FIELDS} <= {r.getMessage() for r in caplog.records}
