@@ -396,7 +396,7 @@ def check_column_values(
                         f"{spec.min_finite_fraction:g})",
                     )
         valid = values if spec.sentinel is None else values[values != spec.sentinel]
-        for rule, message in _value_rules(spec, valid):
+        for rule, message in value_rules(spec, valid):
             add(rule, spec.name, message)
     return problems
 
@@ -435,7 +435,7 @@ def check_rows(
     ]
 
 
-def _value_rules(spec: ColumnSpec, valid: np.ndarray) -> list[tuple[str, str]]:
+def value_rules(spec: ColumnSpec, valid: np.ndarray) -> list[tuple[str, str]]:
     """``(rule, message)`` of the range, code-list and uniqueness rules of one column.
 
     ``valid`` holds the column's values without its sentinel entries.

@@ -314,7 +314,8 @@ def run_run(args: argparse.Namespace) -> int:
 
     def show(outcome):
         state = "[green]ok[/]" if outcome.ok else f"[red]failed[/] {escape(str(outcome.error))}"
-        where = f" (Dask worker {escape(outcome.worker)})" if outcome.worker else ""
+        workers = "Dask workers" if "," in outcome.worker else "Dask worker"
+        where = f" ({workers} {escape(outcome.worker)})" if outcome.worker else ""
         console.print(f"  {outcome.field:<{width}}  {state}{where}", soft_wrap=True)
 
     outcomes = run_many(

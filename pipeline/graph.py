@@ -167,12 +167,23 @@ def run_galaxy(
         results = []
         plan = [*pointings, mosaic]
     for sub, stages in plan:
-
-        def show(result: StageResult, field: str = sub.field) -> None:
-            if report is not None:
-                report(_named(result, field))
-
-        log.info("field %s of %s", sub.field, run.field)
-        done_here = run_stages(sub, stages, report=show, lock_owner=lock_owner)
-        results += [_named(r, sub.field) for r in done_here]
+        results += run_field(sub, stages, report=report, lock_owner=lock_owner)
     return results
+
+
+def run_field(
+    sub: RunConfig,
+    stages: list[Stage],
+    report: Callable[[StageResult], None] | None = None,
+    lock_owner: LockOwner | None = None,
+) -> list[StageResult]:
+    """Run one field of a :func:`galaxy_plan`; results (and reports) named by their field."""
+
+    def show(result: StageResult) -> None:
+        if report is not None:
+            report(_named(result, sub.field))
+
+    log.info("field %s", sub.field)
+    return [
+        _named(r, sub.field) for r in run_stages(sub, stages, report=show, lock_owner=lock_owner)
+    ]

@@ -1,9 +1,11 @@
-"""Many galaxies at once: one Dask task per galaxy field.
+"""Many galaxies at once: one Dask task per galaxy field, or per pointing and mosaic.
 
 One galaxy runs in-process (``run_galaxy``).  Several (or one sent to a cluster) run as tasks
-on Dask distributed: a LocalCluster of process workers by default (one thread each, since
-drizzlepac changes the current folder), an existing scheduler given by address
-(``tcp://host:8786``), or the batch jobs of a SLURM/PBS preset (:mod:`.hpc`).
+on Dask distributed (a galaxy with several pointings as one task per pointing and a mosaic
+task that depends on them, so its pointings run on different workers at once): a
+LocalCluster of process workers by default (one thread each, since drizzlepac changes the
+current folder), an existing scheduler given by address (``tcp://host:8786``), or the batch
+jobs of a SLURM/PBS preset (:mod:`.hpc`).
 
 On a cluster the fields' folders must be on storage every worker sees at the same paths: before
 any field is sent, every connected worker reads a token file the client wrote into each field's
@@ -17,6 +19,7 @@ failures`` times, 3 by default); that run takes over the work folder's lock
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -31,7 +34,7 @@ from typing import Any
 from phangs_products.atomic import TEMP_SUFFIX
 from phangs_products.errors import PhangsProductsError
 from phangs_products.pipeline.config import RunConfig
-from phangs_products.pipeline.graph import run_galaxy
+from phangs_products.pipeline.graph import galaxy_plan, run_field, run_galaxy
 from phangs_products.pipeline.hpc import ClusterSpec, make_cluster
 from phangs_products.pipeline.runner import LockOwner
 
@@ -55,7 +58,8 @@ class SharedStorageError(PhangsProductsError):
 class GalaxyOutcome:
     """Result of one galaxy's run (picklable, returned by the Dask task).
 
-    ``worker`` is the address of the Dask worker that ran it ('' in this process).
+    ``worker`` is the address of the Dask worker that ran it ('' in this process); for a
+    galaxy of several pointings, the addresses of the workers its tasks ran on, comma-separated.
     """
 
     field: str
@@ -117,19 +121,45 @@ def _log_to_worker_stderr() -> None:
     logging.getLogger("phangs_products").addHandler(_WORKER_HANDLER)
 
 
-def _run_one(config: RunConfig) -> GalaxyOutcome:
+def _in_worker(field: str, call: Callable[[], list[Any]]) -> GalaxyOutcome:
+    """Run ``call`` (a field's stages) as a task: one field at a time per process."""
     worker = _this_worker()
     where = worker.address if worker is not None else ""
     if worker is not None:
         _log_to_worker_stderr()
     with _FIELD_LOCK:
         try:
-            results = run_galaxy(config, lock_owner=dask_lock_owner())
+            results = call()
         except Exception as exc:  # reported per galaxy, the others go on
             error = f"{type(exc).__name__}: {exc}"
-            return GalaxyOutcome(config.field, False, (), error, where)
+            return GalaxyOutcome(field, False, (), error, where)
     stages = tuple((r.name, r.status, round(r.seconds, 2)) for r in results)
-    return GalaxyOutcome(config.field, True, stages, worker=where)
+    return GalaxyOutcome(field, True, stages, worker=where)
+
+
+def _run_one(config: RunConfig) -> GalaxyOutcome:
+    """A whole galaxy (its pointings and mosaic too) as one task."""
+    return _in_worker(config.field, lambda: run_galaxy(config, lock_owner=dask_lock_owner()))
+
+
+def _run_part(config: RunConfig, index: int) -> GalaxyOutcome:
+    """Field ``index`` of the galaxy's :func:`galaxy_plan` (a pointing) as a task of its own."""
+    sub, stages = galaxy_plan(config)[index]
+    return _in_worker(sub.field, lambda: run_field(sub, stages, lock_owner=dask_lock_owner()))
+
+
+def _run_mosaic(config: RunConfig, *pointings: GalaxyOutcome) -> GalaxyOutcome:
+    """The galaxy's mosaic once its pointing tasks ended (Dask passes their outcomes)."""
+    done = tuple(stage for p in pointings for stage in p.stages)
+    failed = next((p for p in pointings if not p.ok), None)
+    if failed is not None:
+        error = f"pointing {failed.field}: {failed.error}"
+        return GalaxyOutcome(config.field, False, done, error, failed.worker)
+    outcome = _run_part(config, len(pointings))
+    workers = ", ".join(dict.fromkeys(o.worker for o in (*pointings, outcome) if o.worker))
+    return dataclasses.replace(
+        outcome, field=config.field, stages=done + outcome.stages, worker=workers
+    )
 
 
 def _missing(tokens: dict[str, str], folders: list[str]) -> list[str]:
@@ -154,7 +184,9 @@ def check_shared_storage(client: Any, configs: Sequence[RunConfig]) -> None:
     """
     tokens: dict[str, str] = {}
     folders = sorted(
-        {str(c.input) for c in configs} | {str(c.reference_catalog.parent) for c in configs}
+        {str(c.input) for c in configs}
+        | {str(p.input) for c in configs for p in c.pointings}
+        | {str(c.reference_catalog.parent) for c in configs}
     )
     try:
         for folder in sorted({p for c in configs for p in (c.work, c.output)}):
@@ -220,6 +252,18 @@ def _client(
             owned.close()
 
 
+def _submit(client: Any, config: RunConfig, run_key: str) -> Any:
+    """The task of a galaxy: one, or one per pointing and the mosaic after them."""
+    key = f"galaxy-{config.field}-{run_key}"  # another run's fields on the same scheduler differ
+    if not config.pointings:
+        return client.submit(_run_one, config, key=key, pure=False)
+    parts = [
+        client.submit(_run_part, config, i, key=f"pointing-{sub.field}-{run_key}", pure=False)
+        for i, (sub, _) in enumerate(galaxy_plan(config)[:-1])
+    ]
+    return client.submit(_run_mosaic, config, *parts, key=key, pure=False)
+
+
 def _failure(config: RunConfig, exc: Exception) -> GalaxyOutcome:
     from distributed import KilledWorker
 
@@ -272,11 +316,8 @@ def run_many(
     with _client(scheduler, n_workers, cluster, len(configs)) as client:
         check_shared_storage(client, configs)
         _check_threads(client)
-        run_key = uuid.uuid4().hex[:8]  # another run's fields on the same scheduler differ
-        futures = [
-            client.submit(_run_one, c, key=f"galaxy-{c.field}-{run_key}", pure=False)
-            for c in configs
-        ]
+        run_key = uuid.uuid4().hex[:8]
+        futures = [_submit(client, c, run_key) for c in configs]
         by_key = {}
         config_of = {f.key: c for f, c in zip(futures, configs, strict=True)}
         for future in as_completed(futures):

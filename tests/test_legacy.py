@@ -415,6 +415,24 @@ def test_legus_fractional_id_is_one_line_naming_row_and_column(legus, tmp_path):
         _ = pp.open(path).table
 
 
+def test_legus_repeated_id_is_a_problem_naming_the_column(legus, tmp_path):
+    """Today's schema says candidate ids are unique; a historical file is held to that too."""
+    lines = (legus / LEGUS_628).read_text().splitlines()
+    first_id = lines[0].split()[0]
+    lines[7] = " ".join([first_id, *lines[7].split()[1:]])
+    path = tmp_path / LEGUS_628
+    path.write_text("\n".join(lines) + "\n")
+    shutil.copy(REAL / "legus" / LEGUS_628.replace(".tab", ".readme"), tmp_path)
+    model = pp.open(path)
+    assert len(model.table) == 3080  # still readable
+    (problem,) = [p for p in model.problems() if p.rule == "content.unique"]
+    assert problem.where == "HDU 1 column ID_PHANGS_CANDIDATE"
+    assert f"(first: {first_id})" in problem.message
+    # the real files hold no repeated id
+    for name in (LEGUS_628, LEGUS_1566):
+        assert not [p for p in pp.open(legus / name).problems() if p.rule == "content.unique"]
+
+
 # -------------------------------------------------------------------------------- images
 def write_image(
     path: Path,

@@ -22,7 +22,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Column, MaskedColumn, Table
 
-from phangs_products.conformance import header_values
+from phangs_products.conformance import header_values, value_rules
 from phangs_products.errors import PhangsProductsError, Problem, ProductError
 from phangs_products.fitsscan import scan_file
 from phangs_products.legacy.layouts import LegacyColumn, LegacyFamily, LegacyLayout, Sentinel
@@ -181,6 +181,30 @@ class LegacyCatalogModel(CatalogModel):
         self.family = family
         self.plan = tuple(plan)
         self.masked = masked
+
+    def problems(self, data: bool = True) -> list[Problem]:
+        """Problems against the schema it reads as, and repeated ids (with ``data``).
+
+        A historical catalog reads as an early schema version that declares no content
+        rules; the id columns (``unique``) of today's version of the product are checked
+        with that version's rules too (``content.unique``: a repeated id makes
+        cross-matching ambiguous; ``column.range``).
+        """
+        out = super().problems(data)
+        if not data:
+            return out
+        table = self.table
+        for spec in get_schema(self.schema.name).columns:
+            if not spec.unique or spec.name not in table.colnames:
+                continue
+            column = table[spec.name]
+            values = np.asarray(column.compressed() if hasattr(column, "compressed") else column)
+            if spec.sentinel is not None:
+                values = values[values != spec.sentinel]
+            where = f"{self._where} column {spec.name}"
+            for rule, message in value_rules(spec, values):
+                out.append(Problem(rule, message, self.file_name, self.schema.id, where))
+        return out
 
     def _read_table(self) -> Table:
         assert self.path is not None

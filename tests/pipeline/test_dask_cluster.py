@@ -303,3 +303,27 @@ def test_a_field_whose_worker_dies_more_often_than_allowed_is_reported_failed(si
     assert run.returncode == 1, out + err
     line = next(x for x in out.splitlines() if x.strip().startswith(FIELD))
     assert "failed KilledWorker" in line and "rerun to resume from its work folder" in line, out
+
+
+def test_the_pointings_of_a_galaxy_run_on_different_workers(dask_cluster, tmp_path, capsys):
+    """A galaxy of two pointings: one task per pointing (both workers busy), then the mosaic."""
+    from phangs_products.pipeline.sim.config import SimConfig
+    from phangs_products.pipeline.sim.simulate import simulate
+
+    sim = simulate(SimConfig(bands=BANDS, pointings=2), tmp_path / "sim")
+    config = write_sim_config(
+        tmp_path / "run", sim, target="ngc628", field="ngc628mosaic", ebv_mw=0.0, bands=BANDS
+    )
+    t0 = time.perf_counter()
+    assert main(["run", str(config), "--scheduler", dask_cluster.address]) == 0
+    print(f"a two-pointing galaxy on the Dask workers: {time.perf_counter() - t0:.1f} s")
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.strip().startswith("ngc628mosaic"))
+    # the pointings ran on both workers, the mosaic after them
+    assert "ok (Dask workers tcp://127.0.0.1:" in line and line.count("tcp://") >= 2, out
+    loaded = load_config(config)
+    for field in [*(p.field for p in loaded.pointings), "ngc628mosaic"]:
+        assert manifest_stages(tmp_path / "run" / "work" / field)  # each field's own work folder
+        assert f"{field}" in out and "valid: 0 error(s)" in out
+    report = validate_delivery(tmp_path / "run" / "delivery")
+    assert report.ok, [str(p) for p in report.problems][:5]
