@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gzip
 import io
 import random
 import signal
@@ -48,7 +49,18 @@ KINDS: dict[str, str] = {
     "regions": "cl-hum-c12-reg.reg",
     "readme": "readme.md",
     "manifest": "manifest.asdf",
+    "legus-table": "padagb-mwext-avgapcor.tab",
+    "dr4-catalog": "obs-human-cluster-class12.fits",
 }
+
+#: The historical kinds: read by ``open``, but not products of a delivery.
+HISTORICAL = ("legus-table", "dr4-catalog")
+REAL = Path(__file__).parent / "data" / "real"
+#: Historical products in the corpus: a real LEGUS table (its first rows) and a PHANGS-CAT DR4
+#: catalog as the release code wrote it (names of the historical release).
+LEGUS_TABLE = "hlsp_legus_hst_acs-wfc3_ngc628-c_multiband_v1_padagb-mwext-avgapcor.tab"
+LEGUS_ROWS = 300
+DR4_CATALOG = "hlsp_phangs-cat_hst_acs-uvis_ngc0628e_multi_v1_obs-human-cluster-class12.fits"
 
 #: Mutation operations.  ``value`` and ``key`` rewrite one header card (FITS) or overwrite
 #: bytes with a hostile token (other files); ``block`` drops or repeats a 2880-byte block.
@@ -175,7 +187,18 @@ def write_corpus(folder: Path) -> dict[str, Path]:
         rootname="ipppssoot",
     )
     _write_flc(field / flc_name)
+    _write_historical(field)
     return {kind: next(field.glob(f"*{suffix}")) for kind, suffix in KINDS.items()}
+
+
+def _write_historical(field: Path) -> None:
+    """The real LEGUS table's first rows, and a DR4 catalog written as the release code did."""
+    from test_legacy import DR4_NAME, columns_of, write_dr4
+
+    lines = gzip.decompress((REAL / "legus" / f"{LEGUS_TABLE}.gz").read_bytes()).splitlines(True)
+    (field / LEGUS_TABLE).write_bytes(b"".join(lines[:LEGUS_ROWS]))
+    target = DR4_NAME.match(DR4_CATALOG)["target"]
+    write_dr4(field / DR4_CATALOG, columns_of("obs", target), target)
 
 
 def is_fits(path: Path) -> bool:

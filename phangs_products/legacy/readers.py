@@ -215,8 +215,9 @@ class LegacyCatalogModel(CatalogModel):
             units: dict[str, str | None] = {}
         else:
             hdu = self.hdulist()[1]
-            data = hdu.data
-            raw = {p.source: np.asarray(data[p.source]) for p in self.plan}
+            with self._reading("HDU 1", "cannot read the table"):
+                data = hdu.data
+                raw = {p.source: np.asarray(data[p.source]) for p in self.plan}
             names = _table_keywords(hdu.header, "TTYPE")
             units = {names[i]: v for i, v in _table_keywords(hdu.header, "TUNIT").items()}
         return build_table(
