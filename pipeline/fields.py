@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Where a worker sends its stage results and log records (set when the worker starts).
 _QUEUE: Any = None
+#: The worker's handler that sends its log records there.
+_RELAY: Relay | None = None
 
 
 def fields_at_once(wanted: int, n_fields: int) -> int:
@@ -105,11 +107,12 @@ def run_fields(
 
 def _start_worker(queue: Any, fields: int) -> None:
     """Worker set-up: its share of the cores; its package log records sent to the caller."""
-    global _QUEUE
+    global _QUEUE, _RELAY
     _QUEUE = queue
+    _RELAY = Relay(queue)
     share_cores(fields)
     logger = logging.getLogger("phangs_products")
-    logger.addHandler(Relay(queue))
+    logger.addHandler(_RELAY)
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)
 
@@ -122,6 +125,8 @@ def _run_field(
     def report(result: StageResult) -> None:
         _QUEUE.put(("result", run.field, result))
 
+    if _RELAY is not None:
+        _RELAY.prefix = f"{run.field}: "  # the caller's console shows which field said it
     log.info("field %s", run.field)
     return run_stages(run, stages, report=report, lock_owner=lock_owner)
 

@@ -36,18 +36,30 @@ class Collect(logging.Handler):
 
 
 class Relay(logging.Handler):
-    """Send every log record (made picklable) through a queue as ``("log", record)``."""
+    """Send every log record (made picklable) through a queue as ``("log", record)``.
+
+    ``prefix`` starts every message (``"ngc628e: "``: which of the fields side by side said it).
+    """
 
     def __init__(self, queue: Any, level: int = logging.INFO) -> None:
         super().__init__(level)
         self.queue = queue
+        self.prefix = ""
 
     def emit(self, record: logging.LogRecord) -> None:
         """Send the record."""
-        self.queue.put(("log", portable(record)))
+        record = portable(record)
+        record.msg = f"{self.prefix}{record.msg}"
+        self.queue.put(("log", record))
 
 
 def replay(records: Iterable[logging.LogRecord]) -> None:
-    """Hand a worker's records to this process's loggers of the same names."""
+    """Hand a worker's records to this process's loggers of the same names.
+
+    A record goes on only if the logger here takes its level, as if it had been logged here
+    (``Logger.handle`` itself does not look at the level).
+    """
     for record in records:
-        logging.getLogger(record.name).handle(record)
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)

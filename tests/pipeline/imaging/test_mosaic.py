@@ -389,4 +389,4 @@ def test_pointings_side_by_side_equal_the_pointings_in_turn(galaxy_run, tmp_path
         # every stage was reported as it ran and as it ended, named by its field
         assert {(field, "imaging", "running"), (field, "publish", "done")} <= set(seen)
     # the workers' log records reached this process
-    assert {f"field {f}" for f in FIELDS} <= {r.getMessage() for r in caplog.records}
+    assert {f"{f}: field {f}" for f in FIELDS} <= {r.getMessage() for r in caplog.records}
