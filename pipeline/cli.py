@@ -140,11 +140,18 @@ class StageReporter:
         )
 
     def summary(self) -> RichTable:
-        """Summary table of the run."""
+        """Summary table of the run, the stages of each field together (in the order run).
+
+        Pointings side by side end their stages in mixed order; the table groups them by
+        field, in the order the fields first ended a stage.
+        """
         table = RichTable(title=f"{self.field}: stages")
         for col in ("stage", "status", "seconds", "cores busy", "peak memory", "outputs"):
             table.add_column(col)
+        fields: dict[str, int] = {}
         for r in self.results:
+            fields.setdefault(r.name.rpartition("/")[0], len(fields))
+        for r in sorted(self.results, key=lambda r: fields[r.name.rpartition("/")[0]]):
             table.add_row(
                 r.name,
                 r.status,

@@ -228,6 +228,37 @@ def test_stage_progress_reaches_a_terminal_and_stays_out_of_logs(tmp_path):
     assert reporter.bar is None and "imaging" in tty.getvalue()
 
 
+def test_stages_of_pointings_side_by_side_get_a_bar_each_and_a_grouped_summary():
+    """Two fields' stages run at once: one bar per running stage; the summary by field."""
+    import io
+
+    from rich.console import Console
+
+    from phangs_products.pipeline.cli import StageReporter
+    from phangs_products.pipeline.runner import StageResult
+
+    tty = io.StringIO()
+    reporter = StageReporter(Console(file=tty, force_terminal=True, width=120), "ngc628mosaic")
+    reporter(StageResult("ngc628c/imaging", "running", 0.0))
+    reporter(StageResult("ngc628e/imaging", "running", 0.0))
+    reporter(StageResult("ngc628e/imaging", "progress", 1.0, step="F555W", done=1, total=2))
+    assert reporter.bar is not None and len(reporter.bar.tasks) == 2
+    reporter(StageResult("ngc628e/imaging", "done", 2.0))
+    assert reporter.bar is not None and len(reporter.bar.tasks) == 1  # ngc628c still runs
+    for name in ("ngc628c/imaging", "ngc628e/photometry", "ngc628c/photometry"):
+        reporter(StageResult(name, "done", 3.0))
+    assert reporter.bar is None
+    piped = io.StringIO()
+    Console(file=piped, width=120).print(reporter.summary())
+    rows = [line.split()[1] for line in piped.getvalue().splitlines() if "/" in line]
+    assert rows == [
+        "ngc628e/imaging",
+        "ngc628e/photometry",
+        "ngc628c/imaging",
+        "ngc628c/photometry",
+    ]
+
+
 def _hold_memory(n_bytes: int, seconds: float) -> None:
     """Touch ``n_bytes`` of memory and keep them for ``seconds`` (a worker process's job)."""
     import time
