@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import astropy.units as u
@@ -76,9 +77,10 @@ class StageReporter:
     console is not a terminal (a log file, CI) nothing but the finished-stage lines is printed.
     """
 
-    def __init__(self, console: Console, field: str, width: int = 13):
+    def __init__(self, console: Console, field: str, width: int = 13, fields: Sequence[str] = ()):
         self.console = console
         self.field = field
+        self.fields = tuple(fields)  # the run's fields in plan order (pointings, mosaic)
         self.width = width  # of the stage-name column (``ngc628mosaic/mosaic`` with pointings)
         self.results: list[StageResult] = []
         self.bar: Progress | None = None
@@ -143,12 +145,12 @@ class StageReporter:
         """Summary table of the run, the stages of each field together (in the order run).
 
         Pointings side by side end their stages in mixed order; the table groups them by
-        field, in the order the fields first ended a stage.
+        field, in the order of the run's ``fields`` (then as they first ended a stage).
         """
         table = RichTable(title=f"{self.field}: stages")
         for col in ("stage", "status", "seconds", "cores busy", "peak memory", "outputs"):
             table.add_column(col)
-        fields: dict[str, int] = {}
+        fields = {f: i for i, f in enumerate(self.fields)}
         for r in self.results:
             fields.setdefault(r.name.rpartition("/")[0], len(fields))
         for r in sorted(self.results, key=lambda r: fields[r.name.rpartition("/")[0]]):
@@ -177,7 +179,7 @@ def _run_one(config: RunConfig, console: Console, pointings_at_once: int = 0) ->
 
     fields = [p.field for p in config.pointings] + [config.field] if config.pointings else []
     width = max((len(f) for f in fields), default=-1) + 1 + len("associations")
-    reporter = StageReporter(console, config.field, width=max(width, 13))
+    reporter = StageReporter(console, config.field, width=max(width, 13), fields=fields)
     console.print(f"[bold]{config.field}[/] ({config.galaxy.name}) -> {config.output}")
     t0 = time.perf_counter()
     try:

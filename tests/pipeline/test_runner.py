@@ -238,7 +238,8 @@ def test_stages_of_pointings_side_by_side_get_a_bar_each_and_a_grouped_summary()
     from phangs_products.pipeline.runner import StageResult
 
     tty = io.StringIO()
-    reporter = StageReporter(Console(file=tty, force_terminal=True, width=120), "ngc628mosaic")
+    console = Console(file=tty, force_terminal=True, width=120)
+    reporter = StageReporter(console, "ngc628mosaic", fields=("ngc628c", "ngc628e", "ngc628mosaic"))
     reporter(StageResult("ngc628c/imaging", "running", 0.0))
     reporter(StageResult("ngc628e/imaging", "running", 0.0))
     reporter(StageResult("ngc628e/imaging", "progress", 1.0, step="F555W", done=1, total=2))
@@ -251,11 +252,11 @@ def test_stages_of_pointings_side_by_side_get_a_bar_each_and_a_grouped_summary()
     piped = io.StringIO()
     Console(file=piped, width=120).print(reporter.summary())
     rows = [line.split()[1] for line in piped.getvalue().splitlines() if "/" in line]
-    assert rows == [
-        "ngc628e/imaging",
-        "ngc628e/photometry",
+    assert rows == [  # in the run's order of fields, each field's stages in the order run
         "ngc628c/imaging",
         "ngc628c/photometry",
+        "ngc628e/imaging",
+        "ngc628e/photometry",
     ]
 
 
