@@ -395,8 +395,7 @@ def check_column_values(
                         f"{finite} of {nrows} values finite (expected a fraction of at least "
                         f"{spec.min_finite_fraction:g})",
                     )
-        valid = values if spec.sentinel is None else values[values != spec.sentinel]
-        for rule, message in value_rules(spec, valid):
+        for rule, message in value_rules(spec, values):
             add(rule, spec.name, message)
     return problems
 
@@ -435,11 +434,12 @@ def check_rows(
     ]
 
 
-def value_rules(spec: ColumnSpec, valid: np.ndarray) -> list[tuple[str, str]]:
+def value_rules(spec: ColumnSpec, values: np.ndarray) -> list[tuple[str, str]]:
     """``(rule, message)`` of the range, code-list and uniqueness rules of one column.
 
-    ``valid`` holds the column's values without its sentinel entries.
+    ``values`` are the column's stored values; its sentinel entries are left out.
     """
+    valid = values if spec.sentinel is None else values[values != spec.sentinel]
     found = []
     bounds = spec.bounds
     if bounds:

@@ -40,6 +40,7 @@ from phangs_products.safeio import open_regular
 
 __all__ = [
     "BLOCK",
+    "CARD",
     "LEFT_TO_ASTROPY",
     "MAX_CARDS",
     "MAX_HDUS",
@@ -47,6 +48,7 @@ __all__ = [
     "FitsStructureError",
     "HduLayout",
     "HeaderValues",
+    "card_lines",
     "parse_value",
     "scan_bytes",
     "scan_file",
@@ -150,6 +152,8 @@ class HduLayout:
         keywords, unusual value formats).
     file : str
         File name used in messages.
+    compressed : bool
+        A tile-compressed image: a binary table whose ``ZIMAGE`` astropy reads as true.
     """
 
     index: int
@@ -163,6 +167,7 @@ class HduLayout:
     raw_header: bytes = dataclasses.field(repr=False, compare=False)
     raw_values: dict[str, bytes] | None = dataclasses.field(default=None, repr=False, compare=False)
     file: str = dataclasses.field(default="", repr=False, compare=False)
+    compressed: bool = False
 
     @property
     def end(self) -> int:
@@ -593,7 +598,8 @@ def _check_header(header: bytes, start: int, file: str, index: int) -> HduLayout
         raise _fail("fits.structure", file, where, f"PCOUNT = {pcount} (expected 0)")
     if xtension in ("BINTABLE", "TABLE"):
         _check_table(values, xtension, bitpix, axes, pcount, file, where)
-    if xtension == "BINTABLE" and "ZIMAGE" in values and _truthy(values["ZIMAGE"]):
+    compressed = xtension == "BINTABLE" and "ZIMAGE" in values and _truthy(values["ZIMAGE"])
+    if compressed:
         _check_compressed(values, file, where)
     if naxis == 0:
         elements = 0
@@ -616,6 +622,7 @@ def _check_header(header: bytes, start: int, file: str, index: int) -> HduLayout
         raw_header=header,
         raw_values=values if quick else None,
         file=file,
+        compressed=compressed,
     )
 
 
@@ -720,6 +727,14 @@ _RECORD_TAIL = re.compile(_RECORD_VALUE)
 _NOT_STRING = re.compile(rb"(?!COMMENT |HISTORY |        |CONTINUE).{8}= *[^'/ ]")
 
 
+def card_lines(header: bytes, ncards: int) -> bytes:
+    """The first ``ncards`` cards of a header joined by newlines, for line-wise patterns.
+
+    Headers are printable ASCII, so a newline never occurs inside a card.
+    """
+    return b"\n".join(_CARDS.findall(header, 0, ncards * CARD))
+
+
 def _quick_values(header: bytes, ncards: int) -> tuple[dict[str, bytes] | None, bool]:
     """The value fields by keyword of a header of plain cards, read in one regex pass.
 
@@ -727,7 +742,7 @@ def _quick_values(header: bytes, ncards: int) -> tuple[dict[str, bytes] | None, 
     be a record-valued keyword, a CONTINUE card after a value that is not a string, a
     repeated keyword): it reads such headers card by card and says what is wrong.
     """
-    lines = b"\n".join(_CARDS.findall(header, 0, ncards * CARD))
+    lines = card_lines(header, ncards)
     rows = _LINE.findall(lines)
     if any(odd for _, _, odd in rows) or _RECORD_TAIL.search(lines):
         return None, False

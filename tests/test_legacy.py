@@ -390,40 +390,37 @@ def test_legus_raw_values_on_request(legus):
     assert np.sum(t["PHANGS_CLUSTER_CLASS_HUMAN"] == 0) == 1521
 
 
+def edited_legus(legus: Path, folder: Path, row: int, column: int, value: str) -> Path:
+    """The real NGC 628-C table (beside its readme) with one value replaced (0-based)."""
+    lines = (legus / LEGUS_628).read_text().splitlines()
+    fields = lines[row].split()
+    fields[column] = value
+    lines[row] = " ".join(fields)
+    path = folder / LEGUS_628
+    path.write_text("\n".join(lines) + "\n")
+    shutil.copy(REAL / "legus" / LEGUS_628.replace(".tab", ".readme"), folder)
+    return path
+
+
 @pytest.mark.parametrize("token", ["inf", "nan", "1e400"])
 def test_legus_non_finite_value_is_one_line_naming_row_and_column(legus, tmp_path, token):
     """LEGUS marks missing values with 66.666/99.999: NaN or inf in a table is damage."""
-    lines = (legus / LEGUS_628).read_text().splitlines()
-    fields = lines[5].split()
-    fields[3] = token
-    lines[5] = " ".join(fields)
-    path = tmp_path / LEGUS_628
-    path.write_text("\n".join(lines) + "\n")
-    shutil.copy(REAL / "legus" / LEGUS_628.replace(".tab", ".readme"), tmp_path)
+    path = edited_legus(legus, tmp_path, row=5, column=3, value=token)
     with pytest.raises(ProductError, match=rf"{LEGUS_628}: data row 6, column 4 holds"):
         _ = pp.open(path).table
 
 
 def test_legus_fractional_id_is_one_line_naming_row_and_column(legus, tmp_path):
     """Column 1 (the source id) is declared integer: 1.5 there is damage, not a float id."""
-    lines = (legus / LEGUS_628).read_text().splitlines()
-    lines[0] = "1.5 " + " ".join(lines[0].split()[1:])
-    path = tmp_path / LEGUS_628
-    path.write_text("\n".join(lines) + "\n")
-    shutil.copy(REAL / "legus" / LEGUS_628.replace(".tab", ".readme"), tmp_path)
+    path = edited_legus(legus, tmp_path, row=0, column=0, value="1.5")
     with pytest.raises(ProductError, match=r"data row 1, column 1 \(ID_PHANGS_CANDIDATE\) holds"):
         _ = pp.open(path).table
 
 
 def test_legus_repeated_id_is_a_problem_naming_the_column(legus, tmp_path):
     """Today's schema says candidate ids are unique; a historical file is held to that too."""
-    lines = (legus / LEGUS_628).read_text().splitlines()
-    first_id = lines[0].split()[0]
-    lines[7] = " ".join([first_id, *lines[7].split()[1:]])
-    path = tmp_path / LEGUS_628
-    path.write_text("\n".join(lines) + "\n")
-    shutil.copy(REAL / "legus" / LEGUS_628.replace(".tab", ".readme"), tmp_path)
-    model = pp.open(path)
+    first_id = (legus / LEGUS_628).read_text().split(maxsplit=1)[0]
+    model = pp.open(edited_legus(legus, tmp_path, row=7, column=0, value=first_id))
     assert len(model.table) == 3080  # still readable
     (problem,) = [p for p in model.problems() if p.rule == "content.unique"]
     assert problem.where == "HDU 1 column ID_PHANGS_CANDIDATE"

@@ -285,11 +285,10 @@ def _table_checks(
         return []  # hdu.missing reports it
     index = layout.index_of(schema.table_hdu)
     scanned = layout[index]
-    compressed = scanned.values.get("ZIMAGE", False) not in (False, 0, "")  # as astropy reads
-    if scanned.xtension != "BINTABLE" or compressed:
+    if scanned.xtension != "BINTABLE" or scanned.compressed:
         if index == 0:
             kind = "primary HDU"
-        elif compressed:
+        elif scanned.compressed:
             kind = "tile-compressed image"
         else:
             kind = scanned.xtension

@@ -33,11 +33,9 @@ from __future__ import annotations
 
 import re
 
-from phangs_products.fitsscan import FitsLayout, HduLayout, parse_value
+from phangs_products.fitsscan import CARD, FitsLayout, HduLayout, card_lines, parse_value
 
 __all__ = ["clean_headers"]
-
-CARD = 80
 
 # The value grammar of the FITS standard (section 4.2), as astropy applies it to the text
 # after "= " (columns 11-80): a string may hold doubled quotes and ends at a quote followed
@@ -75,7 +73,6 @@ _LONG_STRING = re.compile(
     + rb"?$",
     re.MULTILINE,
 )
-_CARDS = re.compile(rb".{80}", re.DOTALL)
 #: Keywords whose presence leaves the header to astropy (they change how it reads the HDU).
 _ASTROPY_ONLY = ("BLANK", "GROUPS", "ZIMAGE")
 _EXTENSIONS = ("IMAGE", "BINTABLE", "TABLE")
@@ -103,7 +100,7 @@ def _clean_hdu(hdu: HduLayout, extensions: bool) -> bool:
     values = hdu.raw_values
     if values is None or any(key in values for key in _ASTROPY_ONLY):
         return False
-    lines = b"\n".join(_CARDS.findall(hdu.raw_header, 0, hdu.cards * CARD))
+    lines = card_lines(hdu.raw_header, hdu.cards)
     if len(_CLEAN_CARD.findall(lines)) != hdu.cards:
         return False
     continued = lines.count(b"\nCONTINUE")

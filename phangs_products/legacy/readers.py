@@ -199,8 +199,6 @@ class LegacyCatalogModel(CatalogModel):
                 continue
             column = table[spec.name]
             values = np.asarray(column.compressed() if hasattr(column, "compressed") else column)
-            if spec.sentinel is not None:
-                values = values[values != spec.sentinel]
             where = f"{self._where} column {spec.name}"
             for rule, message in value_rules(spec, values):
                 out.append(Problem(rule, message, self.file_name, self.schema.id, where))
