@@ -30,9 +30,8 @@ __all__ = ["fields_at_once", "run_fields"]
 
 log = logging.getLogger(__name__)
 
-#: Where a worker sends its stage results and log records (set when the worker starts).
-_QUEUE: Any = None
-#: The worker's handler that sends its log records there.
+#: The worker's handler that sends its log records, and the queue its stage results go to
+#: (set when the worker starts).
 _RELAY: Relay | None = None
 
 
@@ -107,8 +106,7 @@ def run_fields(
 
 def _start_worker(queue: Any, fields: int) -> None:
     """Worker set-up: its share of the cores; its package log records sent to the caller."""
-    global _QUEUE, _RELAY
-    _QUEUE = queue
+    global _RELAY
     _RELAY = Relay(queue)
     share_cores(fields)
     logger = logging.getLogger("phangs_products")
@@ -121,12 +119,13 @@ def _run_field(
     run: RunConfig, stages: list[Stage], lock_owner: LockOwner | None
 ) -> list[StageResult]:
     """One field's stages (in a worker), each result sent to the caller as it comes."""
+    relay = _RELAY
+    assert relay is not None, "runs in a worker set up by _start_worker"
 
     def report(result: StageResult) -> None:
-        _QUEUE.put(("result", run.field, result))
+        relay.queue.put(("result", run.field, result))
 
-    if _RELAY is not None:
-        _RELAY.prefix = f"{run.field}: "  # the caller's console shows which field said it
+    relay.prefix = f"{run.field}: "  # the caller's console shows which field said it
     log.info("field %s", run.field)
     return run_stages(run, stages, report=report, lock_owner=lock_owner)
 
